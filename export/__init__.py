@@ -1,0 +1,1 @@
+"""edgefill export: ONNX graphs, the search-step gradient graph, validation, bundles."""

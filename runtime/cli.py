@@ -1,0 +1,85 @@
+"""The `edgefill` command line (click). Thin: each command builds a config and calls a plain
+function; heavy imports live inside the command bodies so `edgefill --help` is instant.
+
+Errors: bad input prints one line `edgefill: error: ...` to stderr and exits 2; no tracebacks.
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from . import __version__
+from .errors import EdgefillError
+
+
+def _echo_json(obj) -> None:
+    click.echo(json.dumps(obj, indent=2))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="edgefill")
+def cli() -> None:
+    """edgefill: LSGAN latent-search face inpainting, exported to ONNX, run without torch."""
+
+
+@cli.group()
+def train() -> None:
+    """Train the LSGAN (generator + critic) or the refiner (needs the `train` extra: torch)."""
+
+
+DEVICE = click.Choice(["auto", "cpu", "cuda"])
+
+
+@train.command("gan")
+@click.option("--data", required=True, help="Folder of images or .npz with `images` uint8 (N,64,64,3).")
+@click.option("--out", required=True, help="Output folder (checkpoint, sample grids, loss curve).")
+@click.option("--config", "preset", default="base", type=click.Choice(["tiny", "base", "paper"]), show_default=True)
+@click.option("--epochs", default=25, show_default=True, type=click.IntRange(1))
+@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1))
+@click.option("--lr", default=2e-4, show_default=True, type=float, help="Adam learning rate for G and D.")
+@click.option("--device", default="auto", type=DEVICE, show_default=True)
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--val-fraction", default=0.0, show_default=True, type=float, help="Hold out this fraction.")
+@click.option("--dropout", default=0.0, show_default=True, type=float, help="Generator dropout.")
+@click.option("--no-flip", is_flag=True, help="Disable horizontal-flip augmentation.")
+@click.option("--no-amp", is_flag=True, help="Disable mixed precision on CUDA.")
+@click.option("--limit", default=0, show_default=True, type=click.IntRange(0), help="Use the first N images.")
+@click.option("--checkpoint-every", default=200, show_default=True, type=click.IntRange(0))
+@click.option("--resume", is_flag=True, help="Continue the run in --out (to --epochs in total).")
+def train_gan_cmd(data, out, preset, epochs, batch_size, lr, device, seed, val_fraction, dropout, no_flip,
+                  no_amp, limit, checkpoint_every, resume):
+    """Train the LSGAN generator and critic."""
+    from edgefill.train import config as C
+    from edgefill.train.train_gan import train_gan
+
+    g, d, _ = C.preset(preset)
+    cfg = C.GanTrainConfig(preset=preset, generator=C.GeneratorConfig(**{**C.to_dict(g), "dropout": dropout}),
+                           discriminator=d, epochs=epochs, batch_size=batch_size, lr_g=lr, lr_d=lr,
+                           flip=not no_flip, val_fraction=val_fraction, seed=seed, device=device, amp=not no_amp,
+                           checkpoint_every=checkpoint_every, limit=limit)
+    _echo_json(train_gan(cfg, data, out, resume=resume))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI, turning expected failures into one line and an exit code."""
+    try:
+        cli.main(args=argv, prog_name="edgefill", standalone_mode=False)
+    except EdgefillError as exc:
+        click.echo(f"edgefill: error: {exc}", err=True)
+        return 2
+    except click.exceptions.Abort:
+        click.echo("edgefill: aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        click.echo(f"edgefill: error: {exc.format_message()}", err=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("edgefill: interrupted", err=True)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""edgefill training: models, data, losses, loops (torch)."""

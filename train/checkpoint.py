@@ -1,0 +1,90 @@
+"""Checkpoints: a folder `checkpoint/` inside a run's output folder, holding
+
+- `checkpoint.json`: {"kind": "gan"|"refiner", "format": 1, "config": {...}, "state": {...}}
+- `weights.safetensors`: model tensors (prefixes `generator.`, `discriminator.`, `refiner.`)
+- `train_state.pt`: optimiser and RNG state, read back with torch.load(weights_only=True)
+
+Saving writes `checkpoint.new/` and swaps it in with renames, so a crash never leaves a
+half-written checkpoint; loading falls back to `checkpoint.old/` if a swap was interrupted.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from edgefill.runtime.errors import EdgefillError
+
+FORMAT = 1
+CHECKPOINT_DIR = "checkpoint"
+
+
+@dataclass
+class Checkpoint:
+    kind: str
+    config: dict
+    state: dict
+    tensors: dict[str, torch.Tensor]
+    train_state: dict | None
+    path: Path
+
+    def module_state(self, prefix: str) -> dict[str, torch.Tensor]:
+        p = prefix + "."
+        return {k[len(p):]: v for k, v in self.tensors.items() if k.startswith(p)}
+
+
+def save_checkpoint(run_dir: str | os.PathLike, kind: str, config: dict, state: dict,
+                    modules: dict[str, torch.nn.Module], train_state: dict) -> Path:
+    run_dir = Path(run_dir)
+    final, new, old = run_dir / CHECKPOINT_DIR, run_dir / f"{CHECKPOINT_DIR}.new", run_dir / f"{CHECKPOINT_DIR}.old"
+    shutil.rmtree(new, ignore_errors=True)
+    new.mkdir(parents=True)
+    tensors = {f"{name}.{k}": v.detach().cpu().contiguous() for name, mod in modules.items()
+               for k, v in mod.state_dict().items()}
+    save_file(tensors, str(new / "weights.safetensors"))
+    torch.save(train_state, new / "train_state.pt")
+    (new / "checkpoint.json").write_text(json.dumps(
+        {"kind": kind, "format": FORMAT, "config": config, "state": state}, indent=2) + "\n")
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        final.rename(old)
+    new.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def find_checkpoint(path: str | os.PathLike) -> Path | None:
+    """Accept a run folder or the checkpoint folder itself; None when there is none."""
+    p = Path(path)
+    for cand in (p, p / CHECKPOINT_DIR, p / f"{CHECKPOINT_DIR}.old"):
+        if (cand / "checkpoint.json").is_file():
+            return cand
+    return None
+
+
+def load_checkpoint(path: str | os.PathLike, kind: str | None = None, with_train_state: bool = False) -> Checkpoint:
+    """Load a checkpoint; `kind` ("gan" or "refiner") makes a checkpoint of another kind an error."""
+    ckpt_dir = find_checkpoint(path)
+    if ckpt_dir is None:
+        raise EdgefillError(f"no edgefill checkpoint in {path} (expected {CHECKPOINT_DIR}/checkpoint.json)")
+    try:
+        meta = json.loads((ckpt_dir / "checkpoint.json").read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise EdgefillError(f"{ckpt_dir}/checkpoint.json is unreadable: {exc}") from None
+    if meta.get("format") != FORMAT or "kind" not in meta:
+        raise EdgefillError(f"{ckpt_dir}: not an edgefill checkpoint of format {FORMAT}")
+    if kind is not None and meta["kind"] != kind:
+        raise EdgefillError(f"{path} is a {meta['kind']} checkpoint, expected a {kind} checkpoint")
+    try:
+        tensors = load_file(str(ckpt_dir / "weights.safetensors"))
+        train_state = (torch.load(ckpt_dir / "train_state.pt", weights_only=True)
+                       if with_train_state else None)
+    except Exception as exc:
+        raise EdgefillError(f"{ckpt_dir}: damaged checkpoint ({type(exc).__name__}: {exc})") from None
+    return Checkpoint(kind=meta["kind"], config=meta["config"], state=meta.get("state", {}),
+                      tensors=tensors, train_state=train_state, path=ckpt_dir)
