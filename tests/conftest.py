@@ -1,0 +1,110 @@
+"""Shared fixtures: tiny models, the shared face data (skipped with a reason when absent),
+and a tiny exported bundle. Everything here runs in seconds on a 2-core CPU."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_FACES = REPO.parent / "shared" / "data" / "faces"
+SAMPLES = REPO / "samples"
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def run_cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run `python -m edgefill.runtime ARGS` in a subprocess; returns the completed process."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "edgefill.runtime", *args], capture_output=True, text=True,
+                          env=full_env, timeout=timeout)
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, fragment: str = "") -> None:
+    """A bad-input failure: non-zero exit, one `edgefill: error:` line, no traceback."""
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("edgefill: error:"), proc.stderr
+    assert fragment.lower() in lines[0].lower(), lines[0]
+
+
+@pytest.fixture(scope="session")
+def shared_test_npz() -> Path:
+    path = SHARED_FACES / "test.npz"
+    if not path.is_file():
+        pytest.skip(f"shared CelebA test faces not found at {path} (../shared beside the checkout)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def sample_faces() -> np.ndarray:
+    """The 8 committed sample faces, uint8 (8,64,64,3) RGB."""
+    from edgefill.runtime.images import read_image
+
+    files = sorted((SAMPLES / "faces").glob("*.png"))
+    assert len(files) == 8
+    return np.stack([read_image(f) for f in files])
+
+
+@pytest.fixture(scope="session")
+def tiny_models():
+    """Seeded tiny G, D, R in eval mode with non-trivial BatchNorm statistics."""
+    import torch
+
+    from edgefill.train.config import preset
+    from edgefill.train.discriminator import Discriminator
+    from edgefill.train.generator import Generator
+    from edgefill.train.layers import randomise_batchnorm_stats
+    from edgefill.train.refiner import Refiner
+
+    torch.manual_seed(0)
+    g, d, r = preset("tiny")
+    models = Generator(g), Discriminator(d), Refiner(r)
+    for i, m in enumerate(models):
+        randomise_batchnorm_stats(m, seed=i)
+        m.eval()
+    return models
+
+
+@pytest.fixture(scope="session")
+def tiny_gan_checkpoint(tmp_path_factory, tiny_models) -> Path:
+    from edgefill.train.checkpoint import save_checkpoint
+    from edgefill.train.config import GanTrainConfig, preset, to_dict
+
+    g, d, _ = preset("tiny")
+    out = tmp_path_factory.mktemp("tiny_gan")
+    save_checkpoint(out, "gan", to_dict(GanTrainConfig(preset="tiny", generator=g, discriminator=d)),
+                    {"epoch": 0, "step_in_epoch": 0, "step": 0, "history": {"d_loss": [], "g_loss": []},
+                     "data": {"source": "seeded random weights", "images": 0, "skipped": 0}},
+                    {"generator": tiny_models[0], "discriminator": tiny_models[1]}, {})
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_refiner_checkpoint(tmp_path_factory, tiny_models, tiny_gan_checkpoint) -> Path:
+    from edgefill.train.checkpoint import save_checkpoint
+    from edgefill.train.config import RefinerTrainConfig, preset, to_dict
+
+    _, _, r = preset("tiny")
+    out = tmp_path_factory.mktemp("tiny_refiner")
+    save_checkpoint(out, "refiner", to_dict(RefinerTrainConfig(refiner=r)),
+                    {"epoch": 0, "step_in_epoch": 0, "step": 0, "history": {"mse": []},
+                     "gan": str(tiny_gan_checkpoint)},
+                    {"refiner": tiny_models[2]}, {})
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory, tiny_gan_checkpoint, tiny_refiner_checkpoint) -> Path:
+    """A tiny bundle exported (and validated) through the public export API."""
+    from edgefill.export.bundle_writer import export_bundle
+
+    out = tmp_path_factory.mktemp("bundles") / "tiny"
+    export_bundle(str(tiny_gan_checkpoint), str(out), refiner=str(tiny_refiner_checkpoint), validate=True,
+                  progress=False)
+    return out
