@@ -62,6 +62,21 @@ def train_gan_cmd(data, out, preset, epochs, batch_size, lr, device, seed, val_f
     _echo_json(train_gan(cfg, data, out, resume=resume))
 
 
+# Each user-facing command lives in its own module under runtime/commands/ and exposes
+# `register(cli)`; the modules import only click at module level, so --help stays instant.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def _register_commands() -> None:
+    import importlib
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"edgefill.runtime.commands.{name}").register(cli)
+
+
+_register_commands()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, turning expected failures into one line and an exit code."""
     try:
