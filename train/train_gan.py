@@ -31,6 +31,26 @@ from .run_state import restore_rng, rng_state, save_loss_curve
 GRID_SAMPLES = 64
 
 
+def lsgan_step(G: Generator, D: Discriminator, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
+               scaler: torch.amp.GradScaler, real: torch.Tensor, z: torch.Tensor, use_amp: bool) -> tuple[float, float]:
+    """One LSGAN update: D on real (B,3,64,64) and G(z) (detached), then G through the updated D.
+    Returns (d_loss, g_loss) as floats, measured before each update."""
+    device_type = real.device.type
+    with torch.autocast(device_type, enabled=use_amp):
+        fake = G(z)
+        loss_d = d_loss(D(real), D(fake.detach()))
+    opt_d.zero_grad(set_to_none=True)
+    scaler.scale(loss_d).backward()
+    scaler.step(opt_d)
+    with torch.autocast(device_type, enabled=use_amp):
+        loss_g = g_loss(D(fake))
+    opt_g.zero_grad(set_to_none=True)
+    scaler.scale(loss_g).backward()
+    scaler.step(opt_g)
+    scaler.update()
+    return loss_d.item(), loss_g.item()
+
+
 def train_gan(cfg: GanTrainConfig, data: str, out: str, resume: bool = False, progress: bool = True) -> dict:
     """Train (or resume) an LSGAN; returns a summary dict (epochs, steps, images_per_s, ...)."""
     out_dir = Path(out)
@@ -94,19 +114,7 @@ def train_gan(cfg: GanTrainConfig, data: str, out: str, resume: bool = False, pr
             t0 = time.perf_counter()
             real = torch.from_numpy(batch_to_model(images[idx], flips)).to(device, non_blocking=True)
             z = (torch.rand(len(idx), cfg.generator.z_dim, generator=z_gen) * 2 - 1).to(device)
-            with torch.autocast(device.type, enabled=use_amp):
-                fake = G(z)
-                loss_d = d_loss(D(real), D(fake.detach()))
-            opt_d.zero_grad(set_to_none=True)
-            scaler.scale(loss_d).backward()
-            scaler.step(opt_d)
-            with torch.autocast(device.type, enabled=use_amp):
-                loss_g = g_loss(D(fake))
-            opt_g.zero_grad(set_to_none=True)
-            scaler.scale(loss_g).backward()
-            scaler.step(opt_g)
-            scaler.update()
-            ld, lg = loss_d.item(), loss_g.item()
+            ld, lg = lsgan_step(G, D, opt_g, opt_d, scaler, real, z, use_amp)
             if not (np.isfinite(ld) and np.isfinite(lg)):
                 raise EdgefillError(f"training diverged at step {global_step} (d_loss={ld}, g_loss={lg})")
             history["d_loss"].append(ld)

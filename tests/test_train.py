@@ -1,0 +1,176 @@
+"""Training (issue 2): one LSGAN step, checkpoints, exact resume, data loading, CLI end to end."""
+import json
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from conftest import SAMPLES, assert_one_line_error, run_cli
+from edgefill.runtime.errors import EdgefillError
+from edgefill.train.checkpoint import load_checkpoint
+from edgefill.train.config import GanTrainConfig, preset
+from edgefill.train.data import load_faces
+from edgefill.train.discriminator import Discriminator
+from edgefill.train.generator import Generator
+from edgefill.train.losses import d_loss, g_loss
+from edgefill.train.train_gan import lsgan_step, train_gan
+
+
+@pytest.fixture(scope="module")
+def faces_npz(tmp_path_factory, sample_faces):
+    """64 faces (the 8 samples, flipped and shifted) as a small .npz dataset."""
+    imgs = np.concatenate([np.roll(sample_faces, s, axis=2) for s in range(8)])
+    path = tmp_path_factory.mktemp("data") / "faces.npz"
+    np.savez(path, images=imgs)
+    return path
+
+
+def test_one_training_step_moves_both_losses():
+    torch.manual_seed(0)
+    g, d, _ = preset("tiny")
+    G, D = Generator(g), Discriminator(d)
+    opt_g = torch.optim.Adam(G.parameters(), lr=2e-3, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), lr=2e-3, betas=(0.5, 0.999))
+    real = torch.rand(16, 3, 64, 64) * 2 - 1
+    z = torch.rand(16, 100) * 2 - 1
+    scaler = torch.amp.GradScaler("cuda", enabled=False)
+
+    def losses():
+        torch.manual_seed(1)
+        with torch.no_grad():
+            fake = G(z)
+            return d_loss(D(real), D(fake)).item(), g_loss(D(fake)).item()
+
+    before = losses()
+    ld, lg = lsgan_step(G, D, opt_g, opt_d, scaler, real, z, use_amp=False)
+    after = losses()
+    assert np.isfinite([ld, lg]).all()
+    assert abs(after[0] - before[0]) > 1e-4 and abs(after[1] - before[1]) > 1e-4
+
+
+def _cfg(**kw):
+    g, d, _ = preset("tiny")
+    base = dict(preset="tiny", generator=g, discriminator=d, batch_size=16, epochs=2, seed=3, device="cpu",
+                checkpoint_every=0)
+    return GanTrainConfig(**{**base, **kw})
+
+
+def test_checkpoint_round_trip_and_exact_resume(tmp_path, faces_npz):
+    straight = train_gan(_cfg(), str(faces_npz), str(tmp_path / "a"), progress=False)
+    train_gan(_cfg(epochs=1), str(faces_npz), str(tmp_path / "b"), progress=False)
+    resumed = train_gan(_cfg(epochs=2), str(faces_npz), str(tmp_path / "b"), resume=True, progress=False)
+    assert straight["steps"] == resumed["steps"] == 8
+    a, b = load_checkpoint(tmp_path / "a", kind="gan"), load_checkpoint(tmp_path / "b", kind="gan")
+    assert a.tensors.keys() == b.tensors.keys()
+    for k in a.tensors:
+        assert torch.equal(a.tensors[k], b.tensors[k]), k
+    assert a.config["generator"]["width"] == 8 and a.state["history"] == b.state["history"]
+    # the round trip rebuilds a working generator
+    G = Generator(preset("tiny")[0])
+    G.load_state_dict(a.module_state("generator"))
+    assert G.eval()(torch.zeros(1, 100)).shape == (1, 3, 64, 64)
+    for name in ("samples_epoch001.png", "samples_epoch002.png", "loss_curve.png", "train_log.jsonl"):
+        assert (tmp_path / "a" / name).is_file()
+
+
+def test_mid_epoch_resume_matches_uninterrupted(tmp_path, faces_npz, monkeypatch):
+    """Interrupt right after the mid-epoch checkpoint at step 2 of 4, resume: same weights."""
+    import edgefill.train.train_gan as tg
+
+    cfg = _cfg(epochs=1, checkpoint_every=2)
+    train_gan(cfg, str(faces_npz), str(tmp_path / "full"), progress=False)
+
+    class Interrupted(Exception):
+        pass
+
+    real_save = tg.save_checkpoint
+
+    def save_then_crash(run_dir, kind, config, state, modules, train_state):
+        real_save(run_dir, kind, config, state, modules, train_state)
+        if state["step_in_epoch"] == 2:
+            raise Interrupted
+
+    monkeypatch.setattr(tg, "save_checkpoint", save_then_crash)
+    with pytest.raises(Interrupted):
+        train_gan(cfg, str(faces_npz), str(tmp_path / "cut"), progress=False)
+    monkeypatch.setattr(tg, "save_checkpoint", real_save)
+    assert load_checkpoint(tmp_path / "cut").state["step_in_epoch"] == 2
+    train_gan(cfg, str(faces_npz), str(tmp_path / "cut"), resume=True, progress=False)
+    a, b = load_checkpoint(tmp_path / "full"), load_checkpoint(tmp_path / "cut")
+    assert b.state["step"] == 4
+    for k in a.tensors:
+        assert torch.equal(a.tensors[k], b.tensors[k]), k
+
+
+def test_loader_folder_with_corrupt_file_and_npz(tmp_path, sample_faces):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i, img in enumerate(sample_faces[:3]):
+        big = cv2.resize(img, (178, 218))  # CelebA-sized: gets the CelebA crop
+        cv2.imwrite(str(folder / f"{i}.jpg"), cv2.cvtColor(big, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(folder / "wide.png"), np.zeros((40, 90, 3), np.uint8))  # centre-cropped square
+    (folder / "broken.jpg").write_bytes(b"not a jpeg at all")
+    data = load_faces(folder, progress=False)
+    assert data.images.shape == (4, 64, 64, 3) and data.images.dtype == np.uint8 and data.skipped == 1
+    npz = tmp_path / "f.npz"
+    np.savez(npz, images=sample_faces)
+    assert load_faces(npz).images.shape == (8, 64, 64, 3)
+    assert load_faces(npz, limit=3).images.shape == (3, 64, 64, 3)
+
+
+@pytest.mark.parametrize("make,fragment", [
+    (lambda p: p / "missing.npz", "not found"),
+    (lambda p: (p / "empty").mkdir() or p / "empty", "no image files"),
+    (lambda p: np.savez(p / "bad.npz", images=np.zeros((4, 32, 32, 3), np.uint8)) or p / "bad.npz", "must be uint8"),
+    (lambda p: np.savez(p / "nokey.npz", x=np.zeros(3)) or p / "nokey.npz", "no `images`"),
+    (lambda p: (p / "junk.npz").write_bytes(b"junk") and p / "junk.npz", "not a readable"),
+])
+def test_bad_data_is_one_clear_line(tmp_path, make, fragment):
+    path = make(tmp_path)
+    with pytest.raises(EdgefillError, match=fragment):
+        load_faces(path)
+    proc = run_cli("train", "gan", "--config", "tiny", "--data", str(path), "--out", str(tmp_path / "o"))
+    assert_one_line_error(proc, fragment)
+
+
+def test_cli_train_gan_tiny_end_to_end(tmp_path, shared_test_npz):
+    out = tmp_path / "run"
+    proc = run_cli("train", "gan", "--config", "tiny", "--data", str(shared_test_npz), "--epochs", "1",
+                   "--out", str(out), "--seed", "1")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["epochs"] == 1 and summary["images"] == 300 and summary["images_per_s"] > 0
+    for name in ("checkpoint/checkpoint.json", "checkpoint/weights.safetensors", "samples_epoch001.png",
+                 "loss_curve.png"):
+        assert (out / name).is_file(), name
+    # --resume without a checkpoint and a refiner run against a non-GAN folder are clear errors
+    assert_one_line_error(run_cli("train", "gan", "--config", "tiny", "--data", str(shared_test_npz),
+                                  "--out", str(tmp_path / "none"), "--resume"), "no checkpoint")
+
+
+def test_cli_train_refiner_tiny_end_to_end(tmp_path, tiny_gan_checkpoint, tiny_refiner_checkpoint, faces_npz):
+    out = tmp_path / "ref"
+    args = ["train", "refiner", "--data", str(faces_npz), "--gan", str(tiny_gan_checkpoint), "--out", str(out),
+            "--epochs", "1", "--completions", "32", "--search-steps", "5", "--batch-size", "16", "--search-batch", "16"]
+    proc = run_cli(*args)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["completions"] == 32 and np.isfinite(summary["train_mse"])
+    assert len(list((out / "completions" / "train").glob("chunk_*.npz"))) == 2
+    assert load_checkpoint(out, kind="refiner").module_state("refiner")
+    # resuming reuses the cached completions and continues to 2 epochs
+    proc = run_cli(*[a if a != "1" else "2" for a in args], "--resume")
+    assert proc.returncode == 0, proc.stderr and json.loads(proc.stdout)["epochs"] == 2
+    # a refiner checkpoint where a GAN is expected: one clear line
+    bad = run_cli("train", "refiner", "--data", str(faces_npz), "--gan", str(tiny_refiner_checkpoint),
+                  "--out", str(tmp_path / "r2"))
+    assert_one_line_error(bad, "expected a gan checkpoint")
+
+
+def test_help_is_instant_and_lists_commands():
+    proc = run_cli("--help")
+    assert proc.returncode == 0 and "train" in proc.stdout
+    proc = run_cli("train", "gan", "--help")
+    assert proc.returncode == 0 and "--resume" in proc.stdout and "--config" in proc.stdout
