@@ -97,3 +97,74 @@ def save_grid(path, images: np.ndarray, **kw) -> None:
 
 def save_line_plot(path, series: dict[str, Sequence[float]], **kw) -> None:
     write_image(path, line_plot(series, **kw))
+
+
+def box_plot(groups: dict[str, Sequence[float]], title: str = "", xlabel: str = "",
+             size: tuple[int, int] = (640, 400), log_x: bool = True) -> np.ndarray:
+    """Horizontal box plot, one row per named group -> RGB uint8 (H,W,3).
+
+    Box: 25th to 75th percentile with a line at the median; whiskers: 1st and 99th percentile;
+    dots: the min and max when outside the whiskers. log_x puts the value axis on a log10 scale
+    (latencies that span orders of magnitude)."""
+    w, h = size
+    img = np.full((h, w, 3), 255, np.uint8)
+    left, right, top, bottom = 130, 20, 30, 45
+    names = [k for k, v in groups.items() if len(v)]
+    if not names:
+        return img
+
+    def tr(v):
+        v = np.asarray(v, np.float64)
+        return np.log10(np.clip(v, 1e-9, None)) if log_x else v
+
+    allv = np.concatenate([tr(groups[k]) for k in names])
+    allv = allv[np.isfinite(allv)]
+    lo, hi = float(allv.min()), float(allv.max())
+    if hi - lo < 1e-9:
+        lo, hi = lo - 0.5, hi + 0.5
+    pad = 0.04 * (hi - lo)
+    lo, hi = lo - pad, hi + pad
+
+    def xp(v):
+        return int(left + (v - lo) / (hi - lo) * (w - left - right))
+
+    cv2.rectangle(img, (left, top), (w - right, h - bottom), (0, 0, 0), 1)
+    for k in range(6):
+        v = lo + (hi - lo) * k / 5
+        x = xp(v)
+        cv2.line(img, (x, h - bottom), (x, h - bottom + 4), (0, 0, 0), 1)
+        cv2.line(img, (x, top), (x, h - bottom), (225, 225, 225), 1)
+        label = f"{10 ** v:.3g}" if log_x else f"{v:.3g}"
+        cv2.putText(img, label, (x - 14, h - bottom + 16), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
+    row_h = (h - top - bottom) / len(names)
+    for i, name in enumerate(names):
+        v = tr(groups[name])
+        v = v[np.isfinite(v)]
+        p1, p25, p50, p75, p99 = np.percentile(v, [1, 25, 50, 75, 99])
+        yc = int(top + row_h * (i + 0.5))
+        bh = max(3, int(row_h * 0.3))
+        color = PALETTE[i % len(PALETTE)]
+        cv2.line(img, (xp(p1), yc), (xp(p99), yc), (0, 0, 0), 1)
+        for p in (p1, p99):
+            cv2.line(img, (xp(p), yc - bh // 2), (xp(p), yc + bh // 2), (0, 0, 0), 1)
+        cv2.rectangle(img, (xp(p25), yc - bh), (max(xp(p75), xp(p25) + 1), yc + bh), color, -1)
+        cv2.rectangle(img, (xp(p25), yc - bh), (max(xp(p75), xp(p25) + 1), yc + bh), (0, 0, 0), 1)
+        cv2.line(img, (xp(p50), yc - bh), (xp(p50), yc + bh), (0, 0, 0), 2)
+        for extreme in (v.min(), v.max()):
+            if extreme < p1 or extreme > p99:
+                cv2.circle(img, (xp(extreme), yc), 2, (0, 0, 0), -1)
+        cv2.putText(img, name[:20], (4, yc + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(img, title, (left, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(img, xlabel, (w // 2 - 40, h - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+    return img
+
+
+def stack_panels(panels: Sequence[np.ndarray], vertical: bool = True) -> np.ndarray:
+    """Stack RGB uint8 panels into one image (padding the narrower ones with white)."""
+    if vertical:
+        width = max(p.shape[1] for p in panels)
+        padded = [np.pad(p, ((0, 0), (0, width - p.shape[1]), (0, 0)), constant_values=255) for p in panels]
+        return np.concatenate(padded, axis=0)
+    height = max(p.shape[0] for p in panels)
+    padded = [np.pad(p, ((0, height - p.shape[0]), (0, 0), (0, 0)), constant_values=255) for p in panels]
+    return np.concatenate(padded, axis=1)

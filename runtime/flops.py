@@ -1,0 +1,114 @@
+"""FLOPs of the models and of one latent-search step, counted from layer shapes (numpy only).
+
+Counting convention (as in most papers and in fvcore/ptflops x 2): a multiply-accumulate is 2
+FLOPs; only convolutions, transposed convolutions and linear layers are counted. BatchNorm
+(eval: a per-channel scale and shift), activations, the loss and the Adam update are
+elementwise and add well under 1% for these models; they are left out.
+
+    Conv2d          Cin -> Cout, k x k, output Ho x Wo:  MACs = Cin * Cout * k^2 * Ho * Wo
+    ConvTranspose2d Cin -> Cout, k x k, input  Hi x Wi:  MACs = Cin * Cout * k^2 * Hi * Wi
+    Linear          F -> O:                            MACs = F * O
+
+One search step per batch row (image x restart) = forward G + forward D + the backward pass to z.
+The backward needs only input gradients (no weight gradients): the input-gradient of a
+(transposed) convolution is a (transposed) convolution with the same weight and the same
+MAC count, and of a linear layer a linear layer. So backward = forward, and one step is
+2 x (G + D) forward MACs, i.e. 4 x (G + D) MACs in FLOPs.
+
+Shapes follow edgefill.train's models (DESIGN section 1), read from the manifest configs:
+generator {"z_dim", "width"}, discriminator {"width"}, refiner {"width"}.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+KERNEL = 4
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One counted layer: name, kind ('conv', 'convT', 'linear'), output shape (C,H,W) or (O,), MACs."""
+
+    name: str
+    kind: str
+    out_shape: tuple[int, ...]
+    macs: int
+
+
+def generator_layers(z_dim: int = 100, width: int = 64) -> list[Layer]:
+    """z (z_dim) -> 4x4x8w -> 8x8x4w -> 16x16x2w -> 32x32xw -> 64x64x3 (ConvTranspose2d 4x4)."""
+    chans = [z_dim, 8 * width, 4 * width, 2 * width, width, 3]
+    layers, size_in = [], 1
+    for i in range(5):
+        size_out = 4 if i == 0 else size_in * 2
+        macs = chans[i] * chans[i + 1] * KERNEL * KERNEL * size_in * size_in
+        layers.append(Layer(f"G.convT{i}", "convT", (chans[i + 1], size_out, size_out), macs))
+        size_in = size_out
+    return layers
+
+
+def discriminator_layers(width: int = 64) -> list[Layer]:
+    """64x64x3 -> 32x32xd -> 16x16x2d -> 8x8x4d -> 4x4x8d (Conv2d 4x4 stride 2) -> linear -> 1."""
+    chans = [3, width, 2 * width, 4 * width, 8 * width]
+    layers, size = [], 64
+    for i in range(4):
+        size //= 2
+        layers.append(Layer(f"D.conv{i}", "conv", (chans[i + 1], size, size),
+                            chans[i] * chans[i + 1] * KERNEL * KERNEL * size * size))
+    layers.append(Layer("D.linear", "linear", (1,), 4 * 4 * 8 * width))
+    return layers
+
+
+def refiner_layers(width: int = 64) -> list[Layer]:
+    """Encoder 64x64x3 -> 4x4x8r (4 strided convs), decoder back to 64x64x3 (4 transposed convs)."""
+    enc = [3, width, 2 * width, 4 * width, 8 * width]
+    layers, size = [], 64
+    for i in range(4):
+        size //= 2
+        layers.append(Layer(f"R.conv{i}", "conv", (enc[i + 1], size, size),
+                            enc[i] * enc[i + 1] * KERNEL * KERNEL * size * size))
+    dec = [8 * width, 4 * width, 2 * width, width, 3]
+    for i in range(4):
+        layers.append(Layer(f"R.convT{i}", "convT", (dec[i + 1], size * 2, size * 2),
+                            dec[i] * dec[i + 1] * KERNEL * KERNEL * size * size))
+        size *= 2
+    return layers
+
+
+def total_macs(layers: list[Layer]) -> int:
+    return int(sum(layer.macs for layer in layers))
+
+
+def model_flops(models: dict) -> dict:
+    """FLOPs per image of each model's forward pass and of one search step, from the manifest's
+    "models" dict. Returns {"generator", "discriminator", "refiner" (or None), "search_step"} in FLOPs."""
+    g = models.get("generator") or {}
+    d = models.get("discriminator") or {}
+    r = models.get("refiner")
+    g_f = 2 * total_macs(generator_layers(int(g.get("z_dim", 100)), int(g.get("width", 64))))
+    d_f = 2 * total_macs(discriminator_layers(int(d.get("width", 64))))
+    r_f = 2 * total_macs(refiner_layers(int(r.get("width", 64)))) if r else None
+    return {"generator": g_f, "discriminator": d_f, "refiner": r_f, "search_step": 2 * (g_f + d_f),
+            "convention": "2 FLOPs per multiply-accumulate; conv/convT/linear only; search step = "
+                          "forward G + D and the input-gradient backward (same MACs as the forward)"}
+
+
+def measured_peak_gflops(n: int = 1024, repeats: int = 5) -> dict:
+    """The machine's float32 matmul throughput measured here: best of `repeats` numpy
+    (n x n) @ (n x n) products (2 n^3 FLOPs each), in GFLOP/s. A practical peak (what a tuned
+    BLAS reaches with every core numpy's BLAS uses), not the datasheet number."""
+    import time
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    a @ b  # warm-up (BLAS thread start, page faults)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t0)
+    return {"gflops": 2.0 * n ** 3 / best / 1e9, "method": f"best of {repeats} numpy float32 {n}x{n} matmuls "
+            f"(2n^3 FLOPs each) on this machine", "seconds": best}
