@@ -82,8 +82,9 @@ def free_form_mask(rng: np.random.Generator, size: int = 64, strokes: tuple[int,
     return m
 
 
-def read_mask(path: str | os.PathLike, size: tuple[int, int]) -> np.ndarray:
-    """A mask image (any mode; white/bright = fill) resized with nearest to size=(width, height)."""
+def read_mask(path: str | os.PathLike, size: tuple[int, int] | None) -> np.ndarray:
+    """A mask image (any mode; white/bright = fill) resized with nearest to size=(width, height);
+    size None keeps the file's own size."""
     path = Path(path)
     raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if raw is None:
@@ -93,7 +94,7 @@ def read_mask(path: str | os.PathLike, size: tuple[int, int]) -> np.ndarray:
     if raw.dtype == np.uint16:
         raw = (raw // 257).astype(np.uint8)
     mask = np.where(raw > 127, FILL, 0).astype(np.uint8)
-    if mask.shape != (size[1], size[0]):
+    if size is not None and mask.shape != (size[1], size[0]):
         mask = cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST)
     return mask
 

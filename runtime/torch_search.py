@@ -82,7 +82,13 @@ def initial_z(n: int, restarts: int, z_dim: int, seed: int | None) -> np.ndarray
 
 class BestTracker:
     """Keeps, per image, the best (lowest-loss) restart over all steps seen so far, and decides
-    early stopping. Backend-neutral (numpy)."""
+    early stopping. Backend-neutral (numpy).
+
+    z and x are optional: a backend that keeps z on a device passes only the loss and reads
+    `replaced` (bool (n,): images whose best moved to this step; all True at the first step)
+    and `rows` (int (n,): the winning row of each image in this step's batch) to keep its own
+    record of where each image's best z lives.
+    """
 
     def __init__(self, n: int, restarts: int, cfg: SearchConfig):
         self.n, self.k, self.cfg = n, restarts, cfg
@@ -90,23 +96,32 @@ class BestTracker:
         self.best_z: np.ndarray | None = None
         self.best_x: np.ndarray | None = None
         self.history: list[np.ndarray] = []
+        self.replaced = np.zeros(n, bool)
+        self.rows = np.zeros(n, np.int64)
         self._since_improved = 0
         self._reference = np.full(n, np.inf, np.float32)
 
-    def update(self, loss: np.ndarray, z: np.ndarray, x: np.ndarray) -> bool:
-        """loss (n*k,), z (n*k, z_dim), x (n*k,3,H,W) evaluated at the same z. Returns True
-        when the search should stop early."""
-        per = loss.reshape(self.n, self.k)
+    def update(self, loss: np.ndarray, z: np.ndarray | None = None, x: np.ndarray | None = None) -> bool:
+        """loss (n*k,), z (n*k, z_dim), x (n*k,3,H,W) evaluated at the same z (z, x optional).
+        Returns True when the search should stop early."""
+        per = np.asarray(loss).reshape(self.n, self.k)
         idx = per.argmin(axis=1)
         cand = per[np.arange(self.n), idx]
         better = cand < self.best_loss
         rows = np.arange(self.n) * self.k + idx
-        if self.best_z is None:
-            self.best_z = z[rows].copy()
-            self.best_x = x[rows].copy()
-        elif better.any():
-            self.best_z[better] = z[rows[better]]
-            self.best_x[better] = x[rows[better]]
+        first = not self.history
+        self.replaced = np.ones(self.n, bool) if first else better
+        self.rows = rows
+        if z is not None:
+            if self.best_z is None:
+                self.best_z = z[rows].copy()
+            elif better.any():
+                self.best_z[better] = z[rows[better]]
+        if x is not None:
+            if self.best_x is None:
+                self.best_x = x[rows].copy()
+            elif better.any():
+                self.best_x[better] = x[rows[better]]
         self.best_loss = np.where(better, cand, self.best_loss)
         self.history.append(self.best_loss.copy())
         if self.cfg.patience <= 0:
