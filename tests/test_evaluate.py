@@ -1,0 +1,179 @@
+"""`edgefill evaluate`: the JSON contract, reproducibility, one search per batch, no ground truth
+in the hole, and one-line errors on bad input."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import SAMPLES, assert_one_line_error, run_cli
+from edgefill.runtime import evaluate as E
+from edgefill.runtime.errors import EdgefillError
+from edgefill.runtime.search_config import SearchConfig
+from edgefill.runtime.torch_search import SearchResult
+
+RESULT_KEYS = ["mask", "method", "n", "psnr", "hole_psnr", "ssim", "psnr_ci", "hole_psnr_ci", "ssim_ci"]
+BUNDLE_KEYS = {"path", "toolkit_version", "models", "precision", "search", "training"}
+
+
+def check_report(report: dict, masks, methods, n: int) -> None:
+    assert list(report) == ["results", "bundle", "settings"]
+    assert [(r["mask"], r["method"]) for r in report["results"]] == [(k, m) for k in masks for m in methods]
+    for r in report["results"]:
+        assert list(r) == RESULT_KEYS
+        assert r["n"] == n
+        for name in ("psnr", "hole_psnr", "ssim"):
+            lo, hi = r[f"{name}_ci"]
+            assert lo <= r[name] <= hi, (name, r)
+        assert 0.0 < r["ssim"] <= 1.0 and 0.0 < r["hole_psnr"] <= r["psnr"] <= 100.0
+    s = report["settings"]
+    assert s["masks"] == list(masks) and s["methods"] == list(methods) and s["images"] == n
+    assert len(s["data_sha256"]) == 64
+
+
+class FakeInpainter:
+    """Stands in for runtime.inpainter.Inpainter: counts searches, checks the hole is hidden,
+    returns a flat grey G(z) and a 'refiner' that shifts the pasted image."""
+
+    class _Bundle:
+        root = Path("/fake")
+        manifest = {"toolkit_version": "0", "models": {}, "precision": "fp32", "search": {}, "training": {}}
+
+        @staticmethod
+        def has_graph(name):
+            return True
+
+    bundle = _Bundle()
+    search_defaults = SearchConfig(steps=5, restarts=2)
+    backend, provider = "fake", "none"
+
+    def __init__(self):
+        self.calls = []
+
+    def search(self, images, masks, config=None, seed=0, time_budget_ms=None, progress=False):
+        hole = masks >= 128
+        assert (images[hole] == E.HOLE_GREY).all(), "ground truth leaked into the hole"
+        self.calls.append((len(images), config, seed))
+        x = np.full((len(images), 3, 64, 64), 0.25, np.float32)
+        return SearchResult(z=np.zeros((len(images), 100), np.float32), images=x, loss=np.zeros(len(images)),
+                            history=np.zeros((1, len(images))), steps_run=1, seconds=0.0, backend="fake")
+
+    def refine(self, blended, masks):
+        out = blended.copy()
+        hole = masks >= 128
+        out[hole] = np.clip(out[hole].astype(np.int16) + 10, 0, 255).astype(np.uint8)
+        return out
+
+
+def test_one_search_per_batch_and_derived_methods(sample_faces):
+    fake = FakeInpainter()
+    cfg = E.EvaluateConfig(masks=("center", "random-box"), limit=7, batch_size=3, steps=4, seed=5)
+    ev = E.evaluate(sample_faces, cfg, fake, data_info={"data_sha256": "0" * 64}, progress=False)
+    check_report(ev.report, cfg.masks, E.METHODS, 7)
+    # 2 mask types x 3 batches (3+3+1 images), one search each, with the overridden steps
+    assert [c[0] for c in fake.calls] == [3, 3, 1, 3, 3, 1]
+    assert all(c[1].steps == 4 and c[1].restarts == 2 for c in fake.calls)
+    assert [c[2] for c in fake.calls] == [5, 8, 11] * 2
+    assert ev.report["settings"]["steps"] == 4 and ev.report["settings"]["prior"] == "lsgan"
+    res = {(r["mask"], r["method"]): r for r in ev.report["results"]}
+    # the three lsgan methods differ only in the hole, so they share the known-pixel error; the
+    # refiner's +10 shift changes the hole PSNR
+    assert res[("center", "lsgan")]["hole_psnr"] != res[("center", "lsgan+refiner")]["hole_psnr"]
+    grid = E.grid_image(ev)
+    assert grid.ndim == 3 and grid.shape[1] > grid.shape[0] / 8 * 0  # drawn
+    assert set(ev.grid_rows["center"]) == {"input", "truth", *E.METHODS}
+    assert len(ev.grid_rows["center"]["input"]) == cfg.grid_rows
+
+
+def test_masks_depend_only_on_seed_kind_and_index():
+    a = E.mask_batch("random-box", np.arange(0, 6), seed=1)
+    b = E.mask_batch("random-box", np.arange(4, 6), seed=1)
+    assert np.array_equal(a[4:], b)
+    assert not np.array_equal(a, E.mask_batch("random-box", np.arange(0, 6), seed=2))
+    assert not np.array_equal(a[0], a[1])
+    assert (a == 255).any(axis=(1, 2)).all()
+
+
+def test_method_selection():
+    assert E.select_methods(None, True) == E.METHODS
+    assert E.select_methods(None, False) == E.LSGAN_METHODS
+    assert E.select_methods("ns, telea", True) == ("telea", "ns")
+    with pytest.raises(EdgefillError):
+        E.select_methods("telea,ns", False)
+    with pytest.raises(EdgefillError):
+        E.select_methods("lsgan,deepfill", True)
+    with pytest.raises(EdgefillError):
+        E.parse_masks("center,ellipse")
+    assert not E.EvaluateConfig(methods=("telea", "ns")).needs_bundle
+
+
+def test_baselines_need_no_bundle(tmp_path):
+    out = tmp_path / "e.json"
+    env = {"EDGEFILL_BUNDLE": str(tmp_path / "no_such_bundle")}
+    proc = run_cli("evaluate", "--data", str(SAMPLES / "faces"), "--mask", "center,half", "--methods", "telea,ns",
+                   "--limit", "4", "--json", str(out), "--no-progress", env=env)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(out.read_text())
+    check_report(report, ["center", "half"], ["telea", "ns"], 4)
+    assert report["bundle"] is None
+    assert "| center | telea | 4 |" in proc.stdout
+    # the lsgan methods do need one: one clear line
+    assert_one_line_error(run_cli("evaluate", "--data", str(SAMPLES / "faces"), "--limit", "2", env=env),
+                          "bundle not found")
+
+
+def test_evaluate_tiny_bundle_end_to_end_and_rerun(tiny_bundle, tmp_path):
+    data = tmp_path / "faces.npz"
+    from edgefill.runtime.images import read_image
+
+    np.savez(data, images=np.stack([read_image(p) for p in sorted((SAMPLES / "faces").glob("*.png"))]))
+    args = ["evaluate", "--data", str(data), "--bundle", str(tiny_bundle), "--mask", "center,half", "--limit", "4",
+            "--steps", "3", "--restarts", "2", "--seed", "1", "--no-progress"]
+    p1 = run_cli(*args, "--json", str(tmp_path / "a.json"), "--markdown", str(tmp_path / "a.md"),
+                 "--grid", str(tmp_path / "a.png"))
+    assert p1.returncode == 0, p1.stderr
+    a = json.loads((tmp_path / "a.json").read_text())
+    check_report(a, ["center", "half"], list(E.METHODS), 4)
+    assert set(a["bundle"]) == BUNDLE_KEYS and a["bundle"]["models"]["generator"]["width"] == 8
+    assert a["settings"]["steps"] == 3 and a["settings"]["restarts"] == 2 and a["settings"]["prior"] in ("lsgan", "log")
+    assert (tmp_path / "a.md").read_text() == p1.stdout
+    from edgefill.runtime.images import read_image as rd
+
+    grid = rd(tmp_path / "a.png")
+    assert grid.shape[1] > 7 * 64  # input, 5 methods, truth
+    p2 = run_cli(*args, "--json", str(tmp_path / "b.json"))
+    assert p2.returncode == 0, p2.stderr
+    b = json.loads((tmp_path / "b.json").read_text())
+    assert a["results"] == b["results"]
+
+
+@pytest.mark.parametrize("case,fragment", [
+    ("missing", "data not found"),
+    ("garbage", "not a readable .npz"),
+    ("no_images", "no `images` array"),
+    ("bad_shape", "must be uint8"),
+    ("bad_mask", "neither a mask kind"),
+    ("bad_method", "unknown method"),
+    ("bad_grid", "--grid must end"),
+])
+def test_bad_input_is_one_line(tmp_path, case, fragment):
+    data = tmp_path / "d.npz"
+    mask, methods, extra = "center", "telea", []
+    if case == "garbage":
+        data.write_bytes(b"this is not a zip")
+    elif case == "no_images":
+        np.savez(data, faces=np.zeros((2, 64, 64, 3), np.uint8))
+    elif case == "bad_shape":
+        np.savez(data, images=np.zeros((2, 32, 32, 3), np.uint8))
+    elif case != "missing":
+        np.savez(data, images=np.zeros((2, 64, 64, 3), np.uint8))
+    if case == "bad_mask":
+        mask = "center,blob"
+    if case == "bad_method":
+        methods = "telea,magic"
+    if case == "bad_grid":
+        extra = ["--grid", str(tmp_path / "grid.txt")]
+    proc = run_cli("evaluate", "--data", str(data), "--mask", mask, "--methods", methods, "--no-progress", *extra)
+    assert_one_line_error(proc, fragment)

@@ -1,0 +1,148 @@
+"""`edgefill profile`: every field present, percentiles ordered, stable JSON keys, unloadable
+providers skipped (not fatal), FLOP counts equal to torch's own counter. No timing assertions:
+numbers are measured, never asserted (benchmarks/ reports ratios)."""
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from conftest import assert_one_line_error, run_cli
+from edgefill.runtime import flops as F
+from edgefill.runtime import profiling as P
+
+TOP_KEYS = {"backend", "batch_size", "stages", "throughput_images_per_s", "speedup_vs_torch_eager",
+            "speedup_vs_torch_eager_by_stage", "runs", "skipped", "flops", "environment", "settings"}
+ORDER = ("min_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")
+
+
+def check_stats(st: dict, where: str) -> None:
+    assert list(st) == list(P.STAT_KEYS), where
+    assert st["count"] >= 1, where
+    vals = [st[k] for k in ORDER]
+    assert all(a <= b for a, b in zip(vals, vals[1:])), (where, st)
+    assert st["min_ms"] <= st["mean_ms"] <= st["max_ms"] and st["std_ms"] >= 0, (where, st)
+
+
+def test_latency_stats():
+    st = P.latency_stats([0.001 * i for i in range(1, 101)])
+    check_stats(st, "synthetic")
+    assert st["count"] == 100 and st["min_ms"] == pytest.approx(1.0) and st["max_ms"] == pytest.approx(100.0)
+    assert st["p50_ms"] == pytest.approx(50.5) and st["p99_ms"] == pytest.approx(99.01)
+    assert P.latency_stats([])["count"] == 0
+
+
+@pytest.mark.parametrize("preset_name", ["tiny", "base", "paper"])
+def test_flops_match_torch_flop_counter(preset_name):
+    """Forward G, D, R and one search step (forward + input-gradient backward) against
+    torch.utils.flop_counter on the real models."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from edgefill.train.config import preset, to_dict
+    from edgefill.train.discriminator import Discriminator
+    from edgefill.train.generator import Generator
+    from edgefill.train.refiner import Refiner
+
+    g, d, r = preset(preset_name)
+    ours = F.model_flops({"generator": to_dict(g), "discriminator": to_dict(d), "refiner": to_dict(r)})
+    G, D, R = Generator(g).eval(), Discriminator(d).eval(), Refiner(r).eval()
+    for p in [*G.parameters(), *D.parameters()]:
+        p.requires_grad_(False)
+    x = torch.zeros(1, 3, 64, 64)
+    for name, fn in (("generator", lambda: G(torch.zeros(1, g.z_dim))), ("discriminator", lambda: D(x)),
+                     ("refiner", lambda: R(x))):
+        with torch.no_grad(), FlopCounterMode(display=False) as fc:
+            fn()
+        assert ours[name] == fc.get_total_flops(), name
+    z = torch.zeros(1, g.z_dim, requires_grad=True)
+    with FlopCounterMode(display=False) as fc:
+        out = G(z)
+        loss = ((D(out) - 1) ** 2).sum() + out.abs().sum()
+        loss.backward()
+    assert ours["search_step"] == fc.get_total_flops()
+
+
+def test_profile_cli_every_field(tiny_bundle, tmp_path):
+    out = {k: tmp_path / f"p.{k}" for k in ("json", "csv", "png")}
+    trace = tmp_path / "trace.json"
+    proc = run_cli("profile", "--bundle", str(tiny_bundle), "--batch-sizes", "1,2", "--steps", "3", "--iterations",
+                   "2", "--warmup", "1", "--provider", "cuda,cpu", "--compare-torch", "--json", str(out["json"]),
+                   "--csv", str(out["csv"]), "--plot", str(out["png"]), "--ort-trace", str(trace), "--no-progress",
+                   env={"OMP_WAIT_POLICY": "PASSIVE"})
+    assert proc.returncode == 0, proc.stderr
+    rep = json.loads(out["json"].read_text())
+    assert set(rep) == TOP_KEYS | {"ort_trace"}
+    assert rep["backend"] == "onnx-cpu" or rep["backend"] == "onnx-cuda"
+    assert set(rep["stages"]) == set(P.STAGES) | set(P.EXTRA_STAGES)
+    names = [r["backend"] for r in rep["runs"]]
+    assert "torch-eager" in names and "onnx-cpu" in names
+    # cuda either ran (a GPU machine) or is reported as skipped with a reason
+    assert "onnx-cuda" in names or any(s["name"] == "onnx-cuda" and s["reason"] for s in rep["skipped"])
+    for r in rep["runs"]:
+        assert r["batch_size"] in (1, 2) and r["rows"] == r["batch_size"]
+        for stage, st in r["stages"].items():
+            check_stats(st, f"{r['backend']} b{r['batch_size']} {stage}")
+        assert r["stages"]["search_step"]["count"] == 2 * 2  # iterations x (steps - 1)
+        assert r["throughput_images_per_s"] > 0 and r["achieved_gflops"] > 0 and r["threads"] >= 1
+    assert set(rep["throughput_images_per_s"]) == {"1", "2"}
+    assert set(rep["speedup_vs_torch_eager"]) == {"1", "2"}
+    assert all(v > 0 for v in rep["speedup_vs_torch_eager"].values())
+    assert set(rep["speedup_vs_torch_eager_by_stage"]["1"]) == {"search_step", "search", "total"}
+    fl = rep["flops"]
+    assert fl["search_step_flops_per_row"] == fl["per_image"]["search_step"] > 0
+    assert fl["peak_gflops"] > 0 and "matmul" in fl["peak_method"]
+    env = rep["environment"]
+    for key in ("onnxruntime", "numpy", "opencv", "torch", "python", "cpu", "memory", "gpu", "backends"):
+        assert key in env, key
+    assert env["memory"]["peak_rss_mb"] > 0 and env["cpu"]["physical_cores"] >= 1
+    assert rep["settings"]["steps"] == 3 and rep["settings"]["batch_sizes"] == [1, 2]
+    rows = list(csv.DictReader(out["csv"].open()))
+    assert len(rows) == len(rep["runs"]) * len(rep["stages"])
+    from edgefill.runtime.images import read_image
+
+    assert read_image(out["png"]).shape[0] > 300
+    events = json.loads(trace.read_text())
+    assert any(e.get("cat") == "Node" for e in events)
+    assert rep["ort_trace"]["top_ops"] and rep["ort_trace"]["top_ops"][0]["total_ms"] > 0
+    assert "search_step" in proc.stdout and "speedup vs torch eager" in proc.stdout
+
+
+def test_profile_only_unloadable_provider_is_one_line(tiny_bundle):
+    from edgefill.runtime.bundle import open_bundle
+    from edgefill.runtime.engine import Engine
+    from edgefill.runtime.errors import EdgefillError
+
+    try:
+        Engine(open_bundle(tiny_bundle), provider="cuda")
+        pytest.skip("CUDA loads here")
+    except EdgefillError:
+        pass
+    proc = run_cli("profile", "--bundle", str(tiny_bundle), "--provider", "cuda", "--batch-sizes", "1", "--steps",
+                   "2", "--iterations", "1", "--no-progress")
+    assert_one_line_error(proc, "no onnxruntime provider could be loaded")
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["--batch-sizes", "1,x"], "batch-sizes"),
+    (["--batch-sizes", "0"], "batch-sizes"),
+    (["--steps", "1"], "steps"),
+    (["--provider", "npu"], "unknown provider"),
+    (["--plot", "plot.txt"], "--plot must end"),
+])
+def test_profile_bad_input(tiny_bundle, args, fragment):
+    proc = run_cli("profile", "--bundle", str(tiny_bundle), "--iterations", "1", "--no-progress", *args)
+    assert_one_line_error(proc, fragment)
+
+
+def test_profile_missing_bundle(tmp_path):
+    assert_one_line_error(run_cli("profile", "--bundle", str(tmp_path / "nope")), "bundle not found")
+
+
+def test_make_inputs_deterministic():
+    a, ma = P.make_inputs(3, "random-box", 0)
+    b, mb = P.make_inputs(3, "random-box", 0)
+    assert a.dtype == np.uint8 and a.shape == (3, 64, 64, 3) and ma.shape == (3, 64, 64)
+    assert np.array_equal(a, b) and np.array_equal(ma, mb)
