@@ -21,6 +21,7 @@ afterwards left at ERROR; sessions log at ERROR. Failures reach the user as Edge
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -95,8 +96,11 @@ def _provider_list(choice: str) -> list:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[-1] if text else type(exc).__name__)[:300]
+    """onnxruntime's message as one short line, without its C++ source location prefix."""
+    lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+    text = lines[-1] if lines else type(exc).__name__
+    text = re.sub(r"^\S+\.(cc|h|cpp):\d+ .*?\) ", "", text)
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def _create(path: Path, options: ort.SessionOptions, choice: str) -> ort.InferenceSession:
@@ -139,7 +143,7 @@ class Engine:
             reasons = []
             for choice in candidates:
                 if PROVIDERS[choice] not in available:
-                    reasons.append(f"{choice}: not in this onnxruntime build (it has "
+                    reasons.append(f"this onnxruntime build has no {choice} provider (it has "
                                    f"{', '.join(PROVIDER_NAMES.get(p, p) for p in available)})")
                     continue
                 try:
@@ -147,10 +151,10 @@ class Engine:
                 except Exception as exc:  # noqa: BLE001 - onnxruntime raises several types
                     if choice == "cpu":
                         raise EdgefillError(f"{path.name} does not load in onnxruntime: {_first_line(exc)}") from None
-                    reasons.append(f"{choice}: {_first_line(exc)}")
+                    reasons.append(f"it did not load on this machine ({_first_line(exc)})")
                     continue
                 if sess.get_providers()[0] != PROVIDERS[choice]:
-                    reasons.append(f"{choice}: its libraries or device did not load on this machine")
+                    reasons.append("its libraries or device did not load on this machine")
                     continue
                 self._sessions["generator"] = sess
                 return choice

@@ -35,17 +35,25 @@ BN_EPS = 1e-5  # nn.BatchNorm2d's default; a model config may carry "bn_eps" to 
 LEAK = 0.2
 
 
+NO_TORCH = "the torch backend needs torch, which is not installed (pip install 'edgefill[train]', or use --backend onnx)"
+
+
 def torch_available() -> bool:
-    return importlib.util.find_spec("torch") is not None
+    """Whether torch can be found (without importing it)."""
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def import_torch():
-    """torch, or one clear EdgefillError when it is not installed."""
+    """torch, or one clear EdgefillError when it is not installed (or does not import)."""
     if not torch_available():
-        raise EdgefillError("the torch backend needs torch, which is not installed "
-                            "(pip install 'edgefill[train]', or use --backend onnx)")
-    import torch
-
+        raise EdgefillError(NO_TORCH)
+    try:
+        import torch
+    except ImportError as exc:
+        raise EdgefillError(f"{NO_TORCH.split(',')[0]}, but it does not import: {exc}") from None
     return torch
 
 

@@ -1,0 +1,234 @@
+"""`edgefill inpaint` end to end in subprocesses on the tiny bundle: the torch-free promise,
+outputs, the JSON summary, --box, image modes, --seed, and bad input (one line, exit 2, no
+output written)."""
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import SAMPLES, assert_one_line_error, run_cli
+
+FAST = ("--steps", "4", "--restarts", "2", "--no-progress")
+
+
+@pytest.fixture(scope="module")
+def face(tmp_path_factory):
+    """A 64x64 sample face as a PNG, and its pixels (RGB)."""
+    src = sorted((SAMPLES / "faces").glob("*.png"))[0]
+    dst = tmp_path_factory.mktemp("in") / "face.png"
+    shutil.copy(src, dst)
+    return dst, cv2.cvtColor(cv2.imread(str(dst)), cv2.COLOR_BGR2RGB)
+
+
+def _inpaint(bundle, *args):
+    proc = run_cli("inpaint", *args, "--bundle", str(bundle), *FAST)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def _read(path):
+    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+
+BLOCKER = textwrap.dedent("""
+    import sys, importlib.abc
+    class Block(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in ("torch", "onnx"):
+                raise ImportError(f"{name} is blocked: the runtime must not need it")
+    sys.meta_path.insert(0, Block())
+""")
+
+
+def test_runtime_needs_neither_torch_nor_onnx(tiny_bundle, face, tmp_path):
+    """Import the runtime, run `edgefill --help`, one CLI inpaint and one API inpaint in a process
+    where importing torch or onnx fails, then check neither was loaded (the base-install promise)."""
+    script = BLOCKER + textwrap.dedent(f"""
+        import contextlib, io, json
+        import numpy as np
+        import edgefill.runtime
+        from edgefill.runtime.cli import main
+        with contextlib.redirect_stdout(io.StringIO()) as help_text:
+            assert main(["--help"]) == 0
+        assert "inpaint" in help_text.getvalue()
+        with contextlib.redirect_stdout(io.StringIO()) as out:
+            rc = main(["inpaint", {str(face[0])!r}, "--mask", "center", "--out", {str(tmp_path / "cli.png")!r},
+                       "--bundle", {str(tiny_bundle)!r}, "--steps", "3", "--restarts", "1", "--no-progress"])
+        assert rc == 0 and json.loads(out.getvalue())["outputs"][0]["backend"] == "onnx"
+        from edgefill.runtime import Inpainter
+        res = Inpainter({str(tiny_bundle)!r}).inpaint(np.zeros((40, 30, 3), np.uint8), "center", steps=2)
+        assert res.image.shape == (40, 30, 3)
+        print(sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "onnx")))
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+    assert (tmp_path / "cli.png").is_file()
+
+
+def test_torch_backend_needs_torch_and_says_so_in_one_line(tiny_bundle, face, tmp_path):
+    script = BLOCKER + textwrap.dedent(f"""
+        from edgefill.runtime.cli import main
+        raise SystemExit(main(["inpaint", {str(face[0])!r}, "--mask", "center", "--out", {str(tmp_path / "o.png")!r},
+                               "--bundle", {str(tiny_bundle)!r}, "--backend", "torch", "--no-progress"]))
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert_one_line_error(proc, "needs torch")
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_many_images_json_summary_and_side_by_side(tiny_bundle, tmp_path):
+    faces = sorted((SAMPLES / "faces").glob("*.png"))[:3]
+    summary = _inpaint(tiny_bundle, *map(str, faces), "--mask", "pattern", "--out", str(tmp_path / "out"),
+                       "--side-by-side", "--blend", "poisson", "--batch-size", "2")
+    assert summary["backend"] == "onnx" and summary["provider"] == "cpu"
+    assert summary["settings"]["steps"] == 4 and summary["settings"]["blend"] == "poisson"
+    assert len(summary["outputs"]) == 3
+    for rec, src in zip(summary["outputs"], faces):
+        assert rec["input"] == str(src) and rec["output"] == str(tmp_path / "out" / f"{src.stem}.png")
+        assert rec["steps_run"] == 4 and rec["loss"] > 0 and rec["seconds"] > 0 and rec["refined"] is True
+        assert (rec["backend"], rec["provider"], rec["prior"], rec["blend"]) == ("onnx", "cpu", "lsgan", "poisson")
+        assert _read(rec["output"]).shape == (64, 64, 3)
+        side = _read(rec["side_by_side"])
+        assert side.shape[1] > 4 * 64 * 3 and side.shape[0] > 64 * 3
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # no temp files left
+
+
+def test_torch_backend_from_the_cli(tiny_bundle, face, tmp_path):
+    summary = _inpaint(tiny_bundle, str(face[0]), "--mask", "center", "--out", str(tmp_path / "t.png"),
+                       "--backend", "torch")
+    assert summary["backend"] == "torch" and summary["outputs"][0]["backend"] == "torch"
+
+
+def test_box_changes_only_hole_pixels(tiny_bundle, tmp_path):
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (150, 120, 3), dtype=np.uint8)
+    src = tmp_path / "big.png"
+    cv2.imwrite(str(src), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    out = tmp_path / "big_out.png"
+    summary = _inpaint(tiny_bundle, str(src), "--mask", "center", "--box", "20,30,80,90", "--out", str(out))
+    assert summary["outputs"][0]["box"] == [20, 30, 80, 90]
+    result = _read(out)
+    hole = np.zeros((150, 120), bool)
+    hole[30:120, 20:100] = cv2.resize(np.pad(np.ones((32, 32), np.uint8), 16), (80, 90),
+                                      interpolation=cv2.INTER_NEAREST).astype(bool)
+    np.testing.assert_array_equal(result[~hole], image[~hole])
+    assert (result[hole] != image[hole]).any()
+
+
+@pytest.mark.parametrize("mode", ["rgba", "gray", "rgb16", "gray16"])
+def test_image_modes(tiny_bundle, face, tmp_path, mode):
+    rgb = face[1]
+    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    data = {"rgba": np.dstack([bgr, np.full(rgb.shape[:2], 255, np.uint8)]), "gray": bgr[:, :, 1],
+            "rgb16": bgr.astype(np.uint16) * 257, "gray16": bgr[:, :, 1].astype(np.uint16) * 257}[mode]
+    src = tmp_path / f"{mode}.png"
+    cv2.imwrite(str(src), data)
+    out = tmp_path / f"{mode}_out.png"
+    _inpaint(tiny_bundle, str(src), "--mask", "center", "--out", str(out))
+    result = _read(out)
+    expected = rgb if mode in ("rgba", "rgb16") else np.repeat(rgb[:, :, 1:2], 3, axis=2)
+    hole = np.zeros((64, 64), bool)
+    hole[16:48, 16:48] = True
+    np.testing.assert_array_equal(result[~hole], expected[~hole])
+
+
+def test_seed_is_repeatable(tiny_bundle, face, tmp_path):
+    outs = []
+    for name, seed in (("a", "3"), ("b", "3"), ("c", "4")):
+        _inpaint(tiny_bundle, str(face[0]), "--mask", "random-box", "--seed", seed, "--out", str(tmp_path / f"{name}.png"))
+        outs.append(_read(tmp_path / f"{name}.png"))
+    np.testing.assert_array_equal(outs[0], outs[1])
+    assert not np.array_equal(outs[0], outs[2])
+
+
+def test_all_known_and_all_missing_masks(tiny_bundle, face, tmp_path):
+    known = tmp_path / "known.png"
+    missing = tmp_path / "missing.png"
+    cv2.imwrite(str(known), np.zeros((64, 64), np.uint8))
+    cv2.imwrite(str(missing), np.full((64, 64), 255, np.uint8))
+    summary = _inpaint(tiny_bundle, str(face[0]), "--mask", str(known), "--out", str(tmp_path / "k.png"))
+    np.testing.assert_array_equal(_read(tmp_path / "k.png"), face[1])
+    assert summary["outputs"][0]["steps_run"] == 0
+    summary = _inpaint(tiny_bundle, str(face[0]), "--mask", str(missing), "--out", str(tmp_path / "m.png"))
+    assert summary["outputs"][0]["steps_run"] == 4 and summary["outputs"][0]["hole_fraction"] == 1.0
+    assert not np.array_equal(_read(tmp_path / "m.png"), face[1])
+
+
+def test_mask_of_another_size_same_aspect_is_resized(tiny_bundle, face, tmp_path):
+    mask = np.zeros((128, 128), np.uint8)
+    mask[32:96, 32:96] = 255
+    path = tmp_path / "mask128.png"
+    cv2.imwrite(str(path), mask)
+    summary = _inpaint(tiny_bundle, str(face[0]), "--mask", str(path), "--out", str(tmp_path / "o.png"))
+    assert summary["outputs"][0]["hole_fraction"] == 0.25
+    result = _read(tmp_path / "o.png")
+    hole = cv2.resize(mask, (64, 64), interpolation=cv2.INTER_NEAREST) >= 128
+    np.testing.assert_array_equal(result[~hole], face[1][~hole])
+
+
+def _bad_bundle(tiny_bundle, tmp_path):
+    bad = tmp_path / "damaged"
+    shutil.copytree(tiny_bundle, bad)
+    with open(bad / "generator.onnx", "r+b") as f:
+        f.seek(200)
+        byte = f.read(1)
+        f.seek(200)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    return bad
+
+
+BAD = {
+    "missing file": (lambda t, f, b: [str(t / "nope.png"), "--mask", "center"], "image not found"),
+    "not an image": (lambda t, f, b: [str(_text(t)), "--mask", "center"], "not a readable image"),
+    "mask of another aspect": (lambda t, f, b: [str(f), "--mask", str(_mask(t, (32, 64)))], "aspect ratio"),
+    "unknown mask kind": (lambda t, f, b: [str(f), "--mask", "blob"], "neither a mask kind"),
+    "damaged bundle": (lambda t, f, b: [str(f), "--mask", "center", "--bundle", str(_bad_bundle(b, t))], "damaged"),
+    "missing bundle": (lambda t, f, b: [str(f), "--mask", "center", "--bundle", str(t / "nobundle")], "not found"),
+    "unknown provider": (lambda t, f, b: [str(f), "--mask", "center", "--provider", "npu"], "--provider"),
+    "cuda cannot load": (lambda t, f, b: [str(f), "--mask", "center", "--provider", "cuda"], "provider cuda"),
+    "bad box": (lambda t, f, b: [str(f), "--mask", "center", "--box", "0,0,100,100"], "not inside"),
+    "several inputs, file out": (lambda t, f, b: [str(f), str(f), "--mask", "center"], "must be a folder"),
+}
+
+
+def _text(tmp_path):
+    p = tmp_path / "notes.png"
+    p.write_text("not an image")
+    return p
+
+
+def _mask(tmp_path, shape):
+    p = tmp_path / "mask_other.png"
+    cv2.imwrite(str(p), np.full(shape, 255, np.uint8))
+    return p
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_input_is_one_line_and_writes_nothing(tiny_bundle, face, tmp_path, case):
+    if case == "cuda cannot load":
+        from edgefill.runtime.engine import PROVIDERS
+
+        import onnxruntime as ort
+
+        if PROVIDERS["cuda"] in ort.get_available_providers():
+            try:
+                sess = ort.InferenceSession(str(tiny_bundle / "generator.onnx"), providers=[PROVIDERS["cuda"]])
+                if sess.get_providers()[0] == PROVIDERS["cuda"]:
+                    pytest.skip("CUDA loads on this machine")
+            except Exception:  # noqa: BLE001 - not loading is what this case needs
+                pass
+    make, fragment = BAD[case]
+    out = tmp_path / "outdir" / "result.png"
+    args = make(tmp_path, face[0], tiny_bundle)
+    proc = run_cli("inpaint", *args, "--out", str(out), *(() if "--bundle" in args else ("--bundle", str(tiny_bundle))),
+                   "--steps", "2", "--no-progress")
+    assert_one_line_error(proc, fragment)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert not out.exists() and not (tmp_path / "outdir").exists()

@@ -1,0 +1,243 @@
+"""The runtime's search on the tiny bundle: ORT step graph vs the torch fallback, the IO-bound
+loop vs a plain host loop, early stopping, the time budget, eps, providers, refiner, fallback.
+
+Stated agreement, ORT backend vs torch fallback, same starts (tiny bundle, 4 images x 3
+restarts, both prior forms): per-image best loss and loss history within 1e-5 relative;
+after 10 steps z within 1e-4 and G(z_best) within 1e-5; after 30 steps G(z_best) within 5e-4
+(images in [-1,1]: 1/16 of a grey level). Later, z coordinates whose gradient is ~0 drift
+apart under Adam's normalisation without changing G(z) (measured on 4 images x 3 restarts:
+loss 3e-7 relative after 100 steps, images 3e-5, z up to 0.6 in such coordinates).
+"""
+import json
+import logging
+import shutil
+
+import numpy as np
+import pytest
+
+from edgefill.runtime.bundle import PRIOR_CODE, sha256_file
+from edgefill.runtime.errors import EdgefillError
+from edgefill.runtime.images import to_model
+from edgefill.runtime.masks import importance_weights, make_mask
+from edgefill.runtime.torch_search import initial_z
+
+KINDS = ("center", "half-left", "pattern", "random")
+
+
+@pytest.fixture(scope="module")
+def onnx_inpainter(tiny_bundle):
+    from edgefill.runtime.inpainter import Inpainter
+
+    return Inpainter(tiny_bundle, provider="cpu")
+
+
+@pytest.fixture(scope="module")
+def problem(sample_faces):
+    return sample_faces[:4], np.stack([make_mask(k) for k in KINDS])
+
+
+@pytest.mark.parametrize("prior", ["lsgan", "log"])
+def test_onnx_and_torch_fallback_agree(tiny_bundle, onnx_inpainter, problem, prior):
+    from edgefill.runtime.inpainter import Inpainter
+
+    torch_inp = Inpainter(tiny_bundle, backend="torch")
+    assert (onnx_inpainter.backend, torch_inp.backend) == ("onnx", "torch")
+    images, masks = problem
+    for steps, img_tol, z_tol in ((10, 1e-5, 1e-4), (30, 5e-4, None)):
+        cfg = onnx_inpainter.search_defaults.replace(steps=steps, restarts=3, prior=prior)
+        a = onnx_inpainter.search(images, masks, cfg, seed=3)
+        b = torch_inp.search(images, masks, cfg, seed=3)
+        assert a.steps_run == b.steps_run == steps and a.history.shape == b.history.shape == (steps, 4)
+        assert a.images.shape == (4, 3, 64, 64) and a.images.dtype == np.float32
+        np.testing.assert_allclose(a.loss, b.loss, rtol=1e-5)
+        np.testing.assert_allclose(a.history, b.history, rtol=1e-5)
+        np.testing.assert_allclose(a.images, b.images, atol=img_tol)
+        if z_tol:
+            np.testing.assert_allclose(a.z, b.z, atol=z_tol)
+
+
+def test_io_bound_loop_equals_a_plain_host_loop(onnx_inpainter, problem):
+    """The z-buffer pool must hand back exactly the z each image's best loss was evaluated at."""
+    images, masks = problem
+    cfg = onnx_inpainter.search_defaults.replace(steps=25, restarts=3, lr=0.1)
+    res = onnx_inpainter.search(images, masks, cfg, seed=5)
+
+    sess = onnx_inpainter.engine.session("search_step")
+    k, n = cfg.restarts, len(images)
+    z = initial_z(n, k, 100, 5)
+    feeds = {"y": np.repeat(to_model(images), k, 0), "W": np.repeat(importance_weights(masks), k, 0),
+             **{name: np.array(getattr(cfg, name), np.float32) for name in ("lam", "lr", "beta1", "beta2", "eps")},
+             "prior": np.array(PRIOR_CODE[cfg.prior], np.float32)}
+    m, v, t = np.zeros_like(z), np.zeros_like(z), np.zeros(len(z), np.float32)
+    best_loss, best_z = np.full(n, np.inf, np.float32), np.zeros((n, 100), np.float32)
+    for _ in range(cfg.steps):
+        z_next, m, v, t, loss = sess.run(["z_next", "m_next", "v_next", "t_next", "loss"],
+                                         {**feeds, "z": z, "m": m, "v": v, "t": t})
+        per = loss.reshape(n, k)
+        for i in range(n):
+            j = int(per[i].argmin())
+            if per[i, j] < best_loss[i]:
+                best_loss[i], best_z[i] = per[i, j], z[i * k + j]
+        z = z_next
+    np.testing.assert_array_equal(res.loss, best_loss)
+    np.testing.assert_array_equal(res.z, best_z)
+    np.testing.assert_allclose(res.images, onnx_inpainter.engine.forward("generator", best_z), atol=0)
+
+
+def test_eps_survives_graph_optimisation(onnx_inpainter):
+    """A zero gradient (nothing known, lam = 0) must leave z unchanged, not NaN: eps is an input."""
+    sess = onnx_inpainter.engine.session("search_step")
+    z = initial_z(2, 1, 100, 0)
+    zeros = np.zeros_like(z)
+    out = sess.run(["z_next", "loss"], {"z": z, "m": zeros, "v": zeros, "t": np.zeros(2, np.float32),
+                                         "y": np.zeros((2, 3, 64, 64), np.float32),
+                                         "W": np.zeros((2, 1, 64, 64), np.float32),
+                                         "lam": np.array(0.0, np.float32), "lr": np.array(0.1, np.float32),
+                                         "beta1": np.array(0.9, np.float32), "beta2": np.array(0.999, np.float32),
+                                         "eps": np.array(1e-8, np.float32), "prior": np.array(0.0, np.float32)})
+    assert np.isfinite(out[0]).all()
+    np.testing.assert_array_equal(out[0], z)
+    np.testing.assert_array_equal(out[1], [0.0, 0.0])
+
+
+def test_early_stop_on_plateau(onnx_inpainter, sample_faces):
+    full = np.full((2, 64, 64), 255, np.uint8)  # nothing known and lam = 0: the loss is flat at 0
+    cfg = onnx_inpainter.search_defaults.replace(steps=500, restarts=2, lam=0.0, patience=4)
+    res = onnx_inpainter.search(sample_faces[:2], full, cfg, seed=0)
+    assert res.steps_run == 5 and res.history.shape == (5, 2)
+    assert not onnx_inpainter.search(sample_faces[:2], full, cfg.replace(patience=0, steps=12)).steps_run < 12
+
+
+def test_time_budget_is_honoured(onnx_inpainter, problem):
+    images, masks = problem
+    cfg = onnx_inpainter.search_defaults.replace(steps=1_000_000, restarts=2)
+    res = onnx_inpainter.search(images, masks, cfg, seed=0, time_budget_ms=150)
+    assert 1 <= res.steps_run < 1_000_000
+    assert res.seconds < 0.15 + 1.0  # one step past the budget plus the final generator run, on a loaded CPU
+    assert res.history.shape == (res.steps_run, 4) and np.isfinite(res.loss).all()
+    with pytest.raises(EdgefillError, match="positive"):
+        onnx_inpainter.search(images, masks, cfg, time_budget_ms=0)
+
+
+def test_seed_repeatable(onnx_inpainter, problem):
+    images, masks = problem
+    cfg = onnx_inpainter.search_defaults.replace(steps=8, restarts=2)
+    a, b = onnx_inpainter.search(images, masks, cfg, seed=7), onnx_inpainter.search(images, masks, cfg, seed=7)
+    c = onnx_inpainter.search(images, masks, cfg, seed=8)
+    np.testing.assert_array_equal(a.z, b.z)
+    np.testing.assert_array_equal(a.images, b.images)
+    assert not np.array_equal(a.z, c.z)
+
+
+def test_batch_results_do_not_depend_on_batch_company(onnx_inpainter, problem):
+    images, masks = problem
+    both = onnx_inpainter.inpaint_batch(images[:2], masks[:2], steps=6, restarts=2, seed=10)
+    alone = onnx_inpainter.inpaint_batch(images[1:2], masks[1:2], steps=6, restarts=2, seed=11)
+    np.testing.assert_allclose(both.search.loss[1], alone.search.loss[0], rtol=1e-5)
+    np.testing.assert_allclose(both.search.z[1], alone.search.z[0], atol=1e-5)
+
+
+def test_refiner_keeps_known_pixels(onnx_inpainter, problem):
+    images, masks = problem
+    refined = onnx_inpainter.refine(images, masks)
+    assert refined.shape == images.shape and refined.dtype == np.uint8
+    hole = masks >= 128
+    np.testing.assert_array_equal(refined[~hole], images[~hole])
+    assert not np.array_equal(refined[hole], images[hole])
+
+
+def test_inpaint_api_contract(onnx_inpainter, sample_faces):
+    res = onnx_inpainter.inpaint(sample_faces[0], "center", steps=5, restarts=2, seed=1, blend="poisson")
+    hole = make_mask("center") >= 128
+    assert res.image.shape == (64, 64, 3) and res.image.dtype == np.uint8
+    np.testing.assert_array_equal(res.image[~hole], sample_faces[0][~hole])
+    assert res.searched.shape == res.refined.shape == (64, 64, 3)
+    np.testing.assert_array_equal(res.image, res.refined)
+    s = res.stats
+    assert (s["steps_run"], s["backend"], s["provider"], s["prior"], s["blend"], s["refined"]) == \
+        (5, "onnx", "cpu", "lsgan", "poisson", True)
+    # no hole: unchanged, no search; nothing known: still a full image
+    same = onnx_inpainter.inpaint(sample_faces[1], np.zeros((64, 64), np.uint8))
+    np.testing.assert_array_equal(same.image, sample_faces[1])
+    assert same.stats["steps_run"] == 0
+    allmiss = onnx_inpainter.inpaint(sample_faces[1], np.full((64, 64), 255, np.uint8), steps=3, refine=False)
+    assert allmiss.refined is None and allmiss.stats["refined"] is False
+    np.testing.assert_array_equal(allmiss.image, allmiss.searched)
+
+
+def test_default_provider_really_loads(tiny_bundle):
+    from edgefill.runtime.engine import PROVIDERS
+    from edgefill.runtime.inpainter import Inpainter
+
+    inp = Inpainter(tiny_bundle)
+    assert inp.provider in PROVIDERS
+    assert inp.engine.session("generator").get_providers()[0] == PROVIDERS[inp.provider]
+
+
+@pytest.mark.parametrize("provider", ["cuda", "tensorrt"])
+def test_forced_gpu_provider_fails_with_one_line_when_it_cannot_load(tiny_bundle, provider):
+    from edgefill.runtime.engine import Engine
+    from edgefill.runtime.bundle import open_bundle
+
+    bundle = open_bundle(tiny_bundle)
+    try:
+        engine = Engine(bundle, provider)
+    except EdgefillError as exc:
+        assert f"provider {provider} cannot be used" in str(exc) and "\n" not in str(exc)
+        return
+    pytest.skip(f"{provider} loads on this machine ({engine.provider})")
+
+
+def test_unknown_provider_and_backend(tiny_bundle):
+    from edgefill.runtime.inpainter import Inpainter
+
+    with pytest.raises(EdgefillError, match="unknown provider"):
+        Inpainter(tiny_bundle, provider="npu")
+    with pytest.raises(EdgefillError, match="unknown backend"):
+        Inpainter(tiny_bundle, backend="jax")
+
+
+def _without_graph(src, dst, name):
+    shutil.copytree(src, dst)
+    manifest = json.loads((dst / "manifest.json").read_text())
+    file = manifest["graphs"].pop(name)["file"]
+    manifest["files"].pop(file)
+    (dst / file).unlink()
+    (dst / "manifest.json").write_text(json.dumps(manifest))
+    return dst
+
+
+def test_no_step_graph_falls_back_to_torch_with_a_notice(tiny_bundle, tmp_path, caplog, problem):
+    from edgefill.runtime.inpainter import Inpainter
+
+    bundle = _without_graph(tiny_bundle, tmp_path / "nostep", "search_step")
+    with caplog.at_level(logging.WARNING, logger="edgefill"):
+        inp = Inpainter(bundle)
+    assert inp.backend == "torch"
+    notices = [r.getMessage() for r in caplog.records if r.name == "edgefill"]
+    assert len(notices) == 1 and "no search-step graph" in notices[0] and "torch backend" in notices[0]
+    res = inp.search(*problem, inp.search_defaults.replace(steps=3, restarts=1))
+    assert res.backend == "torch" and res.steps_run == 3
+
+
+def test_no_refiner(tiny_bundle, tmp_path, problem):
+    from edgefill.runtime.inpainter import Inpainter
+
+    inp = Inpainter(_without_graph(tiny_bundle, tmp_path / "noref", "refiner"))
+    with pytest.raises(EdgefillError, match="no refiner"):
+        inp.refine(*problem)
+    res = inp.inpaint(problem[0][0], "center", steps=2, restarts=1)
+    assert res.refined is None and res.stats["refined"] is False
+
+
+def test_damaged_bundle_is_refused(tiny_bundle, tmp_path):
+    from edgefill.runtime.inpainter import Inpainter
+
+    bad = tmp_path / "bad"
+    shutil.copytree(tiny_bundle, bad)
+    data = bytearray((bad / "weights.bin").read_bytes())
+    data[100] ^= 0xFF
+    (bad / "weights.bin").write_bytes(bytes(data))
+    assert sha256_file(bad / "weights.bin") != sha256_file(tiny_bundle / "weights.bin")
+    with pytest.raises(EdgefillError, match="damaged"):
+        Inpainter(bad)
