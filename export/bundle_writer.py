@@ -1,0 +1,231 @@
+"""Checkpoint(s) -> a validated bundle folder (format: runtime/bundle.py's docstring).
+
+export_bundle builds the bundle in a temporary folder beside `out`, validates it there
+(validate.py), and only then renames it onto `out`: a failed export leaves nothing at `out`
+(an existing bundle there is kept). Same checkpoint + same options -> byte-identical files
+(the manifest's `files` hashes repeat; the manifest itself also holds validation numbers and
+timings, and is not hashed).
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import onnx
+import torch
+
+from edgefill.runtime import __version__
+from edgefill.runtime.bundle import FORMAT, FORMAT_VERSION, MANIFEST, WEIGHTS, sha256_file
+from edgefill.runtime.errors import EdgefillError
+from edgefill.runtime.masks import IMPORTANCE_WINDOW
+from edgefill.runtime.search_config import SearchConfig
+from edgefill.train.checkpoint import load_checkpoint
+from edgefill.train.config import GanTrainConfig, RefinerTrainConfig, nested_from_dict, to_dict
+from edgefill.train.discriminator import Discriminator
+from edgefill.train.generator import Generator
+from edgefill.train.refiner import Refiner
+
+from .onnx_export import export_graph
+from .specs import OPSET, GraphSpec, all_specs
+from .validate import TorchModels, format_table, rows_as_dicts, validate_bundle
+from .weights import WeightStore
+from .wrappers import DiscriminatorExport, GeneratorExport, RefinerExport, SearchStep
+
+EXAMPLE_BATCH = 2
+
+
+class ValidationFailed(EdgefillError):
+    """The exported graphs do not match torch; `table` holds the printed validation table."""
+
+    def __init__(self, message: str, table: str):
+        super().__init__(message)
+        self.table = table
+
+
+def _load_state(module: torch.nn.Module, state: dict, what: str) -> torch.nn.Module:
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise EdgefillError(f"{what} weights do not fit its config: {first}") from None
+    return module.eval()
+
+
+def load_models(checkpoint: str, refiner: str | None) -> tuple[TorchModels, dict]:
+    """Eval-mode torch models from a GAN checkpoint (and optionally a refiner checkpoint), plus
+    the training info recorded in the manifest."""
+    ck = load_checkpoint(checkpoint)
+    if ck.kind != "gan":
+        raise EdgefillError(f"{checkpoint} is a {ck.kind} checkpoint; --checkpoint takes the GAN checkpoint "
+                            f"(generator + critic){' (pass a refiner with --refiner)' if ck.kind == 'refiner' else ''}")
+    cfg = nested_from_dict(GanTrainConfig, ck.config)
+    G = _load_state(Generator(cfg.generator), ck.module_state("generator"), "generator")
+    D = _load_state(Discriminator(cfg.discriminator), ck.module_state("discriminator"), "discriminator")
+    training = {"gan": {"checkpoint": str(Path(checkpoint)), "preset": cfg.preset, "data": ck.state.get("data"),
+                        "epochs_planned": cfg.epochs, "epoch": ck.state.get("epoch"),
+                        "step_in_epoch": ck.state.get("step_in_epoch"), "steps": ck.state.get("step"),
+                        "batch_size": cfg.batch_size, "lr": [cfg.lr_g, cfg.lr_d], "betas": [cfg.beta1, cfg.beta2]}}
+    R = None
+    if refiner is not None:
+        rk = load_checkpoint(refiner)
+        if rk.kind != "refiner":
+            raise EdgefillError(f"{refiner} is a {rk.kind} checkpoint; --refiner takes a refiner checkpoint")
+        rcfg = nested_from_dict(RefinerTrainConfig, rk.config)
+        R = _load_state(Refiner(rcfg.refiner), rk.module_state("refiner"), "refiner")
+        training["refiner"] = {"checkpoint": str(Path(refiner)), "epochs_planned": rcfg.epochs,
+                               "epoch": rk.state.get("epoch"), "steps": rk.state.get("step"),
+                               "gan": rk.state.get("gan"), "data": rk.state.get("data")}
+    return TorchModels(G, D, R), training
+
+
+def _named_tensors(models: TorchModels) -> dict[str, np.ndarray]:
+    out = {}
+    for prefix in ("generator", "discriminator", "refiner"):
+        module = getattr(models, prefix)
+        if module is not None:
+            out.update({f"{prefix}.{k}": v.detach().cpu().numpy() for k, v in module.state_dict().items()})
+    return out
+
+
+def _rounded_models(models: TorchModels, store: WeightStore) -> TorchModels:
+    """Copies of the models holding exactly the weights the graphs compute with."""
+    out = []
+    for prefix in ("generator", "discriminator", "refiner"):
+        module = getattr(models, prefix)
+        if module is None:
+            out.append(None)
+            continue
+        clone = copy.deepcopy(module)
+        state = {k: torch.from_numpy(store.as_float32(f"{prefix}.{k}")).to(v.dtype)
+                 for k, v in module.state_dict().items()}
+        out.append(_load_state(clone, state, prefix))
+    return TorchModels(*out)
+
+
+def _example_inputs(spec: GraphSpec) -> tuple:
+    gen = torch.Generator().manual_seed(0)
+    args = []
+    for name, dims in spec.inputs:
+        shape = spec.concrete(dims, EXAMPLE_BATCH)
+        args.append(torch.rand(shape, generator=gen) if shape else torch.tensor(0.5))
+    return tuple(args)
+
+
+def build_graphs(models: TorchModels, specs: dict[str, GraphSpec], precision: str) -> dict[str, onnx.ModelProto]:
+    wrappers = {"generator": GeneratorExport(models.generator),
+                "discriminator": DiscriminatorExport(models.discriminator),
+                "refiner": RefinerExport(models.refiner) if models.refiner is not None else None,
+                "search_step": SearchStep(models.generator, models.discriminator)}
+    return {name: export_graph(wrappers[name], _example_inputs(spec), spec, {"precision": precision})
+            for name, spec in specs.items()}
+
+
+def _prepare_out(out: Path) -> None:
+    if out.is_file():
+        raise EdgefillError(f"--out {out} is a file; a bundle is a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).is_file():
+        raise EdgefillError(f"--out {out} exists and is not an edgefill bundle; refusing to overwrite it")
+
+
+def _swap_in(tmp: Path, out: Path) -> None:
+    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+    if out.exists():
+        out.rename(old)
+    tmp.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def export_bundle(checkpoint: str, out: str, refiner: str | None = None, validate: bool = True,
+                  progress: bool = False, *, fp16: bool = False, search: SearchConfig | None = None,
+                  say: Callable[[str], None] | None = None) -> dict:
+    """Export a GAN checkpoint (+ optional refiner checkpoint) to a bundle folder at `out`.
+
+    fp16: weights stored in float16 (compute and graph I/O stay float32). validate: run
+    validate.py's checks and fail (ValidationFailed, nothing written at `out`) unless all pass.
+    progress: print what is happening (through `say`, default print).
+    Returns a summary: bundle path, precision, file sizes, validation rows and table, timing,
+    and the manifest.
+    """
+    say_fn = say or print
+    log = say_fn if progress else (lambda s: None)
+    out_path = Path(out)
+    _prepare_out(out_path)
+    precision = "fp16" if fp16 else "fp32"
+    search = search or SearchConfig()
+    models, training = load_models(checkpoint, refiner)
+    specs = all_specs(models.generator.cfg.z_dim, models.refiner is not None)
+
+    log(f"exporting {', '.join(specs)} ({precision}, opset {OPSET})")
+    store = WeightStore(_named_tensors(models), precision)
+    graphs = {name: store.externalise(model) for name, model in build_graphs(models, specs, precision).items()}
+
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(f".{out_path.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        (tmp / WEIGHTS).write_bytes(store.to_bytes())
+        for name, model in graphs.items():
+            (tmp / specs[name].file).write_bytes(model.SerializeToString())
+        files = {n: sha256_file(tmp / n) for n in [WEIGHTS, *(s.file for s in specs.values())]}
+        manifest = _manifest(models, specs, store, precision, search, training, files)
+        _write_manifest(tmp, manifest)
+        rows, timing, table = [], {}, ""
+        if validate:
+            ref = _rounded_models(models, store) if fp16 else models
+            rows, timing = validate_bundle(tmp, specs, ref, models if fp16 else None, precision, search, log)
+            table = format_table(rows)
+            failed = [r for r in rows if not r.ok]
+            manifest["validation"] = {"passed": not failed, "precision": precision, "rows": rows_as_dicts(rows),
+                                      "timing": timing}
+            if failed:
+                raise ValidationFailed(f"export validation failed: {len(failed)} of {len(rows)} checks out of "
+                                       f"tolerance (first: {failed[0].check} / {failed[0].output}); "
+                                       f"nothing written to {out_path}", table)
+            _write_manifest(tmp, manifest)
+        _swap_in(tmp, out_path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    sizes = {n: (out_path / n).stat().st_size for n in [*files, MANIFEST]}
+    log(f"wrote {out_path} ({sum(sizes.values()) / 1e6:.2f} MB)")
+    return {"bundle": str(out_path), "precision": precision, "sizes": sizes, "total_bytes": sum(sizes.values()),
+            "validated": validate, "validation": rows_as_dicts(rows), "table": table, "timing": timing,
+            "manifest": manifest}
+
+
+def _manifest(models: TorchModels, specs: dict[str, GraphSpec], store: WeightStore, precision: str,
+              search: SearchConfig, training: dict, files: dict) -> dict:
+    return {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "toolkit_version": __version__,
+        "models": {"generator": to_dict(models.generator.cfg), "discriminator": to_dict(models.discriminator.cfg),
+                   "refiner": to_dict(models.refiner.cfg) if models.refiner is not None else None},
+        "image": {"size": 64, "color_order": "RGB", "layout": "NCHW", "dtype": "float32", "range": [-1, 1],
+                  "normalisation": "x / 127.5 - 1", "mask": "uint8 HW, 255 = fill"},
+        "search": {**search.to_dict(),
+                   "loss": {"form": "sum|W * (G(z) - y)| + lam * prior(D(G(z)))",
+                            "prior_forms": {"lsgan": "(s - 1)^2", "log": "log(1 - sigmoid(s)) = -softplus(s)"},
+                            "prior_code": {"lsgan": 0.0, "log": 1.0}},
+                   "importance_weights": {"computed_by": "runtime", "window": IMPORTANCE_WINDOW},
+                   "step_batch": "dynamic"},
+        "precision": precision,
+        "opset": OPSET,
+        "graphs": {name: spec.manifest_entry() for name, spec in specs.items()},
+        "tensors": store.index(),
+        "files": files,
+        "validation": None,
+        "metrics": {},
+        "training": training,
+        "export": {"exporter": "torch.onnx.export(dynamo=False, do_constant_folding=False)",
+                   "torch": torch.__version__.split("+")[0], "onnx": onnx.__version__,
+                   "weights": "weights.bin shared external data"
+                              + ("; float16 storage, Cast to float32 in-graph" if precision == "fp16" else "")},
+    }
+
+
+def _write_manifest(root: Path, manifest: dict) -> None:
+    (root / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")

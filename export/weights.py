@@ -1,0 +1,118 @@
+"""weights.bin: every weight tensor of the bundle once, shared by all graphs as ONNX external data.
+
+Layout: tensors in a fixed order (generator, discriminator, refiner; state-dict order within
+each), little-endian, each starting at a multiple of 64 bytes, zero padding between. The
+manifest's `tensors` index gives {offset, nbytes, shape, dtype} per state-dict name; every
+graph initializer with the same name is rewritten to point at that range, so a weight used
+by the generator, the critic and the search step is stored once.
+
+Precision: `fp32` stores float32. `fp16` stores floating tensors of rank >= 2 (conv and
+linear weights: all but ~0.1% of the bytes) as float16 and keeps BN vectors and biases in
+float32; in each graph a Cast-to-float32 follows every float16 initializer, so compute and
+graph inputs/outputs stay float32 and the CPU provider runs it (fp16 STORAGE, fp32 compute).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from edgefill.runtime.bundle import WEIGHTS
+
+ALIGN = 64
+INLINE_LIMIT = 4096  # bytes: an inline initializer above this is a duplicated weight (a bug)
+
+
+def storage_dtype(array: np.ndarray, precision: str) -> np.dtype:
+    """The dtype a state-dict tensor is stored with in weights.bin."""
+    if precision == "fp16" and array.dtype == np.float32 and array.ndim >= 2:
+        return np.dtype(np.float16)
+    return array.dtype
+
+
+@dataclass
+class _Entry:
+    offset: int
+    data: np.ndarray  # as stored (little-endian, storage dtype)
+
+
+class WeightStore:
+    """The contents of weights.bin, built from named numpy tensors (state-dict names with
+    their model prefix). Insertion order is the file order, so the bytes are deterministic."""
+
+    def __init__(self, tensors: dict[str, np.ndarray], precision: str = "fp32"):
+        if precision not in ("fp32", "fp16"):
+            raise ValueError(f"precision must be fp32 or fp16, got {precision!r}")
+        self.precision = precision
+        self.entries: dict[str, _Entry] = {}
+        offset = 0
+        for name, arr in tensors.items():
+            arr = np.ascontiguousarray(arr)
+            stored = arr.astype(storage_dtype(arr, precision).newbyteorder("<"), copy=False)
+            self.entries[name] = _Entry(offset, stored)
+            offset += -(-stored.nbytes // ALIGN) * ALIGN
+        self.size = offset
+
+    def as_float32(self, name: str) -> np.ndarray:
+        """The tensor as the graphs see it (after the fp16 round trip, if any)."""
+        return self.entries[name].data.astype(np.float32)
+
+    def to_bytes(self) -> bytes:
+        buf = bytearray(self.size)
+        for e in self.entries.values():
+            raw = e.data.tobytes()
+            buf[e.offset:e.offset + len(raw)] = raw
+        return bytes(buf)
+
+    def index(self) -> dict:
+        """The manifest's `tensors` entry."""
+        return {name: {"offset": e.offset, "nbytes": int(e.data.nbytes), "shape": list(e.data.shape),
+                       "dtype": e.data.dtype.newbyteorder("=").name}
+                for name, e in self.entries.items()}
+
+    def externalise(self, model: onnx.ModelProto) -> onnx.ModelProto:
+        """Point every initializer that names a stored tensor into weights.bin (in place).
+
+        Checks each initializer's values equal the stored tensor's (fp32: bit-exact), so a graph
+        can never silently reference different weights than the index says. fp16 tensors are
+        followed by a Cast node; their consumers read `<name>_f32`.
+        """
+        graph = model.graph
+        casts = []
+        for init in graph.initializer:
+            entry = self.entries.get(init.name)
+            if entry is None:
+                nbytes = len(init.raw_data) or numpy_helper.to_array(init).nbytes
+                if nbytes > INLINE_LIMIT:
+                    raise RuntimeError(f"initializer {init.name} ({nbytes} bytes) is not a stored weight; "
+                                       "weights would be stored twice")
+                continue
+            values = numpy_helper.to_array(init)
+            if values.shape != entry.data.shape or not np.array_equal(values.astype(entry.data.dtype), entry.data):
+                raise RuntimeError(f"initializer {init.name} differs from the stored tensor")
+            if entry.data.dtype == np.float16 and init.data_type == TensorProto.FLOAT:
+                init.data_type = TensorProto.FLOAT16
+                casts.append(init.name)
+            init.ClearField("raw_data")
+            for field in ("float_data", "int32_data", "int64_data", "double_data"):
+                init.ClearField(field)
+            init.data_location = TensorProto.EXTERNAL
+            del init.external_data[:]
+            for key, value in (("location", WEIGHTS), ("offset", str(entry.offset)),
+                               ("length", str(entry.data.nbytes))):
+                kv = init.external_data.add()
+                kv.key, kv.value = key, value
+        if casts:
+            renamed = {n: f"{n}_f32" for n in casts}
+            for node in graph.node:
+                for i, name in enumerate(node.input):
+                    if name in renamed:
+                        node.input[i] = renamed[name]
+            nodes = [helper.make_node("Cast", [n], [renamed[n]], to=TensorProto.FLOAT, name=f"cast_f32/{n}")
+                     for n in casts]
+            existing = list(graph.node)
+            del graph.node[:]
+            graph.node.extend(nodes + existing)
+        return model
