@@ -52,6 +52,13 @@ def register(cli: click.Group) -> None:
 
             inpainter = Inpainter(bundle=bundle, provider=provider, backend=backend)
         info = {"data": str(Path(data).resolve()), "data_sha256": faces.sha256(), "data_skipped": faces.skipped}
+        if inpainter is not None and not methods and not inpainter.bundle.has_graph("refiner"):
+            # the default method list adapts to a bundle without a refiner, and says so
+            import dataclasses
+
+            cfg = dataclasses.replace(cfg, methods=tuple(m for m in cfg.methods if m != "lsgan+refiner"))
+            info["methods_left_out"] = {"lsgan+refiner": "the bundle has no refiner"}
+            click.echo("edgefill: notice: the bundle has no refiner; lsgan+refiner left out", err=True)
         ev = E.evaluate(faces.images, cfg, inpainter, data_info=info, progress=not no_progress)
         table = E.markdown_table(ev.report)
         click.echo(table, nl=False)
