@@ -100,7 +100,7 @@ def train_refiner_cmd(data, gan, out, epochs, batch_size, lr, completions, searc
 
 # Each user-facing command lives in its own module under runtime/commands/ and exposes
 # `register(cli)`; the modules import only click at module level, so --help stays instant.
-COMMAND_MODULES: tuple[str, ...] = ("evaluate_cmd", "inpaint_cmd", "profile_cmd")
+COMMAND_MODULES: tuple[str, ...] = ("evaluate_cmd", "inpaint_cmd", "profile_cmd", "export_cmd")
 
 
 def _register_commands() -> None:
