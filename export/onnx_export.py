@@ -39,6 +39,7 @@ def export_graph(wrapper: torch.nn.Module, example_inputs: tuple, spec: GraphSpe
         # the legacy exporter's deprecation notice is expected here; nothing else is silenced
         warnings.filterwarnings("ignore", message=".*dynamo=False.*", category=DeprecationWarning)
         warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export.*")
+        warnings.filterwarnings("ignore", message="The feature will be removed", category=DeprecationWarning)
         torch.onnx.export(wrapper, example_inputs, buf, dynamo=False, opset_version=spec.opset,
                           input_names=spec.input_names, output_names=spec.output_names,
                           dynamic_axes=spec.dynamic_axes(), do_constant_folding=False,

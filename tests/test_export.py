@@ -1,0 +1,226 @@
+"""ONNX export: round trip, gradient, epsilon trap, tamper refusal, determinism, bad input, CLI.
+
+All on the tiny models of conftest (seconds each on a 2-core CPU)."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import assert_one_line_error, run_cli
+
+onnx = pytest.importorskip("onnx")
+torch = pytest.importorskip("torch")
+ort = pytest.importorskip("onnxruntime")
+
+from edgefill.runtime.bundle import STEP_INPUTS, STEP_OUTPUTS, WEIGHTS, open_bundle  # noqa: E402
+from edgefill.runtime.errors import EdgefillError  # noqa: E402
+
+
+def _session(bundle, name):
+    return ort.InferenceSession(str(bundle.graph_path(name)), providers=["CPUExecutionProvider"])
+
+
+def _step_feeds(z_dim, b=2, seed=0, **over):
+    from edgefill.export.validate import step_feeds
+    from edgefill.runtime.masks import center_mask, importance_weights
+
+    rng = np.random.default_rng(seed)
+    z = rng.uniform(-1, 1, (b, z_dim)).astype(np.float32)
+    y = rng.uniform(-1, 1, (b, 3, 64, 64)).astype(np.float32)
+    W = np.repeat(importance_weights(center_mask()), b, 0)
+    feeds = step_feeds(z, y, W)
+    feeds.update({k: np.asarray(v, np.float32) for k, v in over.items()})
+    return feeds
+
+
+def test_round_trip_manifest_graphs_and_shared_weights(tiny_bundle, tiny_models):
+    bundle = open_bundle(tiny_bundle)
+    m = bundle.manifest
+    assert m["precision"] == "fp32" and m["opset"] >= 17
+    assert set(m["graphs"]) == {"generator", "discriminator", "refiner", "search_step"}
+    assert set(m["files"]) == {WEIGHTS, *(g["file"] for g in m["graphs"].values())}
+    assert m["search"]["importance_weights"]["computed_by"] == "runtime"
+    assert m["search"]["prior"] == "lsgan" and m["search"]["loss"]["prior_code"] == {"lsgan": 0.0, "log": 1.0}
+    assert m["validation"]["passed"] and all(r["ok"] for r in m["validation"]["rows"])
+    assert m["training"]["gan"]["data"]["source"] == "seeded random weights"
+    assert list(m["graphs"]["search_step"]["inputs"]) == list(STEP_INPUTS)
+    assert list(m["graphs"]["search_step"]["outputs"]) == list(STEP_OUTPUTS)
+
+    G, D, R = tiny_models
+    # the torch fallback's tensors are the checkpoint's, bit for bit
+    for name, value in G.state_dict().items():
+        if value.dtype == torch.float32:
+            np.testing.assert_array_equal(bundle.tensor(f"generator.{name}"), value.numpy())
+    # every graph points into the one weights.bin; nothing big is stored inline; step graph adds no tensors
+    names = {}
+    for gname in m["graphs"]:
+        model = onnx.load(str(bundle.graph_path(gname)), load_external_data=False)
+        ext = {i.name for i in model.graph.initializer if i.data_location == onnx.TensorProto.EXTERNAL}
+        inline = [i for i in model.graph.initializer if i.data_location != onnx.TensorProto.EXTERNAL]
+        assert all(len(i.raw_data) <= 4096 for i in inline), gname
+        assert ext <= set(m["tensors"]), gname
+        names[gname] = ext
+    assert names["search_step"] <= names["generator"] | names["discriminator"]
+    stored = sum(t["nbytes"] for t in m["tensors"].values())
+    assert stored <= (tiny_bundle / WEIGHTS).stat().st_size < stored + 64 * len(m["tensors"])
+
+    # graphs run by path, with a dynamic batch, and match torch
+    rng = np.random.default_rng(3)
+    for b in (1, 5):
+        z = rng.uniform(-1, 1, (b, bundle.z_dim)).astype(np.float32)
+        (img,) = _session(bundle, "generator").run(None, {"z": z})
+        with torch.no_grad():
+            ref = G(torch.from_numpy(z)).numpy()
+            assert img.shape == (b, 3, 64, 64) and np.abs(img - ref).max() < 1e-5
+            (score,) = _session(bundle, "discriminator").run(None, {"image": ref})
+            assert np.abs(score - D(torch.from_numpy(ref)).numpy()).max() < 1e-5
+            (refined,) = _session(bundle, "refiner").run(None, {"image": ref})
+            assert np.abs(refined - R(torch.from_numpy(ref)).numpy()).max() < 1e-5
+
+
+@pytest.mark.parametrize("prior", ["lsgan", "log"])
+def test_step_graph_gradient_matches_autograd(tiny_bundle, tiny_models, prior):
+    from edgefill.runtime.torch_search import search_loss
+
+    G, D, _ = tiny_models
+    bundle = open_bundle(tiny_bundle)
+    feeds = _step_feeds(bundle.z_dim, b=3, beta1=0.0, lam=0.5, prior={"lsgan": 0.0, "log": 1.0}[prior])
+    out = dict(zip(STEP_OUTPUTS, _session(bundle, "search_step").run(list(STEP_OUTPUTS), feeds)))
+    z = torch.from_numpy(feeds["z"]).requires_grad_(True)
+    loss, x = search_loss(G, D, z, torch.from_numpy(feeds["y"]), torch.from_numpy(feeds["W"]), 0.5, prior)
+    (grad,) = torch.autograd.grad(loss.sum(), z)
+    grad = grad.numpy()
+    # beta1 = 0, m = 0: m_next is exactly the gradient
+    assert np.abs(out["m_next"] - grad).max() <= 1e-4 * np.abs(grad).max()
+    assert np.abs(out["loss"] - loss.detach().numpy()).max() <= 1e-5 * np.abs(loss.detach().numpy()).max()
+    assert np.abs(out["image"] - x.detach().numpy()).max() < 1e-5
+    np.testing.assert_array_equal(out["t_next"], feeds["t"] + 1)
+    assert np.all(np.abs(out["z_next"]) <= 1.0)
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky"])
+def test_hand_written_vjp_matches_autograd_for_both_activations(activation):
+    import dataclasses
+
+    from edgefill.export.wrappers import SearchStep
+    from edgefill.train.config import preset
+    from edgefill.train.discriminator import Discriminator
+    from edgefill.train.generator import Generator
+    from edgefill.train.layers import randomise_batchnorm_stats
+    from edgefill.runtime.torch_search import search_loss
+
+    torch.manual_seed(1)
+    g, d, _ = preset("tiny")
+    G, D = Generator(dataclasses.replace(g, activation=activation, dropout=0.3)), Discriminator(d)
+    randomise_batchnorm_stats(G, 0), randomise_batchnorm_stats(D, 1)
+    G.eval(), D.eval()
+    feeds = {k: torch.from_numpy(v) for k, v in _step_feeds(g.z_dim, b=2, beta1=0.0).items()}
+    out = SearchStep(G, D).eval()(*(feeds[k] for k in STEP_INPUTS))
+    z = feeds["z"].clone().requires_grad_(True)
+    loss, _ = search_loss(G, D, z, feeds["y"], feeds["W"], float(feeds["lam"]), "lsgan")
+    (grad,) = torch.autograd.grad(loss.sum(), z)
+    assert (out[1] - grad).abs().max() <= 1e-5 * grad.abs().max()
+
+
+def test_zero_gradient_step_is_finite_epsilon_trap(tiny_bundle):
+    """W = 0 and lam = 0 give a zero gradient; Adam's update is then 0 / (0 + eps). A graph that
+    folded eps away (the dynamo optimiser's trap) returns NaN here."""
+    bundle = open_bundle(tiny_bundle)
+    feeds = _step_feeds(bundle.z_dim, lam=0.0)
+    feeds["W"] = np.zeros_like(feeds["W"])
+    out = dict(zip(STEP_OUTPUTS, _session(bundle, "search_step").run(list(STEP_OUTPUTS), feeds)))
+    assert np.all(np.isfinite(out["z_next"])) and np.all(np.isfinite(out["m_next"]))
+    np.testing.assert_array_equal(out["z_next"], feeds["z"])
+    model = onnx.load(str(bundle.graph_path("search_step")), load_external_data=False)
+    assert "eps" in [i.name for i in model.graph.input]
+
+
+def test_tampered_bundle_is_refused(tiny_bundle, tmp_path):
+    for name in (WEIGHTS, "search_step.onnx"):
+        copy = tmp_path / name
+        shutil.copytree(tiny_bundle, copy)
+        data = bytearray((copy / name).read_bytes())
+        data[len(data) // 2] ^= 0x01
+        (copy / name).write_bytes(bytes(data))
+        with pytest.raises(EdgefillError, match="damaged"):
+            open_bundle(copy)
+
+
+def test_same_checkpoint_gives_same_hashes(tiny_bundle, tiny_gan_checkpoint, tiny_refiner_checkpoint, tmp_path):
+    from edgefill.export.bundle_writer import export_bundle
+
+    again = export_bundle(str(tiny_gan_checkpoint), str(tmp_path / "again"), refiner=str(tiny_refiner_checkpoint),
+                          validate=False)
+    assert again["manifest"]["files"] == open_bundle(tiny_bundle).manifest["files"]
+    assert again["manifest"]["tensors"] == open_bundle(tiny_bundle).manifest["tensors"]
+
+
+def test_wrong_kind_checkpoint_is_a_clear_error(tiny_refiner_checkpoint, tiny_gan_checkpoint, tmp_path):
+    from edgefill.export.bundle_writer import export_bundle
+
+    with pytest.raises(EdgefillError, match="refiner checkpoint.*--checkpoint takes the GAN checkpoint"):
+        export_bundle(str(tiny_refiner_checkpoint), str(tmp_path / "b"))
+    with pytest.raises(EdgefillError, match="--refiner takes a refiner checkpoint"):
+        export_bundle(str(tiny_gan_checkpoint), str(tmp_path / "b"), refiner=str(tiny_gan_checkpoint))
+    assert not (tmp_path / "b").exists()
+
+
+def test_failed_validation_writes_nothing(tiny_gan_checkpoint, tmp_path, monkeypatch):
+    import edgefill.export.validate as V
+    from edgefill.export.bundle_writer import ValidationFailed, export_bundle
+    from edgefill.export.specs import Tolerance
+
+    # an impossible gradient tolerance: the gradient rows must fail, with the numbers in the table
+    monkeypatch.setitem(V.GRADIENT_TOL, "fp32", Tolerance(0.0, 0.0))
+    out = tmp_path / "bundle"
+    with pytest.raises(ValidationFailed) as info:
+        export_bundle(str(tiny_gan_checkpoint), str(out))
+    assert "dL/dz vs autograd" in info.value.table and "FAIL" in info.value.table
+    assert "\n" not in str(info.value)
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_out_that_is_not_a_bundle_is_refused(tiny_gan_checkpoint, tmp_path):
+    from edgefill.export.bundle_writer import export_bundle
+
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(EdgefillError, match="not an edgefill bundle"):
+        export_bundle(str(tiny_gan_checkpoint), str(tmp_path), validate=False)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_cli_export_fp16_end_to_end(tiny_gan_checkpoint, tiny_refiner_checkpoint, tiny_bundle, tiny_models,
+                                    tmp_path):
+    out = tmp_path / "fp16"
+    summary = tmp_path / "summary.json"
+    proc = run_cli("export", "--checkpoint", str(tiny_gan_checkpoint), "--refiner", str(tiny_refiner_checkpoint),
+                   "--out", str(out), "--fp16", "--json", str(summary), "--quiet")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "dL/dz vs autograd" in proc.stdout and "fp16 cost" in proc.stdout and "FAIL" not in proc.stdout
+    bundle = open_bundle(out)
+    assert bundle.precision == "fp16"
+    meta = bundle.manifest["tensors"]["generator.convs.0.weight"]
+    assert meta["dtype"] == "float16"
+    assert bundle.manifest["tensors"]["generator.norms.0.running_var"]["dtype"] == "float32"
+    ref = tiny_models[0].state_dict()["convs.0.weight"].numpy()
+    assert np.abs(bundle.tensor("generator.convs.0.weight") - ref).max() <= 1e-3 * np.abs(ref).max()
+    fp32_size = (tiny_bundle / WEIGHTS).stat().st_size
+    assert (out / WEIGHTS).stat().st_size < 0.6 * fp32_size
+    data = json.loads(summary.read_text())
+    assert data["precision"] == "fp16" and all(r["ok"] for r in data["validation"])
+    # the fp16 graphs run on the CPU provider with float32 I/O
+    z = np.zeros((2, bundle.z_dim), np.float32)
+    (img,) = _session(bundle, "generator").run(None, {"z": z})
+    assert img.dtype == np.float32 and img.shape == (2, 3, 64, 64)
+
+
+def test_cli_export_bad_input_is_one_line(tiny_refiner_checkpoint, tmp_path):
+    proc = run_cli("export", "--checkpoint", str(tiny_refiner_checkpoint), "--out", str(tmp_path / "b"))
+    assert_one_line_error(proc, "refiner checkpoint")
+    proc = run_cli("export", "--checkpoint", str(tmp_path / "missing"), "--out", str(tmp_path / "b"))
+    assert_one_line_error(proc, "no edgefill checkpoint")
+    assert not (tmp_path / "b").exists()
