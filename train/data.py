@@ -1,80 +1,16 @@
-"""Training data: an .npz with `images` uint8 (N,64,64,3) RGB, or a folder of image files.
+"""Training data: loading (the runtime's one loader, edgefill.runtime.datasets), the validation
+split, and deterministic per-epoch batches with horizontal-flip augmentation.
 
-Folders: CelebA's img_align_celeba (178x218) gets the usual central 108x108 crop; any other
-image is centre-cropped to a square; both are Lanczos-resized to 64x64 (runtime.images.face_crop).
-Unreadable files are skipped and counted, never fatal; an empty or wrongly shaped source is one
-EdgefillError.
+--data is an .npz with `images` uint8 (N,64,64,3) RGB, or a folder of image files (CelebA's
+img_align_celeba gets its usual central 108x108 crop, other images a centre square).
 """
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
-from pathlib import Path
-
 import numpy as np
 
+from edgefill.runtime.datasets import FaceData, load_faces  # noqa: F401  (re-exported for training code)
 from edgefill.runtime.errors import EdgefillError
-from edgefill.runtime.images import IMAGE_EXTENSIONS, IMAGE_SIZE, face_crop, read_image, to_model
-
-
-@dataclass
-class FaceData:
-    """images: uint8 (N,64,64,3) RGB; skipped: files that could not be read; source: the path."""
-
-    images: np.ndarray
-    skipped: int
-    source: str
-
-
-def load_npz(path: Path) -> np.ndarray:
-    try:
-        with np.load(path) as archive:
-            if "images" not in archive.files:
-                raise EdgefillError(f"{path}: no `images` array (found: {', '.join(archive.files) or 'none'})")
-            images = archive["images"]
-    except EdgefillError:
-        raise
-    except Exception as exc:  # zipfile/pickle/format errors from a damaged file
-        raise EdgefillError(f"{path}: not a readable .npz ({type(exc).__name__}: {exc})") from None
-    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE, 3):
-        raise EdgefillError(f"{path}: `images` must be uint8 (N,{IMAGE_SIZE},{IMAGE_SIZE},3), "
-                            f"got {images.dtype} {images.shape}")
-    return images
-
-
-def load_folder(path: Path, progress: bool = True) -> tuple[np.ndarray, int]:
-    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
-    if not files:
-        raise EdgefillError(f"{path}: no image files ({', '.join(IMAGE_EXTENSIONS)})")
-    from tqdm import tqdm
-
-    images, skipped = [], 0
-    for f in tqdm(files, desc="loading images", unit="img", disable=not progress or len(files) < 500):
-        try:
-            images.append(face_crop(read_image(f)))
-        except EdgefillError:
-            skipped += 1
-    if not images:
-        raise EdgefillError(f"{path}: none of the {len(files)} image files could be read")
-    return np.stack(images), skipped
-
-
-def load_faces(path: str | os.PathLike, limit: int = 0, progress: bool = True) -> FaceData:
-    """Load a face dataset from an .npz or a folder; `limit` > 0 keeps the first `limit` images."""
-    p = Path(path)
-    if not p.exists():
-        raise EdgefillError(f"data not found: {p}")
-    if p.is_dir():
-        images, skipped = load_folder(p, progress)
-    elif p.suffix.lower() == ".npz":
-        images, skipped = load_npz(p), 0
-    else:
-        raise EdgefillError(f"{p}: --data takes a folder of images or an .npz file")
-    if len(images) == 0:
-        raise EdgefillError(f"{p}: the dataset is empty")
-    if limit > 0:
-        images = images[:limit]
-    return FaceData(images=np.ascontiguousarray(images), skipped=skipped, source=str(p))
+from edgefill.runtime.images import to_model
 
 
 def split_validation(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
