@@ -14,7 +14,8 @@ over the hole, SSIM; per (mask, method): mean and a 95% Student-t interval over 
 
 Reproducible: the mask of image i under mask type k is drawn from
 np.random.default_rng([seed, crc32(k), i]) (independent of --limit, batch size and of the other
-mask types); the search of the batch starting at image s uses seed + s. A rerun with the same
+mask types); image i's search starts from initial_z(1, restarts, z_dim, seed + i), so the
+numbers do not depend on --batch-size either. A rerun with the same
 data, bundle and settings gives identical numbers.
 """
 from __future__ import annotations
@@ -193,7 +194,7 @@ def evaluate(images: np.ndarray, cfg: EvaluateConfig, inpainter=None, data_info:
                 idx = np.arange(start, min(n, start + cfg.batch_size))
                 truth = images[idx]
                 masks = mask_batch(kind, idx, cfg.seed)
-                outputs = run_methods(truth, masks, cfg.methods, inpainter, search_cfg, cfg.seed + start)
+                outputs = run_methods(truth, masks, cfg.methods, inpainter, search_cfg, cfg.seed + idx)
                 for method, out in outputs.items():
                     values[method]["psnr"].append(metrics.psnr(out, truth))
                     values[method]["hole_psnr"].append(metrics.hole_psnr(out, truth, masks))
@@ -204,8 +205,8 @@ def evaluate(images: np.ndarray, cfg: EvaluateConfig, inpainter=None, data_info:
                     for method in cfg.methods:
                         _extend(grid[kind], method, outputs[method][:take])
                     _extend(grid[kind], "truth", truth[:take])
+                bar.set_postfix(mask=kind, refresh=False)
                 bar.update(len(idx))
-                bar.set_postfix(mask=kind)
             per_image[kind] = {m: {k: np.concatenate(v[k]) for k in METRICS} for m, v in values.items()}
     finally:
         bar.close()
@@ -220,7 +221,7 @@ def evaluate(images: np.ndarray, cfg: EvaluateConfig, inpainter=None, data_info:
         "search": search_cfg.to_dict() if search_cfg else None,
         "prior": search_cfg.prior if search_cfg else None,
         "blend": {m: BLEND_DESCRIPTION[m] for m in cfg.methods if m in BLEND_DESCRIPTION},
-        "search_seed": "seed + index of the batch's first image",
+        "search_seed": "image i starts from initial_z(1, restarts, z_dim, seed + i)",
         "backend": getattr(inpainter, "backend", None) if search_cfg else None,
         "provider": getattr(inpainter, "provider", None) if search_cfg else None,
         "opencv_inpaint_radius": INPAINT_RADIUS,
@@ -241,9 +242,12 @@ def _extend(d: dict, key: str, arr: np.ndarray) -> None:
 
 
 def run_methods(truth: np.ndarray, masks: np.ndarray, methods: tuple[str, ...], inpainter, search_cfg,
-                seed: int) -> dict[str, np.ndarray]:
-    """Every method's uint8 (N,64,64,3) output for one batch; the search runs once, if at all."""
+                seeds: np.ndarray) -> dict[str, np.ndarray]:
+    """Every method's uint8 (N,64,64,3) output for one batch; the search runs once, if at all.
+    seeds (N,): image i's restarts start from initial_z(1, restarts, z_dim, seeds[i]), so a result
+    does not depend on the batch it was searched in."""
     from .images import from_model
+    from .torch_search import initial_z
 
     masked = masked_input(truth, masks)
     out: dict[str, np.ndarray] = {}
@@ -253,7 +257,8 @@ def run_methods(truth: np.ndarray, masks: np.ndarray, methods: tuple[str, ...], 
     if any(m in LSGAN_METHODS for m in methods):
         from . import blend
 
-        result = inpainter.search(masked, masks, config=search_cfg, seed=seed)
+        z0 = np.concatenate([initial_z(1, search_cfg.restarts, inpainter.bundle.z_dim, int(s)) for s in seeds])
+        result = inpainter.search(masked, masks, config=search_cfg, z0=z0)
         generated = from_model(result.images)
         pasted = blend.paste(masked, generated, masks)
         if "lsgan" in methods:

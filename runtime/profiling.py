@@ -512,7 +512,8 @@ def table_text(report: dict) -> str:
     for r in report["runs"]:
         lines.append(f"{r['backend']} (threads {r['threads']}), batch {r['batch_size']} "
                      f"({r['rows']} rows): {r['throughput_images_per_s']:.2f} images/s"
-                     + (f", {r['achieved_gflops']:.1f} GFLOP/s in the search step" if r["achieved_gflops"] else ""))
+                     + (f", {r['achieved_gflops']:.1f} GFLOP/s in the search step" if r["achieved_gflops"] else "")
+                     + (f" ({100 * r['fraction_of_peak']:.0f}% of peak)" if r["fraction_of_peak"] else ""))
         lines.append(f"  {'stage':<17}{'p50 ms':>10}{'p90 ms':>10}{'p99 ms':>10}{'mean ms':>10}{'n':>6}")
         for stage, st in r["stages"].items():
             if st["count"]:
@@ -525,6 +526,10 @@ def table_text(report: dict) -> str:
     fl = report["flops"]
     if fl["peak_gflops"]:
         lines.append(f"peak {fl['peak_gflops']:.1f} GFLOP/s ({fl['peak_method']})")
+    trace = report.get("ort_trace")
+    if trace:
+        ops = ", ".join(f"{o['op']} {100 * o['share']:.0f}%" for o in trace["top_ops"][:5])
+        lines.append(f"onnxruntime trace ({trace['steps']} steps, batch {trace['batch_size']}): {ops} -> {trace['path']}")
     for s in report["skipped"]:
         lines.append(f"skipped {s['name']}: {s['reason']}")
     return "\n".join(lines) + "\n"

@@ -39,6 +39,7 @@ class FakeInpainter:
 
     class _Bundle:
         root = Path("/fake")
+        z_dim = 100
         manifest = {"toolkit_version": "0", "models": {}, "precision": "fp32", "search": {}, "training": {}}
 
         @staticmethod
@@ -52,10 +53,11 @@ class FakeInpainter:
     def __init__(self):
         self.calls = []
 
-    def search(self, images, masks, config=None, seed=0, time_budget_ms=None, progress=False):
+    def search(self, images, masks, config=None, seed=0, time_budget_ms=None, progress=False, *, z0=None):
         hole = masks >= 128
         assert (images[hole] == E.HOLE_GREY).all(), "ground truth leaked into the hole"
-        self.calls.append((len(images), config, seed))
+        assert z0 is not None and z0.shape == (len(images) * config.restarts, 100)
+        self.calls.append((len(images), config, z0))
         x = np.full((len(images), 3, 64, 64), 0.25, np.float32)
         return SearchResult(z=np.zeros((len(images), 100), np.float32), images=x, loss=np.zeros(len(images)),
                             history=np.zeros((1, len(images))), steps_run=1, seconds=0.0, backend="fake")
@@ -75,7 +77,11 @@ def test_one_search_per_batch_and_derived_methods(sample_faces):
     # 2 mask types x 3 batches (3+3+1 images), one search each, with the overridden steps
     assert [c[0] for c in fake.calls] == [3, 3, 1, 3, 3, 1]
     assert all(c[1].steps == 4 and c[1].restarts == 2 for c in fake.calls)
-    assert [c[2] for c in fake.calls] == [5, 8, 11] * 2
+    # image i starts from initial_z(1, restarts, z_dim, seed + i), whatever its batch
+    from edgefill.runtime.torch_search import initial_z
+
+    starts = np.concatenate([c[2] for c in fake.calls[:3]])
+    assert np.array_equal(starts, np.concatenate([initial_z(1, 2, 100, 5 + i) for i in range(7)]))
     assert ev.report["settings"]["steps"] == 4 and ev.report["settings"]["prior"] == "lsgan"
     res = {(r["mask"], r["method"]): r for r in ev.report["results"]}
     # the three lsgan methods differ only in the hole, so they share the known-pixel error; the
