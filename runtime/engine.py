@@ -9,7 +9,8 @@ runtime needs it anyway). A forced provider ("cpu", "cuda", "tensorrt") that doe
 an EdgefillError with one line.
 
 Session options, set deliberately (see `session_options`): intra-op threads = physical cores
-(affinity-aware) unless given, one inter-op thread, sequential execution, graph optimisation
+(affinity-aware) unless given, no busy-waiting of idle threads, one inter-op thread,
+sequential execution, graph optimisation
 ORT_ENABLE_ALL (safe for the search step: Adam's eps is a graph INPUT, so constant folding
 cannot delete it; tests/test_runtime_engine.py checks a zero-gradient step stays finite),
 memory-pattern planning and the CPU arena on (the search runs the same shapes every step).
@@ -66,9 +67,15 @@ def physical_cores() -> int:
     return max(1, min(usable, len(cores)) if cores else usable)
 
 
-def session_options(threads: int | None = None) -> ort.SessionOptions:
-    """The options every edgefill session uses (module docstring); threads None = physical cores."""
+def session_options(threads: int | None = None, spin: bool = False) -> ort.SessionOptions:
+    """The options every edgefill session uses (module docstring); threads None = physical cores.
+
+    spin: let idle intra-op threads busy-wait between ops. Off by default: on a 2-core machine
+    shared with one other busy process, spinning made a base search step 1.6-1.8x SLOWER
+    (B=1: 49 ms vs 28 ms; B=4: 159 ms vs 99 ms), and edge devices rarely run the search alone.
+    """
     so = ort.SessionOptions()
+    so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     so.intra_op_num_threads = int(threads) if threads else physical_cores()
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
