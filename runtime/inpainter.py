@@ -223,10 +223,12 @@ class Inpainter:
         """One image of any size and mode (module docstring)."""
         start = time.perf_counter()
         prep = prepare(image, mask, box, rng=np.random.default_rng(seed))
-        return self.finish(prep, self.inpaint_batch(
-            prep.image64[None], prep.mask64[None], steps=steps, restarts=restarts, lam=lam, lr=lr, prior=prior,
-            blend=blend, refine=refine, seed=seed, time_budget_ms=time_budget_ms, patience=patience)
-            if prep.has_hole else None, 0, start)
+        batch = None
+        if prep.has_hole:
+            batch = self.inpaint_batch(prep.image64[None], prep.mask64[None], steps=steps, restarts=restarts, lam=lam,
+                                       lr=lr, prior=prior, blend=blend, refine=refine, seed=seed,
+                                       time_budget_ms=time_budget_ms, patience=patience)
+        return self.finish(prep, batch, 0, start)
 
     def finish(self, prep, batch: BatchResult | None, i: int, start: float | None = None) -> InpaintResult:
         """Image i of a batch back to full resolution (None batch: the mask has no hole)."""

@@ -241,3 +241,28 @@ def test_damaged_bundle_is_refused(tiny_bundle, tmp_path):
     assert sha256_file(bad / "weights.bin") != sha256_file(tiny_bundle / "weights.bin")
     with pytest.raises(EdgefillError, match="damaged"):
         Inpainter(bad)
+
+
+def test_zip_bundle_loads_and_searches_like_the_folder(tiny_bundle, tmp_path, onnx_inpainter, problem, monkeypatch):
+    from edgefill.runtime.inpainter import Inpainter
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    archive = shutil.make_archive(str(tmp_path / "tiny"), "zip", root_dir=tiny_bundle.parent, base_dir=tiny_bundle.name)
+    inp = Inpainter(archive)
+    cfg = inp.search_defaults.replace(steps=5, restarts=2)
+    np.testing.assert_array_equal(inp.search(*problem, cfg, seed=2).z, onnx_inpainter.search(*problem, cfg, seed=2).z)
+
+
+def test_fp16_bundle_runs_on_both_backends(tiny_gan_checkpoint, tmp_path, problem):
+    """fp16 bundles store half-precision weights; graphs and the torch fallback compute in float32."""
+    from edgefill.export.bundle_writer import export_bundle
+    from edgefill.runtime.inpainter import Inpainter
+
+    out = tmp_path / "fp16"
+    export_bundle(str(tiny_gan_checkpoint), str(out), validate=False, fp16=True)
+    a, b = Inpainter(out), Inpainter(out, backend="torch")
+    assert a.bundle.precision == "fp16"
+    cfg = a.search_defaults.replace(steps=10, restarts=2)
+    ra, rb = a.search(*problem, cfg, seed=0), b.search(*problem, cfg, seed=0)
+    np.testing.assert_allclose(ra.loss, rb.loss, rtol=1e-5)
+    np.testing.assert_allclose(ra.images, rb.images, atol=1e-4)
