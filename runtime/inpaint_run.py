@@ -102,12 +102,13 @@ def plan_outputs(inputs: tuple[str, ...], out: str, side_by_side: str | None) ->
 
 def side_by_side_picture(image64: np.ndarray, mask64: np.ndarray, searched: np.ndarray, final: np.ndarray,
                          refined: bool) -> np.ndarray:
-    """input | mask | search | refined (or final), 64x64 tiles enlarged SIDE_SCALE times -> RGB uint8."""
+    """input | mask | search | refined (the search result again, titled "no refiner", when none ran),
+    64x64 tiles enlarged SIDE_SCALE times -> RGB uint8."""
     from .pictures import image_grid
 
     tiles = np.stack([image64, np.repeat(mask64[:, :, None], 3, axis=2), searched, final])
     return image_grid(tiles, ncols=4, scale=SIDE_SCALE,
-                      col_titles=["input", "mask", "search", "refined" if refined else "final (no refiner)"])
+                      col_titles=["input", "mask", "search", "refined" if refined else "no refiner"])
 
 
 def run_inpaint(job: InpaintJob) -> dict:

@@ -46,7 +46,7 @@ def register(cli: click.Group) -> None:
               help="Stop when no image's best loss improved for this many steps (0: never; default: the bundle's).")
 @click.option("--side-by-side", "side_by_side", is_flag=False, flag_value="", default=None, metavar="[PATH]",
               help="Also write input | mask | search | refined (64x64, enlarged). Alone: beside each output; "
-                   "PATH: a file (one input) or a folder.")
+                   "PATH: a file (one input) or a folder. Alone, put it after the images (it takes a value).")
 @click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True,
               help="Images per search batch (each with --restarts starts).")
 @click.option("--threads", type=click.IntRange(1), default=None, help="onnxruntime threads (default: physical cores).")
