@@ -20,7 +20,7 @@ import onnx
 import torch
 
 from edgefill.runtime import __version__
-from edgefill.runtime.bundle import FORMAT, FORMAT_VERSION, MANIFEST, WEIGHTS, sha256_file
+from edgefill.runtime.bundle import FORMAT, FORMAT_VERSION, MANIFEST, sha256_file
 from edgefill.runtime.errors import EdgefillError
 from edgefill.runtime.masks import IMPORTANCE_WINDOW
 from edgefill.runtime.search_config import SearchConfig
@@ -169,10 +169,11 @@ def export_bundle(checkpoint: str, out: str, refiner: str | None = None, validat
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
-        (tmp / WEIGHTS).write_bytes(store.to_bytes())
+        for weight_name, contents in store.to_bytes().items():
+            (tmp / weight_name).write_bytes(contents)
         for name, model in graphs.items():
             (tmp / specs[name].file).write_bytes(model.SerializeToString())
-        files = {n: sha256_file(tmp / n) for n in [WEIGHTS, *(s.file for s in specs.values())]}
+        files = {n: sha256_file(tmp / n) for n in [*store.sizes, *(s.file for s in specs.values())]}
         manifest = _manifest(models, specs, store, precision, search, training, files)
         _write_manifest(tmp, manifest)
         rows, timing, table = [], {}, ""

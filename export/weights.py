@@ -1,10 +1,13 @@
-"""weights.bin: every weight tensor of the bundle once, shared by all graphs as ONNX external data.
+"""Weight files: every weight tensor of the bundle once, shared by all graphs as ONNX external data.
 
-Layout: tensors in a fixed order (generator, discriminator, refiner; state-dict order within
-each), little-endian, each starting at a multiple of 64 bytes, zero padding between. The
-manifest's `tensors` index gives {offset, nbytes, shape, dtype} per state-dict name; every
-graph initializer with the same name is rewritten to point at that range, so a weight used
-by the generator, the critic and the search step is stored once.
+Files: `weights.bin` holds the generator and critic (shared by generator.onnx,
+discriminator.onnx and search_step.onnx); `refiner.bin` holds the refiner. One file per model
+family keeps every shipped file small (base fp16: 12.7 MB + 11.1 MB) and lets a bundle without
+a refiner be exactly the GAN file. Layout in each: tensors in a fixed order (state-dict order),
+little-endian, each starting at a multiple of 64 bytes, zero padding between. The manifest's
+`tensors` index gives {file, offset, nbytes, shape, dtype} per state-dict name; every graph
+initializer with the same name is rewritten to point at that range, so a weight used by the
+generator, the critic and the search step is stored once.
 
 Precision: `fp32` stores float32. `fp16` stores floating tensors of rank >= 2 (conv and
 linear weights: all but ~0.1% of the bytes) as float16 and keeps BN vectors and biases in
@@ -19,7 +22,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from edgefill.runtime.bundle import WEIGHTS
+from edgefill.runtime.bundle import REFINER_WEIGHTS, WEIGHTS
 
 ALIGN = 64
 INLINE_LIMIT = 4096  # bytes: an inline initializer above this is a duplicated weight (a bug)
@@ -32,8 +35,14 @@ def storage_dtype(array: np.ndarray, precision: str) -> np.dtype:
     return array.dtype
 
 
+def weight_file(name: str) -> str:
+    """The file a state-dict tensor (with its model prefix) is stored in."""
+    return REFINER_WEIGHTS if name.startswith("refiner.") else WEIGHTS
+
+
 @dataclass
 class _Entry:
+    file: str
     offset: int
     data: np.ndarray  # as stored (little-endian, storage dtype)
 
@@ -47,33 +56,39 @@ class WeightStore:
             raise ValueError(f"precision must be fp32 or fp16, got {precision!r}")
         self.precision = precision
         self.entries: dict[str, _Entry] = {}
-        offset = 0
+        self.sizes: dict[str, int] = {}
         for name, arr in tensors.items():
             arr = np.ascontiguousarray(arr)
             stored = arr.astype(storage_dtype(arr, precision).newbyteorder("<"), copy=False)
-            self.entries[name] = _Entry(offset, stored)
-            offset += -(-stored.nbytes // ALIGN) * ALIGN
-        self.size = offset
+            file = weight_file(name)
+            offset = self.sizes.get(file, 0)
+            self.entries[name] = _Entry(file, offset, stored)
+            self.sizes[file] = offset + -(-stored.nbytes // ALIGN) * ALIGN
 
     def as_float32(self, name: str) -> np.ndarray:
         """The tensor as the graphs see it (after the fp16 round trip, if any)."""
         return self.entries[name].data.astype(np.float32)
 
-    def to_bytes(self) -> bytes:
-        buf = bytearray(self.size)
+    @property
+    def size(self) -> int:
+        return sum(self.sizes.values())
+
+    def to_bytes(self) -> dict[str, bytes]:
+        """{file name: contents} for every weight file."""
+        bufs = {file: bytearray(size) for file, size in self.sizes.items()}
         for e in self.entries.values():
             raw = e.data.tobytes()
-            buf[e.offset:e.offset + len(raw)] = raw
-        return bytes(buf)
+            bufs[e.file][e.offset:e.offset + len(raw)] = raw
+        return {file: bytes(buf) for file, buf in bufs.items()}
 
     def index(self) -> dict:
         """The manifest's `tensors` entry."""
-        return {name: {"offset": e.offset, "nbytes": int(e.data.nbytes), "shape": list(e.data.shape),
+        return {name: {"file": e.file, "offset": e.offset, "nbytes": int(e.data.nbytes), "shape": list(e.data.shape),
                        "dtype": e.data.dtype.newbyteorder("=").name}
                 for name, e in self.entries.items()}
 
     def externalise(self, model: onnx.ModelProto) -> onnx.ModelProto:
-        """Point every initializer that names a stored tensor into weights.bin (in place).
+        """Point every initializer that names a stored tensor into its weight file (in place).
 
         Checks each initializer's values equal the stored tensor's (fp32: bit-exact), so a graph
         can never silently reference different weights than the index says. fp16 tensors are
@@ -100,7 +115,7 @@ class WeightStore:
                 init.ClearField(field)
             init.data_location = TensorProto.EXTERNAL
             del init.external_data[:]
-            for key, value in (("location", WEIGHTS), ("offset", str(entry.offset)),
+            for key, value in (("location", entry.file), ("offset", str(entry.offset)),
                                ("length", str(entry.data.nbytes))):
                 kv = init.external_data.add()
                 kv.key, kv.value = key, value

@@ -2,10 +2,11 @@
 
 Layout:
     manifest.json        what the bundle is (below); not itself hashed
-    weights.bin          every weight tensor once, little-endian, 64-byte aligned. It is the
-                         ONNX external-data file of every graph (graphs point into it, so weights
-                         shared across graphs are stored once) and the source of the torch
-                         fallback's weights (via manifest["tensors"]).
+    weights.bin          the generator's and critic's tensors once, little-endian, 64-byte
+                         aligned: the ONNX external data of generator, discriminator and
+                         search_step (graphs point into it, so shared weights are stored once),
+                         and the source of the torch fallback's weights (via manifest["tensors"])
+    refiner.bin          the refiner's tensors, the same way (present when there is a refiner)
     generator.onnx       z (N,z_dim) f32 in [-1,1]            -> image (N,3,64,64) f32 in [-1,1]
     discriminator.onnx   image (N,3,64,64) f32                -> score (N,1) f32 (raw)
     refiner.onnx         image (N,3,64,64) f32                -> image (N,3,64,64) f32 (optional)
@@ -22,7 +23,7 @@ manifest.json keys:
                outputs stay float32),
     opset: int,
     graphs: {name: {"file": ..., "inputs": {name: [dims]}, "outputs": {name: [dims]}}},
-    tensors: {"generator.<state_dict key>": {"offset", "nbytes", "shape", "dtype"}, ...}
+    tensors: {"generator.<state_dict key>": {"file", "offset", "nbytes", "shape", "dtype"}, ...}
              (generator./discriminator./refiner. state dicts incl. BatchNorm buffers),
     files: {file name: sha256 hex} for every file but manifest.json,
     validation: the export's validation table, metrics: evaluation results (optional),
@@ -55,6 +56,7 @@ FORMAT = "edgefill-bundle"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 WEIGHTS = "weights.bin"
+REFINER_WEIGHTS = "refiner.bin"
 GRAPHS = ("generator", "discriminator", "refiner", "search_step")
 STEP_INPUTS = ("z", "m", "v", "t", "y", "W", "lam", "lr", "beta1", "beta2", "eps", "prior")
 STEP_OUTPUTS = ("z_next", "m_next", "v_next", "t_next", "loss", "image")
@@ -103,7 +105,7 @@ class Bundle:
         meta = self.manifest.get("tensors", {}).get(name)
         if meta is None:
             raise EdgefillError(f"bundle {self.root} has no tensor {name!r}")
-        with open(self.root / WEIGHTS, "rb") as f:
+        with open(self.root / meta.get("file", WEIGHTS), "rb") as f:
             f.seek(int(meta["offset"]))
             raw = f.read(int(meta["nbytes"]))
         return np.frombuffer(raw, dtype=np.dtype(meta["dtype"]).newbyteorder("<")).reshape(meta["shape"]).astype(

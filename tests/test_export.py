@@ -16,7 +16,7 @@ onnx = pytest.importorskip("onnx")
 torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
 
-from edgefill.runtime.bundle import STEP_INPUTS, STEP_OUTPUTS, WEIGHTS, open_bundle  # noqa: E402
+from edgefill.runtime.bundle import REFINER_WEIGHTS, STEP_INPUTS, STEP_OUTPUTS, WEIGHTS, open_bundle  # noqa: E402
 from edgefill.runtime.errors import EdgefillError  # noqa: E402
 
 
@@ -42,7 +42,7 @@ def test_round_trip_manifest_graphs_and_shared_weights(tiny_bundle, tiny_models)
     m = bundle.manifest
     assert m["precision"] == "fp32" and m["opset"] >= 17
     assert set(m["graphs"]) == {"generator", "discriminator", "refiner", "search_step"}
-    assert set(m["files"]) == {WEIGHTS, *(g["file"] for g in m["graphs"].values())}
+    assert set(m["files"]) == {WEIGHTS, REFINER_WEIGHTS, *(g["file"] for g in m["graphs"].values())}
     assert m["search"]["importance_weights"]["computed_by"] == "runtime"
     assert m["search"]["prior"] == "lsgan" and m["search"]["loss"]["prior_code"] == {"lsgan": 0.0, "log": 1.0}
     assert m["validation"]["passed"] and all(r["ok"] for r in m["validation"]["rows"])
@@ -65,8 +65,10 @@ def test_round_trip_manifest_graphs_and_shared_weights(tiny_bundle, tiny_models)
         assert ext <= set(m["tensors"]), gname
         names[gname] = ext
     assert names["search_step"] <= names["generator"] | names["discriminator"]
-    stored = sum(t["nbytes"] for t in m["tensors"].values())
-    assert stored <= (tiny_bundle / WEIGHTS).stat().st_size < stored + 64 * len(m["tensors"])
+    for file in (WEIGHTS, REFINER_WEIGHTS):  # one weight file per model family, each tensor once
+        stored = sum(t["nbytes"] for t in m["tensors"].values() if t["file"] == file)
+        assert stored <= (tiny_bundle / file).stat().st_size < stored + 64 * len(m["tensors"]), file
+    assert {t["file"] for k, t in m["tensors"].items() if k.startswith("refiner.")} == {REFINER_WEIGHTS}
 
     # graphs run by path, with a dynamic batch, and match torch
     rng = np.random.default_rng(3)
@@ -210,8 +212,8 @@ def test_cli_export_fp16_end_to_end(tiny_gan_checkpoint, tiny_refiner_checkpoint
     assert bundle.manifest["tensors"]["generator.norms.0.running_var"]["dtype"] == "float32"
     ref = tiny_models[0].state_dict()["convs.0.weight"].numpy()
     assert np.abs(bundle.tensor("generator.convs.0.weight") - ref).max() <= 1e-3 * np.abs(ref).max()
-    fp32_size = (tiny_bundle / WEIGHTS).stat().st_size
-    assert (out / WEIGHTS).stat().st_size < 0.6 * fp32_size
+    for file in (WEIGHTS, REFINER_WEIGHTS):
+        assert (out / file).stat().st_size < 0.6 * (tiny_bundle / file).stat().st_size, file
     data = json.loads(summary.read_text())
     assert data["precision"] == "fp16" and all(r["ok"] for r in data["validation"])
     # the fp16 graphs run on the CPU provider with float32 I/O
