@@ -93,7 +93,7 @@ def model_flops(models: dict) -> dict:
                           "forward G + D and the input-gradient backward (same MACs as the forward)"}
 
 
-def measured_peak_gflops(n: int = 1024, repeats: int = 5) -> dict:
+def measured_peak_gflops(n: int = 1024, repeats: int = 8) -> dict:
     """The machine's float32 matmul throughput measured here: best of `repeats` numpy
     (n x n) @ (n x n) products (2 n^3 FLOPs each), in GFLOP/s. A practical peak (what a tuned
     BLAS reaches with every core numpy's BLAS uses), not the datasheet number."""
@@ -112,3 +112,28 @@ def measured_peak_gflops(n: int = 1024, repeats: int = 5) -> dict:
         best = min(best, time.perf_counter() - t0)
     return {"gflops": 2.0 * n ** 3 / best / 1e9, "method": f"best of {repeats} numpy float32 {n}x{n} matmuls "
             f"(2n^3 FLOPs each) on this machine", "seconds": best}
+
+
+def nominal_peak_gflops(cores: int) -> dict | None:
+    """A datasheet-style float32 bound from /proc/cpuinfo: cores x MHz x 2 FMA pipes x SIMD lanes
+    (16 with avx512f, 8 with avx2/fma, else 4) x 2 FLOPs per FMA. An upper bound: turbo, AVX
+    clock offsets and CPUs that split 512-bit ops into two 256-bit halves (AMD Zen 4) make the
+    real one lower. None when /proc/cpuinfo is not readable."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            text = f.read()
+    except OSError:
+        return None
+    mhz = flags = None
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "cpu MHz" and mhz is None:
+            mhz = float(value)
+        elif key.strip() == "flags" and flags is None:
+            flags = set(value.split())
+    if not mhz or flags is None:
+        return None
+    lanes = 16 if "avx512f" in flags else 8 if ("avx2" in flags and "fma" in flags) else 4
+    gflops = cores * mhz / 1000.0 * 2 * lanes * 2
+    return {"gflops": gflops, "method": f"{cores} cores x {mhz:.0f} MHz x 2 FMA pipes x {lanes} float32 lanes x 2 "
+            "(upper bound, see flops.nominal_peak_gflops)"}

@@ -94,6 +94,8 @@ def test_profile_cli_every_field(tiny_bundle, tmp_path):
     fl = rep["flops"]
     assert fl["search_step_flops_per_row"] == fl["per_image"]["search_step"] > 0
     assert fl["peak_gflops"] > 0 and "matmul" in fl["peak_method"]
+    assert fl["peak_gflops"] == max(fl["peak_measurements_gflops"]) and len(fl["peak_measurements_gflops"]) == 2
+    assert fl["nominal_peak_gflops"] is None or fl["nominal_peak_gflops"] > 0
     env = rep["environment"]
     for key in ("onnxruntime", "numpy", "opencv", "torch", "python", "cpu", "memory", "gpu", "backends"):
         assert key in env, key
