@@ -266,3 +266,30 @@ def test_fp16_bundle_runs_on_both_backends(tiny_gan_checkpoint, tmp_path, proble
     ra, rb = a.search(*problem, cfg, seed=0), b.search(*problem, cfg, seed=0)
     np.testing.assert_allclose(ra.loss, rb.loss, rtol=1e-5)
     np.testing.assert_allclose(ra.images, rb.images, atol=1e-4)
+
+
+@pytest.mark.parametrize("blend_mode", ["paste", "poisson"])
+def test_every_mask_kind_end_to_end(onnx_inpainter, sample_faces, blend_mode):
+    from edgefill.runtime.masks import MASK_KINDS
+
+    for i, kind in enumerate(MASK_KINDS):
+        res = onnx_inpainter.inpaint(sample_faces[i % 8], kind, steps=2, restarts=1, seed=i, blend=blend_mode)
+        hole = make_mask(kind, np.random.default_rng(i)) >= 128
+        np.testing.assert_array_equal(res.image[~hole], sample_faces[i % 8][~hole])
+        assert res.stats["hole_fraction"] == pytest.approx(hole.mean())
+
+
+def test_step_graph_failing_at_run_time_falls_back_to_torch(tiny_bundle, problem, caplog, monkeypatch):
+    from edgefill.runtime import search
+    from edgefill.runtime.inpainter import Inpainter
+
+    inp = Inpainter(tiny_bundle)
+
+    def broken(*args, **kwargs):
+        raise search.StepGraphError("search-step graph failed on cpu: simulated")
+
+    monkeypatch.setattr(inp._searcher, "search", broken)
+    with caplog.at_level(logging.WARNING, logger="edgefill"):
+        res = inp.search(*problem, inp.search_defaults.replace(steps=2, restarts=1))
+    assert res.backend == "torch" and inp.backend == "torch" and res.steps_run == 2
+    assert any("simulated; using the torch backend" in r.getMessage() for r in caplog.records)
