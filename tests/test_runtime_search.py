@@ -293,3 +293,23 @@ def test_step_graph_failing_at_run_time_falls_back_to_torch(tiny_bundle, problem
         res = inp.search(*problem, inp.search_defaults.replace(steps=2, restarts=1))
     assert res.backend == "torch" and inp.backend == "torch" and res.steps_run == 2
     assert any("simulated; using the torch backend" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.gpu
+def test_cuda_search_keeps_state_on_the_device_and_matches_cpu(tiny_bundle, onnx_inpainter, problem, monkeypatch):
+    """On a GPU: every buffer the IO-bound loop allocates lives on the device, and results match the CPU."""
+    from edgefill.runtime.engine import Engine
+    from edgefill.runtime.inpainter import Inpainter
+
+    try:
+        gpu = Inpainter(tiny_bundle, provider="cuda")
+    except EdgefillError as exc:
+        pytest.skip(f"CUDA provider does not load here: {exc}")
+    devices = []
+    real_empty, real_value = Engine.empty, Engine.ortvalue
+    monkeypatch.setattr(Engine, "empty", lambda self, *a, **k: devices.append(real_empty(self, *a, **k)) or devices[-1])
+    monkeypatch.setattr(Engine, "ortvalue", lambda self, *a: devices.append(real_value(self, *a)) or devices[-1])
+    cfg = gpu.search_defaults.replace(steps=10, restarts=2)
+    a, b = gpu.search(*problem, cfg, seed=1), onnx_inpainter.search(*problem, cfg, seed=1)
+    assert devices and {d.device_name().lower() for d in devices} == {"cuda"}
+    np.testing.assert_allclose(a.loss, b.loss, rtol=1e-4)
