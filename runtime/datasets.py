@@ -62,7 +62,7 @@ def list_image_files(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
 
 
-def load_folder(path: Path, limit: int = 0, progress: bool = True) -> tuple[np.ndarray, int]:
+def load_folder(path: Path, progress: bool = True, limit: int = 0) -> tuple[np.ndarray, int]:
     """Face-crop every readable image under `path` (sorted) -> (uint8 (N,64,64,3), skipped).
     `limit` > 0 stops after that many readable images."""
     files = list_image_files(path)
@@ -89,7 +89,7 @@ def load_faces(path: str | os.PathLike, limit: int = 0, progress: bool = True) -
     if not p.exists():
         raise EdgefillError(f"data not found: {p}")
     if p.is_dir():
-        images, skipped = load_folder(p, limit, progress)
+        images, skipped = load_folder(p, progress, limit)
     elif p.suffix.lower() == ".npz":
         images, skipped = load_npz(p), 0
     else:

@@ -183,3 +183,28 @@ def test_bad_input_is_one_line(tmp_path, case, fragment):
         extra = ["--grid", str(tmp_path / "grid.txt")]
     proc = run_cli("evaluate", "--data", str(data), "--mask", mask, "--methods", methods, "--no-progress", *extra)
     assert_one_line_error(proc, fragment)
+
+
+def test_runtime_face_loader(tmp_path, sample_faces):
+    from edgefill.runtime.datasets import images_sha256, load_faces
+
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    from edgefill.runtime.images import write_image
+
+    for i, face in enumerate(sample_faces[:3]):
+        write_image(folder / f"{i}.png", np.repeat(np.repeat(face, 2, 0), 2, 1))  # 128x128 -> crop + resize
+    (folder / "broken.png").write_bytes(b"not an image")
+    data = load_faces(folder, progress=False)
+    assert data.images.shape == (3, 64, 64, 3) and data.images.dtype == np.uint8 and data.skipped == 1
+    assert load_faces(folder, limit=2, progress=False).images.shape == (2, 64, 64, 3)
+    npz = tmp_path / "f.npz"
+    np.savez(npz, images=sample_faces)
+    loaded = load_faces(npz, limit=5)
+    assert np.array_equal(loaded.images, sample_faces[:5])
+    assert loaded.sha256() == images_sha256(sample_faces[:5]) != images_sha256(sample_faces[:4])
+    with pytest.raises(EdgefillError):
+        load_faces(tmp_path / "empty_dir_missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(EdgefillError):
+        load_faces(tmp_path / "empty")
