@@ -17,7 +17,8 @@ memory-pattern planning and the CPU arena on (the search runs the same shapes ev
 
 onnxruntime's own log lines (expected provider-load failures, EP-assignment warnings) are
 kept off the terminal: while probing, the process-wide default logger is raised to FATAL and
-afterwards left at ERROR; sessions log at ERROR. Failures reach the user as EdgefillError.
+afterwards left at ERROR; edgefill's own sessions log only FATAL. Failures reach the user as
+one EdgefillError line carrying onnxruntime's message.
 """
 from __future__ import annotations
 
@@ -82,7 +83,7 @@ def session_options(threads: int | None = None, spin: bool = False) -> ort.Sessi
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.enable_mem_pattern = True
     so.enable_cpu_mem_arena = True
-    so.log_severity_level = LOG_ERROR
+    so.log_severity_level = LOG_FATAL  # failures arrive as exceptions, reworded as one EdgefillError line
     return so
 
 
