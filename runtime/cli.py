@@ -98,6 +98,24 @@ def train_refiner_cmd(data, gan, out, epochs, batch_size, lr, completions, searc
     _echo_json(train_refiner(cfg, data, gan, out, resume=resume))
 
 
+@train.command("tune-search")
+@click.option("--bundle", required=True, help="Bundle exported from the GAN run (refiner not needed).")
+@click.option("--data", required=True, help="The GAN's training data (its validation hold-out is used).")
+@click.option("--gan", required=True, help="GAN run folder (trained with --val-fraction > 0).")
+@click.option("--out", required=True, help="JSON report: every candidate and the chosen defaults.")
+@click.option("--masks", default="center,pattern", show_default=True)
+@click.option("--limit", default=64, show_default=True, type=click.IntRange(1), help="Validation images used.")
+@click.option("--steps", default=None, type=click.IntRange(1), help="Search steps (default: the bundle's).")
+@click.option("--restarts", default=None, type=click.IntRange(1))
+def tune_search_cmd(bundle, data, gan, out, masks, limit, steps, restarts):
+    """Choose search defaults (lr, lambda, prior form, blending) on held-out training images."""
+    from edgefill.runtime.evaluate import parse_masks
+    from edgefill.train.tune_search import tune
+
+    report = tune(bundle, data, gan, out, masks=parse_masks(masks), limit=limit, steps=steps, restarts=restarts)
+    _echo_json({"chosen": report["chosen"], "chosen_scores": report["chosen_scores"]})
+
+
 # Each user-facing command lives in its own module under runtime/commands/ and exposes
 # `register(cli)`; the modules import only click at module level, so --help stays instant.
 COMMAND_MODULES: tuple[str, ...] = ("evaluate_cmd", "inpaint_cmd", "profile_cmd", "export_cmd")

@@ -174,3 +174,32 @@ def test_help_is_instant_and_lists_commands():
     assert proc.returncode == 0 and "train" in proc.stdout
     proc = run_cli("train", "gan", "--help")
     assert proc.returncode == 0 and "--resume" in proc.stdout and "--config" in proc.stdout
+
+
+def test_cli_tune_search_uses_the_validation_split(tmp_path, faces_npz):
+    gan = tmp_path / "gan"
+    proc = run_cli("train", "gan", "--config", "tiny", "--data", str(faces_npz), "--epochs", "1", "--out", str(gan),
+                   "--val-fraction", "0.25", "--batch-size", "16")
+    assert proc.returncode == 0, proc.stderr
+    bundle = tmp_path / "bundle"
+    proc = run_cli("export", "--checkpoint", str(gan), "--out", str(bundle), "--no-validate", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "tune.json"
+    proc = run_cli("train", "tune-search", "--bundle", str(bundle), "--data", str(faces_npz), "--gan", str(gan),
+                   "--out", str(out), "--limit", "4", "--steps", "3", "--restarts", "1", "--masks", "center")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(out.read_text())
+    assert report["images"] == 4 and report["split"].startswith("the GAN run's validation")
+    chosen = report["chosen"]
+    assert chosen["steps"] == 3 and chosen["blend"] in ("paste", "poisson") and chosen["prior"] in ("lsgan", "log")
+    # the chosen lr/lam/prior is the best trial under the criterion for the paste blend it was tuned with
+    scores = {(t["lr"], t["lam"], t["prior"]): t["paste"]["hole_psnr"] for t in report["trials"]}
+    assert len(scores) >= 7 and all(np.isfinite(v) for v in scores.values())
+    assert scores[(chosen["lr"], chosen["lam"], chosen["prior"])] == report["chosen_scores"]["paste"]["hole_psnr"]
+    # a GAN run without a hold-out cannot be tuned on: one clear line
+    nohold = tmp_path / "nohold"
+    run_cli("train", "gan", "--config", "tiny", "--data", str(faces_npz), "--epochs", "1", "--out", str(nohold),
+            "--batch-size", "16")
+    assert_one_line_error(run_cli("train", "tune-search", "--bundle", str(bundle), "--data", str(faces_npz),
+                                  "--gan", str(nohold), "--out", str(tmp_path / "t2.json")), "without --val-fraction")
+    assert not (tmp_path / "t2.json").exists()

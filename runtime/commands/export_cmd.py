@@ -20,9 +20,10 @@ def register(cli: click.Group) -> None:
     @click.option("--lam", default=None, type=float, help="Search default: prior weight lambda.")
     @click.option("--lr", default=None, type=float, help="Search default: Adam learning rate.")
     @click.option("--prior", default=None, type=click.Choice(["lsgan", "log"]), help="Search default: prior form.")
+    @click.option("--blend", default=None, type=click.Choice(["paste", "poisson"]), help="Search default: blending.")
     @click.option("--json", "json_path", default=None, help="Write the export summary (sizes, validation) as JSON.")
     @click.option("--quiet", is_flag=True, help="Print only the table and the result line.")
-    def export_cmd(checkpoint, refiner, out, fp16, validate, steps, restarts, lam, lr, prior, json_path, quiet):
+    def export_cmd(checkpoint, refiner, out, fp16, validate, steps, restarts, lam, lr, prior, blend, json_path, quiet):
         """Export generator, critic, refiner and the latent-search step graph to an ONNX bundle."""
         from edgefill.runtime.errors import EdgefillError
         from edgefill.runtime.search_config import SearchConfig
@@ -33,7 +34,7 @@ def register(cli: click.Group) -> None:
             raise EdgefillError(f"export needs the `train` extra (torch, onnx): {exc}") from None
         from edgefill.runtime.atomic import write_json
 
-        search = SearchConfig().replace(steps=steps, restarts=restarts, lam=lam, lr=lr, prior=prior)
+        search = SearchConfig().replace(steps=steps, restarts=restarts, lam=lam, lr=lr, prior=prior, blend=blend)
         try:
             summary = export_bundle(checkpoint, out, refiner=refiner, validate=validate, progress=not quiet,
                                     fp16=fp16, search=search, say=click.echo)
