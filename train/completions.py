@@ -14,6 +14,7 @@ import torch
 from tqdm import tqdm
 
 from edgefill.runtime.atomic import atomic_path
+from edgefill.runtime.blend import paste
 from edgefill.runtime.images import from_model, known_from_mask, to_model
 from edgefill.runtime.masks import TRAINING_MASK_KINDS, importance_weights, make_mask
 from edgefill.runtime.search_config import SearchConfig
@@ -25,12 +26,6 @@ def draw_masks(n: int, seed: int, kinds: tuple[str, ...] = TRAINING_MASK_KINDS) 
     rng = np.random.default_rng([seed, 17])
     choice = rng.integers(0, len(kinds), size=n)
     return np.stack([make_mask(kinds[c], rng) for c in choice])
-
-
-def paste(known_rgb: np.ndarray, generated_rgb: np.ndarray, masks: np.ndarray) -> np.ndarray:
-    """uint8 (N,64,64,3) known + generated, masks (N,64,64) 255=fill -> uint8 blended."""
-    hole = (masks >= 128)[..., None]
-    return np.where(hole, generated_rgb, known_rgb)
 
 
 def make_completions(G: torch.nn.Module, D: torch.nn.Module, images: np.ndarray, indices: np.ndarray,
