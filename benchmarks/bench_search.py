@@ -73,12 +73,10 @@ def main(argv=None) -> int:
         bundle = open_bundle(args.bundle)
         engine = Engine(bundle, provider="cpu", threads=args.threads)
         ort_be = OrtBackend(engine)
-        torch_be = TorchBackend(bundle)
+        torch_be = TorchBackend(bundle, threads=engine.threads)
     except EdgefillError as exc:
         print(f"bench_search: error: {exc}", file=sys.stderr)
         return 2
-    torch_be.torch.set_num_threads(engine.threads)
-    torch_be.threads = engine.threads
     backends = {"onnxruntime": ort_be, "torch-eager": torch_be}
     inpainters = {"onnxruntime": Inpainter(bundle, provider="cpu", backend="onnx", threads=engine.threads),
                   "torch-eager": Inpainter(bundle, provider="cpu", backend="torch", threads=engine.threads)}

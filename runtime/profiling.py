@@ -139,10 +139,14 @@ class OrtBackend(_Backend):
 
 
 class TorchBackend(_Backend):
-    def __init__(self, bundle: Bundle):
+    """threads: torch intra-op threads (None: torch's default, the physical cores)."""
+
+    def __init__(self, bundle: Bundle, threads: int | None = None):
         from .torch_fallback import TorchSearch, import_torch
 
         self.torch = import_torch()
+        if threads:
+            self.torch.set_num_threads(int(threads))
         self.searcher = TorchSearch(bundle, device="cpu")
         self.name = TORCH_NAME
         self.provider = "torch-" + self.searcher.device
@@ -186,7 +190,7 @@ def load_backends(bundle: Bundle, cfg: ProfileConfig) -> tuple[list[_Backend], l
             cpu_engine = eng
     if cfg.compare_torch:
         try:
-            backends.append(TorchBackend(bundle))
+            backends.append(TorchBackend(bundle, cfg.threads))
         except EdgefillError as exc:
             skipped.append({"name": TORCH_NAME, "reason": str(exc)})
     if not any(isinstance(b, OrtBackend) for b in backends):
@@ -541,7 +545,8 @@ def table_text(report: dict) -> str:
     trace = report.get("ort_trace")
     if trace:
         ops = ", ".join(f"{o['op']} {100 * o['share']:.0f}%" for o in trace["top_ops"][:5])
-        lines.append(f"onnxruntime trace ({trace['steps']} steps, batch {trace['batch_size']}): {ops} -> {trace['path']}")
+        lines.append(f"onnxruntime trace ({trace['steps']} steps, batch {trace['batch_size']}): {ops} "
+                     f"-> {trace['path']}")
     for s in report["skipped"]:
         lines.append(f"skipped {s['name']}: {s['reason']}")
     return "\n".join(lines) + "\n"

@@ -17,7 +17,8 @@ def register(cli: click.Group) -> None:
     @click.option("--iterations", default=10, show_default=True, type=click.IntRange(1),
                   help="Timed pipeline runs per backend and batch size.")
     @click.option("--warmup", default=2, show_default=True, type=click.IntRange(0), help="Untimed runs first.")
-    @click.option("--threads", default=None, type=click.IntRange(1), help="Intra-op threads (default: cores).")
+    @click.option("--threads", default=None, type=click.IntRange(1),
+                  help="Intra-op threads of onnxruntime and torch (default: physical cores).")
     @click.option("--compare-torch", is_flag=True, help="Also time the torch eager fallback, alternating.")
     @click.option("--no-peak", is_flag=True, help="Skip measuring the machine's matmul peak.")
     @click.option("--json", "json_path", default=None, help="Write the report as JSON here.")
