@@ -135,7 +135,9 @@ def box_plot(groups: dict[str, Sequence[float]], title: str = "", xlabel: str = 
         cv2.line(img, (x, h - bottom), (x, h - bottom + 4), (0, 0, 0), 1)
         cv2.line(img, (x, top), (x, h - bottom), (225, 225, 225), 1)
         label = f"{10 ** v:.3g}" if log_x else f"{v:.3g}"
-        cv2.putText(img, label, (x - 14, h - bottom + 16), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
+        (tw, _), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.38, 1)
+        tx = min(max(0, x - tw // 2), w - tw - 2)
+        cv2.putText(img, label, (tx, h - bottom + 16), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
     row_h = (h - top - bottom) / len(names)
     for i, name in enumerate(names):
         v = tr(groups[name])

@@ -148,3 +148,15 @@ def test_make_inputs_deterministic():
     b, mb = P.make_inputs(3, "random-box", 0)
     assert a.dtype == np.uint8 and a.shape == (3, 64, 64, 3) and ma.shape == (3, 64, 64)
     assert np.array_equal(a, b) and np.array_equal(ma, mb)
+
+
+def test_box_plot_and_panels():
+    from edgefill.runtime.pictures import box_plot, stack_panels
+
+    rng = np.random.default_rng(0)
+    img = box_plot({"a": rng.lognormal(0, 1, 50), "b": rng.lognormal(3, 0.2, 50), "empty": []}, title="t",
+                   size=(400, 200))
+    assert img.shape == (200, 400, 3) and img.dtype == np.uint8
+    assert (img < 255).any(axis=2).mean() > 0.02  # something was drawn
+    both = stack_panels([img, np.zeros((50, 300, 3), np.uint8)])
+    assert both.shape == (250, 400, 3) and (both[200:, 300:] == 255).all()
