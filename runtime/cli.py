@@ -38,7 +38,10 @@ DEVICE = click.Choice(["auto", "cpu", "cuda"])
 @click.option("--config", "preset", default="base", type=click.Choice(["tiny", "base", "paper"]), show_default=True)
 @click.option("--epochs", default=25, show_default=True, type=click.IntRange(1))
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1))
-@click.option("--lr", default=2e-4, show_default=True, type=float, help="Adam learning rate for G and D.")
+@click.option("--lr", default=2e-4, show_default=True, type=float, help="Adam learning rate of the generator.")
+@click.option("--lr-d", default=1e-4, show_default=True, type=float, help="Adam learning rate of the critic.")
+@click.option("--instance-noise", default=0.1, show_default=True, type=click.FloatRange(0),
+              help="Std of noise on the critic's inputs, annealed to 0 over the run.")
 @click.option("--device", default="auto", type=DEVICE, show_default=True)
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--val-fraction", default=0.0, show_default=True, type=float, help="Hold out this fraction.")
@@ -48,15 +51,16 @@ DEVICE = click.Choice(["auto", "cpu", "cuda"])
 @click.option("--limit", default=0, show_default=True, type=click.IntRange(0), help="Use the first N images.")
 @click.option("--checkpoint-every", default=200, show_default=True, type=click.IntRange(0))
 @click.option("--resume", is_flag=True, help="Continue the run in --out (to --epochs in total).")
-def train_gan_cmd(data, out, preset, epochs, batch_size, lr, device, seed, val_fraction, dropout, no_flip,
-                  no_amp, limit, checkpoint_every, resume):
+def train_gan_cmd(data, out, preset, epochs, batch_size, lr, lr_d, instance_noise, device, seed, val_fraction,
+                  dropout, no_flip, no_amp, limit, checkpoint_every, resume):
     """Train the LSGAN generator and critic."""
     from edgefill.train import config as C
     from edgefill.train.train_gan import train_gan
 
     g, d, _ = C.preset(preset)
     cfg = C.GanTrainConfig(preset=preset, generator=C.GeneratorConfig(**{**C.to_dict(g), "dropout": dropout}),
-                           discriminator=d, epochs=epochs, batch_size=batch_size, lr_g=lr, lr_d=lr,
+                           discriminator=d, epochs=epochs, batch_size=batch_size, lr_g=lr, lr_d=lr_d,
+                           instance_noise=instance_noise,
                            flip=not no_flip, val_fraction=val_fraction, seed=seed, device=device, amp=not no_amp,
                            checkpoint_every=checkpoint_every, limit=limit)
     _echo_json(train_gan(cfg, data, out, resume=resume))

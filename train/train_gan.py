@@ -32,25 +32,34 @@ GRID_SAMPLES = 64
 
 
 def lsgan_step(G: Generator, D: Discriminator, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
-               scaler: torch.amp.GradScaler, real: torch.Tensor, z: torch.Tensor, use_amp: bool) -> tuple[float, float]:
+               scaler: torch.amp.GradScaler, real: torch.Tensor, z: torch.Tensor, use_amp: bool,
+               noise_std: float = 0.0) -> tuple[float, float]:
     """One LSGAN update: D on real (B,3,64,64) and G(z) (detached), then G through the updated D.
     Returns (d_loss, g_loss) as floats, measured before each update.
 
     Real and fake go through D as ONE batch, so D's BatchNorm statistics are shared. With
     separate batches, BN normalises a batch of near-identical early fakes by its tiny variance;
     a single Adam step then moved D(fake) by ~8 and the base run collapsed (measured: G output
-    std across samples 0.035 after one epoch, d_loss ~2.4, g_loss ~8)."""
+    std across samples 0.035 after one epoch, d_loss ~2.4, g_loss ~8).
+
+    noise_std > 0 adds instance noise (Gaussian, same std on real and fake) to D's inputs: it
+    keeps D from separating real and fake perfectly, which with a joint batch alone still let
+    the base critic win (d_loss 0.016) while G collapsed to one z-independent template."""
     device_type = real.device.type
     n = real.shape[0]
+
+    def noisy(x: torch.Tensor) -> torch.Tensor:
+        return x + noise_std * torch.randn_like(x) if noise_std > 0 else x
+
     with torch.autocast(device_type, enabled=use_amp):
         fake = G(z)
-        scores = D(torch.cat([real, fake.detach()]))
+        scores = D(noisy(torch.cat([real, fake.detach()])))
         loss_d = d_loss(scores[:n], scores[n:])
     opt_d.zero_grad(set_to_none=True)
     scaler.scale(loss_d).backward()
     scaler.step(opt_d)
     with torch.autocast(device_type, enabled=use_amp):
-        loss_g = g_loss(D(torch.cat([real, fake]))[n:])
+        loss_g = g_loss(D(noisy(torch.cat([real, fake])))[n:])
     opt_g.zero_grad(set_to_none=True)
     scaler.scale(loss_g).backward()
     scaler.step(opt_g)
@@ -121,7 +130,8 @@ def train_gan(cfg: GanTrainConfig, data: str, out: str, resume: bool = False, pr
             t0 = time.perf_counter()
             real = torch.from_numpy(batch_to_model(images[idx], flips)).to(device, non_blocking=True)
             z = (torch.rand(len(idx), cfg.generator.z_dim, generator=z_gen) * 2 - 1).to(device)
-            ld, lg = lsgan_step(G, D, opt_g, opt_d, scaler, real, z, use_amp)
+            noise = cfg.instance_noise * max(0.0, 1.0 - global_step / (cfg.epochs * per_epoch))
+            ld, lg = lsgan_step(G, D, opt_g, opt_d, scaler, real, z, use_amp, noise)
             if not (np.isfinite(ld) and np.isfinite(lg)):
                 raise EdgefillError(f"training diverged at step {global_step} (d_loss={ld}, g_loss={lg})")
             history["d_loss"].append(ld)
