@@ -41,7 +41,8 @@ DEVICE = click.Choice(["auto", "cpu", "cuda"])
 @click.option("--lr", default=2e-4, show_default=True, type=float, help="Adam learning rate of the generator.")
 @click.option("--lr-d", default=1e-4, show_default=True, type=float, help="Adam learning rate of the critic.")
 @click.option("--instance-noise", default=0.1, show_default=True, type=click.FloatRange(0),
-              help="Std of noise on the critic's inputs, annealed to 0 over the run.")
+              help="Std of noise on the critic's inputs, annealed linearly to 0 over --noise-steps.")
+@click.option("--noise-steps", default=2500, show_default=True, type=click.IntRange(1))
 @click.option("--device", default="auto", type=DEVICE, show_default=True)
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--val-fraction", default=0.0, show_default=True, type=float, help="Hold out this fraction.")
@@ -51,7 +52,7 @@ DEVICE = click.Choice(["auto", "cpu", "cuda"])
 @click.option("--limit", default=0, show_default=True, type=click.IntRange(0), help="Use the first N images.")
 @click.option("--checkpoint-every", default=200, show_default=True, type=click.IntRange(0))
 @click.option("--resume", is_flag=True, help="Continue the run in --out (to --epochs in total).")
-def train_gan_cmd(data, out, preset, epochs, batch_size, lr, lr_d, instance_noise, device, seed, val_fraction,
+def train_gan_cmd(data, out, preset, epochs, batch_size, lr, lr_d, instance_noise, noise_steps, device, seed, val_fraction,
                   dropout, no_flip, no_amp, limit, checkpoint_every, resume):
     """Train the LSGAN generator and critic."""
     from edgefill.train import config as C
@@ -60,7 +61,7 @@ def train_gan_cmd(data, out, preset, epochs, batch_size, lr, lr_d, instance_nois
     g, d, _ = C.preset(preset)
     cfg = C.GanTrainConfig(preset=preset, generator=C.GeneratorConfig(**{**C.to_dict(g), "dropout": dropout}),
                            discriminator=d, epochs=epochs, batch_size=batch_size, lr_g=lr, lr_d=lr_d,
-                           instance_noise=instance_noise,
+                           instance_noise=instance_noise, instance_noise_steps=noise_steps,
                            flip=not no_flip, val_fraction=val_fraction, seed=seed, device=device, amp=not no_amp,
                            checkpoint_every=checkpoint_every, limit=limit)
     _echo_json(train_gan(cfg, data, out, resume=resume))

@@ -73,7 +73,8 @@ class GanTrainConfig:
     batch_size: int = 64
     lr_g: float = 2e-4
     lr_d: float = 1e-4  # half of G's: with equal rates the base critic won outright and G collapsed
-    instance_noise: float = 0.1  # std of Gaussian noise on D's inputs, annealed linearly to 0 over the run
+    instance_noise: float = 0.1  # std of Gaussian noise on D's inputs, annealed linearly to 0 ...
+    instance_noise_steps: int = 2500  # ... over this many steps (fixed, so --epochs on resume keeps it)
     beta1: float = 0.5
     beta2: float = 0.999
     flip: bool = True

@@ -130,7 +130,7 @@ def train_gan(cfg: GanTrainConfig, data: str, out: str, resume: bool = False, pr
             t0 = time.perf_counter()
             real = torch.from_numpy(batch_to_model(images[idx], flips)).to(device, non_blocking=True)
             z = (torch.rand(len(idx), cfg.generator.z_dim, generator=z_gen) * 2 - 1).to(device)
-            noise = cfg.instance_noise * max(0.0, 1.0 - global_step / (cfg.epochs * per_epoch))
+            noise = cfg.instance_noise * max(0.0, 1.0 - global_step / max(1, cfg.instance_noise_steps))
             ld, lg = lsgan_step(G, D, opt_g, opt_d, scaler, real, z, use_amp, noise)
             if not (np.isfinite(ld) and np.isfinite(lg)):
                 raise EdgefillError(f"training diverged at step {global_step} (d_loss={ld}, g_loss={lg})")
