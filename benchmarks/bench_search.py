@@ -73,7 +73,7 @@ def main(argv=None) -> int:
         bundle = open_bundle(args.bundle)
         engine = Engine(bundle, provider="cpu", threads=args.threads)
         ort_be = OrtBackend(engine)
-        torch_be = TorchBackend(bundle, threads=engine.threads)
+        torch_be = TorchBackend(bundle, threads=engine.threads, engine=engine)
     except EdgefillError as exc:
         print(f"bench_search: error: {exc}", file=sys.stderr)
         return 2

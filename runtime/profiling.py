@@ -13,8 +13,8 @@ One pipeline iteration for a batch of b images (b x restarts search rows), timed
     search         the whole latent search (`steps` Adam steps + G at the best z):
                    search.OrtSearch / torch_fallback.TorchSearch, the runtime's own loops
     blending       G(z) -> uint8, paste into the known pixels (blend.paste)
-    refiner        M*y + (1-M)*R(pasted) with refiner.onnx (both backends: the torch fallback
-                   only replaces the search)
+    refiner        M*y + (1-M)*R(pasted) with refiner.onnx (also for torch eager: the torch
+                   fallback only replaces the search; it refines on the first onnxruntime engine)
     total          the four above, end to end
 Measured in the same iteration, outside `total`:
     search_step    one step inside the real search loop (step graph run, loss read back,
@@ -118,7 +118,7 @@ class OrtBackend(_Backend):
     def __init__(self, engine):
         from .search import OrtSearch
 
-        self.engine = engine
+        self.engine = self.refiner_engine = engine
         self.searcher = OrtSearch(engine)
         self.name = f"onnx-{engine.provider}"
         self.provider = engine.provider
@@ -139,15 +139,19 @@ class OrtBackend(_Backend):
 
 
 class TorchBackend(_Backend):
-    """threads: torch intra-op threads (None: torch's default, the physical cores)."""
+    """threads: torch intra-op threads (None: torch's default, the physical cores). engine: the
+    onnxruntime engine beside it: torch searches on its device (cuda when it is on a GPU and torch
+    sees one, as Inpainter(backend="torch") does) and the refiner runs on it."""
 
-    def __init__(self, bundle: Bundle, threads: int | None = None):
+    def __init__(self, bundle: Bundle, threads: int | None = None, engine=None):
         from .torch_fallback import TorchSearch, import_torch
 
         self.torch = import_torch()
         if threads:
             self.torch.set_num_threads(int(threads))
-        self.searcher = TorchSearch(bundle, device="cpu")
+        device = "cuda" if engine is not None and engine.device == "cuda" else "cpu"
+        self.searcher = TorchSearch(bundle, device=device)
+        self.refiner_engine = engine
         self.name = TORCH_NAME
         self.provider = "torch-" + self.searcher.device
         self.threads = int(self.torch.get_num_threads())
@@ -167,38 +171,31 @@ class TorchBackend(_Backend):
         return buffer.detach().cpu().numpy().copy()
 
 
-def load_backends(bundle: Bundle, cfg: ProfileConfig) -> tuple[list[_Backend], list[dict], object]:
-    """Every requested backend that loads -> (backends, skipped [{name, reason}], cpu engine for
-    the refiner). The CPU provider's engine is always created: the refiner of the torch
-    fallback runs there, as it does in the runtime."""
+def load_backends(bundle: Bundle, cfg: ProfileConfig) -> tuple[list[_Backend], list[dict]]:
+    """Every requested backend that loads -> (backends, skipped [{name, reason}]). Each backend's
+    `refiner_engine` runs refiner.onnx: an onnxruntime backend's own engine; for torch eager the
+    first onnxruntime backend's engine, as Inpainter(backend="torch") refines on its engine."""
     from .engine import AUTO_ORDER, Engine, PROVIDERS
 
     wanted = cfg.providers or AUTO_ORDER
     backends: list[_Backend] = []
     skipped: list[dict] = []
-    cpu_engine = None
     for p in wanted:
         if p not in PROVIDERS:
             raise EdgefillError(f"unknown provider {p!r}; use any of {', '.join(PROVIDERS)}")
         try:
-            eng = Engine(bundle, provider=p, threads=cfg.threads)
-            backends.append(OrtBackend(eng))
+            backends.append(OrtBackend(Engine(bundle, provider=p, threads=cfg.threads)))
         except EdgefillError as exc:
             skipped.append({"name": f"onnx-{p}", "reason": str(exc)})
-            continue
-        if p == "cpu":
-            cpu_engine = eng
-    if cfg.compare_torch:
-        try:
-            backends.append(TorchBackend(bundle, cfg.threads))
-        except EdgefillError as exc:
-            skipped.append({"name": TORCH_NAME, "reason": str(exc)})
-    if not any(isinstance(b, OrtBackend) for b in backends):
+    if not backends:
         reasons = "; ".join(f"{s['name']}: {s['reason']}" for s in skipped)
         raise EdgefillError(f"no onnxruntime provider could be loaded ({reasons})")
-    if cpu_engine is None and bundle.has_graph("refiner"):
-        cpu_engine = Engine(bundle, provider="cpu", threads=cfg.threads)
-    return backends, skipped, cpu_engine
+    if cfg.compare_torch:
+        try:
+            backends.append(TorchBackend(bundle, cfg.threads, engine=backends[0].engine))
+        except EdgefillError as exc:
+            skipped.append({"name": TORCH_NAME, "reason": str(exc)})
+    return backends, skipped
 
 
 # ----------------------------------------------------------------------------- one iteration
@@ -303,8 +300,8 @@ def profile(bundle: Bundle, cfg: ProfileConfig, progress: bool = True) -> Profil
 
     from . import flops as F
 
-    backends, skipped, cpu_engine = load_backends(bundle, cfg)
-    refiner_engine = cpu_engine if bundle.has_graph("refiner") else None
+    backends, skipped = load_backends(bundle, cfg)
+    has_refiner = bundle.has_graph("refiner")
     search_cfg = bundle.search_defaults.replace(steps=cfg.steps, restarts=cfg.restarts, patience=0)
     z_dim = bundle.z_dim
     samples = {(b.name, bs): Samples() for b in backends for bs in cfg.batch_sizes}
@@ -318,7 +315,8 @@ def profile(bundle: Bundle, cfg: ProfileConfig, progress: bool = True) -> Profil
             for it in range(cfg.warmup + cfg.iterations):
                 order = backends if it % 2 == 0 else backends[::-1]  # A B, B A, A B, ...
                 for be in order:
-                    s = run_iteration(be, refiner_engine, images, masks, search_cfg, z_dim, cfg.seed)
+                    s = run_iteration(be, be.refiner_engine if has_refiner else None, images, masks, search_cfg,
+                                      z_dim, cfg.seed)
                     if it >= cfg.warmup:
                         samples[(be.name, bs)].add(s)
                     bar.update(1)
@@ -390,7 +388,8 @@ def profile(bundle: Bundle, cfg: ProfileConfig, progress: bool = True) -> Profil
             "restarts": cfg.restarts, "iterations": cfg.iterations, "warmup": cfg.warmup, "mask": cfg.mask,
             "seed": cfg.seed, "search": search_cfg.to_dict(), "backends": [b.name for b in backends],
             "alternation": "A B / B A per iteration, warm-up iterations dropped",
-            "refiner": "refiner.onnx on the CPU provider for every backend" if refiner_engine else None,
+            "refiner": "refiner.onnx on each onnxruntime backend's provider; torch eager uses the first "
+                       "onnxruntime backend's" if has_refiner else None,
             "percentiles": "numpy linear interpolation", "speedup": "torch-eager p50 / onnx p50",
             "throughput": "batch size / mean total",
         },
