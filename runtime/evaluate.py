@@ -194,7 +194,15 @@ def evaluate(images: np.ndarray, cfg: EvaluateConfig, inpainter=None, data_info:
                 idx = np.arange(start, min(n, start + cfg.batch_size))
                 truth = images[idx]
                 masks = mask_batch(kind, idx, cfg.seed)
-                outputs = run_methods(truth, masks, cfg.methods, inpainter, search_cfg, cfg.seed + idx)
+                steps_done = [0]
+
+                def on_step(k: int, kind=kind) -> None:  # search progress inside a long batch
+                    steps_done[0] += k
+                    if steps_done[0] % 10 == 0:
+                        bar.set_postfix(mask=kind, step=f"{steps_done[0]}/{search_cfg.steps}")
+
+                outputs = run_methods(truth, masks, cfg.methods, inpainter, search_cfg, cfg.seed + idx,
+                                      progress=on_step if progress else None)
                 for method, out in outputs.items():
                     values[method]["psnr"].append(metrics.psnr(out, truth))
                     values[method]["hole_psnr"].append(metrics.hole_psnr(out, truth, masks))
@@ -242,10 +250,10 @@ def _extend(d: dict, key: str, arr: np.ndarray) -> None:
 
 
 def run_methods(truth: np.ndarray, masks: np.ndarray, methods: tuple[str, ...], inpainter, search_cfg,
-                seeds: np.ndarray) -> dict[str, np.ndarray]:
+                seeds: np.ndarray, progress=None) -> dict[str, np.ndarray]:
     """Every method's uint8 (N,64,64,3) output for one batch; the search runs once, if at all.
     seeds (N,): image i's restarts start from initial_z(1, restarts, z_dim, seeds[i]), so a result
-    does not depend on the batch it was searched in."""
+    does not depend on the batch it was searched in. progress: called with 1 after every search step."""
     from .images import from_model
     from .torch_search import initial_z
 
@@ -258,7 +266,7 @@ def run_methods(truth: np.ndarray, masks: np.ndarray, methods: tuple[str, ...], 
         from . import blend
 
         z0 = np.concatenate([initial_z(1, search_cfg.restarts, inpainter.bundle.z_dim, int(s)) for s in seeds])
-        result = inpainter.search(masked, masks, config=search_cfg, z0=z0)
+        result = inpainter.search(masked, masks, config=search_cfg, z0=z0, progress=progress or False)
         generated = from_model(result.images)
         pasted = blend.paste(masked, generated, masks)
         if "lsgan" in methods:
