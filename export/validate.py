@@ -317,8 +317,9 @@ class Validator:
         onnx_loss = np.stack(onnx_loss)
         torch_z, torch_loss, torch_s = self._torch_search(self.ref, z0, y, W, cfg, steps)
         # the exact search (float64 torch, same weights): how far float32 rounding alone takes torch
-        exact_z, _, _ = self._torch_search(self.ref, z0, y, W, cfg, steps, dtype=torch.float64)
+        exact_z, exact_loss, _ = self._torch_search(self.ref, z0, y, W, cfg, steps, dtype=torch.float64)
         spread = float(np.max(np.abs(torch_z[-1] - exact_z[-1])))
+        loss_spread = float(np.max(np.abs(torch_loss - exact_loss)))
         label = f"search {steps} steps B={k} {cfg.prior}"
         e = tol.early_steps
         self.add(compare(f"{label}: z over steps 1-{e}", "z", np.stack(onnx_z[:e]), np.stack(torch_z[:e]),
@@ -327,8 +328,14 @@ class Validator:
                       Tolerance(tol.z_floor + tol.spread_factor * spread))
         row.note = f"torch32 vs float64: {spread:.2e}; onnx vs torch32: {np.max(np.abs(onnx_z[-1] - torch_z[-1])):.2e}"
         self.add(row)
-        row = compare(label, "loss curve", onnx_loss, torch_loss, tol.loss)
-        row.note = f"torch loss {float(torch_loss[0].mean()):.4g} -> {float(torch_loss[-1].mean()):.4g}"
+        # the loss curve, like the final z, is judged against the exact search: onnxruntime must
+        # stay within `loss` of it, or within spread_factor x torch32's own distance from it when
+        # float32 rounding alone moves torch further (a noisy generator makes the search chaotic)
+        limit = max(tol.loss.rtol * float(np.max(np.abs(exact_loss))), tol.spread_factor * loss_spread)
+        row = compare(f"{label} vs float64 torch", "loss curve", onnx_loss, exact_loss, Tolerance(limit))
+        row.note = (f"torch32 vs float64: {loss_spread:.2e}; onnx vs torch32: "
+                    f"{float(np.max(np.abs(onnx_loss - torch_loss))):.2e}; "
+                    f"loss {float(exact_loss[0].mean()):.4g} -> {float(exact_loss[-1].mean()):.4g}")
         self.add(row)
         if self.original is not None:
             _, orig_loss, _ = self._torch_search(self.original, z0, y, W, cfg, steps)

@@ -47,18 +47,21 @@ DEVICE = click.Choice(["auto", "cpu", "cuda"])
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--val-fraction", default=0.0, show_default=True, type=float, help="Hold out this fraction.")
 @click.option("--dropout", default=0.0, show_default=True, type=float, help="Generator dropout.")
+@click.option("--d-width", default=None, type=click.IntRange(1),
+              help="Critic width d (default: the preset's); a narrower critic balances a strong one.")
 @click.option("--no-flip", is_flag=True, help="Disable horizontal-flip augmentation.")
 @click.option("--no-amp", is_flag=True, help="Disable mixed precision on CUDA.")
 @click.option("--limit", default=0, show_default=True, type=click.IntRange(0), help="Use the first N images.")
 @click.option("--checkpoint-every", default=200, show_default=True, type=click.IntRange(0))
 @click.option("--resume", is_flag=True, help="Continue the run in --out (to --epochs in total).")
 def train_gan_cmd(data, out, preset, epochs, batch_size, lr, lr_d, instance_noise, noise_steps, device, seed, val_fraction,
-                  dropout, no_flip, no_amp, limit, checkpoint_every, resume):
+                  dropout, d_width, no_flip, no_amp, limit, checkpoint_every, resume):
     """Train the LSGAN generator and critic."""
     from edgefill.train import config as C
     from edgefill.train.train_gan import train_gan
 
     g, d, _ = C.preset(preset)
+    d = C.DiscriminatorConfig(width=d_width) if d_width else d
     cfg = C.GanTrainConfig(preset=preset, generator=C.GeneratorConfig(**{**C.to_dict(g), "dropout": dropout}),
                            discriminator=d, epochs=epochs, batch_size=batch_size, lr_g=lr, lr_d=lr_d,
                            instance_noise=instance_noise, instance_noise_steps=noise_steps,
