@@ -194,7 +194,7 @@ class Validator:
                 ok, note = got == want, "" if got == want else f"inferred {got}"
             except Exception as exc:
                 ok, note = False, f"{type(exc).__name__}: {exc}".splitlines()[0]
-            self.add(Row(f"onnx.checker full + shape inference", name, "-", None, None, None, ok, note))
+            self.add(Row("onnx.checker full + shape inference", name, "-", None, None, None, ok, note))
 
     # -- forward graphs
     def _graph_rows(self, name: str, label: str, feeds: dict, ref_out: dict, original_out: dict | None) -> None:

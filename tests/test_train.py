@@ -1,13 +1,12 @@
 """Training (issue 2): one LSGAN step, checkpoints, exact resume, data loading, CLI end to end."""
 import json
-import shutil
 
 import cv2
 import numpy as np
 import pytest
 import torch
 
-from conftest import SAMPLES, assert_one_line_error, run_cli
+from conftest import assert_one_line_error, run_cli
 from edgefill.runtime.errors import EdgefillError
 from edgefill.train.checkpoint import load_checkpoint
 from edgefill.train.config import GanTrainConfig, preset

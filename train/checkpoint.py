@@ -88,3 +88,15 @@ def load_checkpoint(path: str | os.PathLike, kind: str | None = None, with_train
         raise EdgefillError(f"{ckpt_dir}: damaged checkpoint ({type(exc).__name__}: {exc})") from None
     return Checkpoint(kind=meta["kind"], config=meta["config"], state=meta.get("state", {}),
                       tensors=tensors, train_state=train_state, path=ckpt_dir)
+
+
+def resume_run(out_dir: str | os.PathLike, kind: str, config_cls, cfg):
+    """For `--resume`: the run's checkpoint (with optimiser/RNG state) and its saved config,
+    keeping only the new `epochs` and `device` from `cfg`. An error when there is nothing to resume."""
+    from .config import nested_from_dict
+
+    if find_checkpoint(out_dir) is None:
+        raise EdgefillError(f"--resume: no checkpoint in {out_dir}")
+    ckpt = load_checkpoint(out_dir, kind=kind, with_train_state=True)
+    saved = nested_from_dict(config_cls, ckpt.config)
+    return ckpt, config_cls(**{**saved.__dict__, "epochs": cfg.epochs, "device": cfg.device})

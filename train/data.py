@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgefill.runtime.datasets import FaceData, load_faces  # noqa: F401  (re-exported for training code)
+from edgefill.runtime.datasets import FaceData, load_faces
+
+__all__ = ["FaceData", "load_faces", "split_validation", "epoch_batches", "batch_to_model", "steps_per_epoch"]
 from edgefill.runtime.errors import EdgefillError
 from edgefill.runtime.images import to_model
 

@@ -19,8 +19,8 @@ from edgefill.runtime.errors import EdgefillError
 from edgefill.runtime.images import from_model
 from edgefill.runtime.pictures import save_grid
 
-from .checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
-from .config import GanTrainConfig, nested_from_dict, to_dict
+from .checkpoint import resume_run, save_checkpoint
+from .config import GanTrainConfig, to_dict
 from .data import batch_to_model, epoch_batches, load_faces, split_validation, steps_per_epoch
 from .device import resolve_device, seed_everything
 from .discriminator import Discriminator
@@ -70,14 +70,9 @@ def lsgan_step(G: Generator, D: Discriminator, opt_g: torch.optim.Optimizer, opt
 def train_gan(cfg: GanTrainConfig, data: str, out: str, resume: bool = False, progress: bool = True) -> dict:
     """Train (or resume) an LSGAN; returns a summary dict (epochs, steps, images_per_s, ...)."""
     out_dir = Path(out)
+    ckpt = None
     if resume:
-        if find_checkpoint(out_dir) is None:
-            raise EdgefillError(f"--resume: no checkpoint in {out_dir}")
-        ckpt = load_checkpoint(out_dir, kind="gan", with_train_state=True)
-        saved = nested_from_dict(GanTrainConfig, ckpt.config)
-        cfg = GanTrainConfig(**{**saved.__dict__, "epochs": cfg.epochs, "device": cfg.device})
-    else:
-        ckpt = None
+        ckpt, cfg = resume_run(out_dir, "gan", GanTrainConfig, cfg)
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     faces = load_faces(data, limit=cfg.limit, progress=progress)

@@ -24,7 +24,7 @@ from edgefill.runtime.errors import EdgefillError
 from edgefill.runtime.images import from_model, to_model
 from edgefill.runtime.pictures import save_grid
 
-from .checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, resume_run, save_checkpoint
 from .completions import composite, known_tensor, make_completions
 from .config import GanTrainConfig, RefinerTrainConfig, nested_from_dict, to_dict
 from .data import epoch_batches, load_faces, split_validation, steps_per_epoch
@@ -66,11 +66,7 @@ def train_refiner(cfg: RefinerTrainConfig, data: str, gan: str, out: str, resume
     out_dir = Path(out)
     ckpt = None
     if resume:
-        if find_checkpoint(out_dir) is None:
-            raise EdgefillError(f"--resume: no checkpoint in {out_dir}")
-        ckpt = load_checkpoint(out_dir, kind="refiner", with_train_state=True)
-        saved = nested_from_dict(RefinerTrainConfig, ckpt.config)
-        cfg = RefinerTrainConfig(**{**saved.__dict__, "epochs": cfg.epochs, "device": cfg.device})
+        ckpt, cfg = resume_run(out_dir, "refiner", RefinerTrainConfig, cfg)
         gan = ckpt.state.get("gan", gan)
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
