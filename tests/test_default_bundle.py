@@ -1,0 +1,39 @@
+"""The shipped default bundle: found without flags, within budget, and the README's main job works."""
+import json
+
+import numpy as np
+
+from conftest import REPO, SAMPLES, run_cli
+from edgefill.runtime.bundle import PACKAGED_DEFAULT, open_bundle
+from edgefill.runtime.images import read_image
+from edgefill.runtime.masks import make_mask
+
+MB = 1024 * 1024
+
+
+def test_default_bundle_is_found_verified_and_within_budget():
+    bundle = open_bundle()  # no path: the packaged default, hashes checked
+    assert bundle.root.resolve() == PACKAGED_DEFAULT.resolve()
+    m = bundle.manifest
+    assert {"generator", "discriminator", "refiner", "search_step"} <= set(m["graphs"])
+    sizes = {name: (bundle.root / name).stat().st_size for name in m["files"]}
+    assert sum(sizes.values()) <= 40 * MB, sizes
+    assert max(sizes.values()) < 20 * MB, sizes
+    assert m["models"]["generator"]["width"] == 64  # `base`
+    assert m["training"]["gan"]["steps"] > 0 and m["training"].get("refiner")
+    assert all(row["ok"] for row in m["validation"])
+    assert m["search"]["prior"] in ("lsgan", "log") and m["search"]["steps"] >= 1
+
+
+def test_readme_main_job_inpaints_a_sample_with_the_default_bundle(tmp_path):
+    face = sorted((SAMPLES / "faces").glob("*.png"))[0]
+    out = tmp_path / "face0.png"
+    proc = run_cli("inpaint", str(face), "--mask", "center", "--out", str(out), "--steps", "10", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary and out.is_file()
+    before, after = read_image(face), read_image(out)
+    hole = make_mask("center") == 255
+    assert np.array_equal(before[~hole], after[~hole])  # only the hole changes
+    assert not np.array_equal(before[hole], after[hole])
+    assert (REPO / "README.md").read_text().count(face.name) >= 1
