@@ -21,7 +21,7 @@ def test_default_bundle_is_found_verified_and_within_budget():
     assert max(sizes.values()) < 20 * MB, sizes
     assert m["models"]["generator"]["width"] == 64  # `base`
     assert m["training"]["gan"]["steps"] > 0 and m["training"].get("refiner")
-    assert all(row["ok"] for row in m["validation"])
+    assert m["validation"]["passed"] and all(row["ok"] for row in m["validation"]["rows"])
     assert m["search"]["prior"] in ("lsgan", "log") and m["search"]["steps"] >= 1
 
 
