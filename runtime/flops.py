@@ -47,26 +47,28 @@ def generator_layers(z_dim: int = 100, width: int = 64) -> list[Layer]:
     return layers
 
 
-def discriminator_layers(width: int = 64) -> list[Layer]:
-    """64x64x3 -> 32x32xd -> 16x16x2d -> 8x8x4d -> 4x4x8d (Conv2d 4x4 stride 2) -> linear -> 1."""
+def _strided_encoder(prefix: str, width: int) -> list[Layer]:
+    """The critic's and the refiner encoder's shared stack: 64x64x3 -> 32x32xw -> 16x16x2w ->
+    8x8x4w -> 4x4x8w, Conv2d 4x4 stride 2."""
     chans = [3, width, 2 * width, 4 * width, 8 * width]
     layers, size = [], 64
     for i in range(4):
         size //= 2
-        layers.append(Layer(f"D.conv{i}", "conv", (chans[i + 1], size, size),
+        layers.append(Layer(f"{prefix}.conv{i}", "conv", (chans[i + 1], size, size),
                             chans[i] * chans[i + 1] * KERNEL * KERNEL * size * size))
+    return layers
+
+
+def discriminator_layers(width: int = 64) -> list[Layer]:
+    """64x64x3 -> 32x32xd -> 16x16x2d -> 8x8x4d -> 4x4x8d (Conv2d 4x4 stride 2) -> linear -> 1."""
+    layers = _strided_encoder("D", width)
     layers.append(Layer("D.linear", "linear", (1,), 4 * 4 * 8 * width))
     return layers
 
 
 def refiner_layers(width: int = 64) -> list[Layer]:
     """Encoder 64x64x3 -> 4x4x8r (4 strided convs), decoder back to 64x64x3 (4 transposed convs)."""
-    enc = [3, width, 2 * width, 4 * width, 8 * width]
-    layers, size = [], 64
-    for i in range(4):
-        size //= 2
-        layers.append(Layer(f"R.conv{i}", "conv", (enc[i + 1], size, size),
-                            enc[i] * enc[i + 1] * KERNEL * KERNEL * size * size))
+    layers, size = _strided_encoder("R", width), 4
     dec = [8 * width, 4 * width, 2 * width, width, 3]
     for i in range(4):
         layers.append(Layer(f"R.convT{i}", "convT", (dec[i + 1], size * 2, size * 2),
