@@ -60,14 +60,14 @@ def main(argv=None) -> int:
     ap.add_argument("--warmup", type=int, default=1, help="untimed runs of each comparison first")
     args = ap.parse_args(argv)
 
-    from edgefill.runtime.bundle import open_bundle
-    from edgefill.runtime.engine import Engine
+    from edgefill.runtime.core.bundle import open_bundle
+    from edgefill.runtime.core.engine import Engine
     from edgefill.runtime.errors import EdgefillError
-    from edgefill.runtime.inpainter import Inpainter
-    from edgefill.runtime.images import to_model
-    from edgefill.runtime.masks import importance_weights
+    from edgefill.runtime.frontends.inpainter import Inpainter
+    from edgefill.runtime.imaging.images import to_model
+    from edgefill.runtime.imaging.masks import importance_weights
     from edgefill.runtime.profiling import OrtBackend, TorchBackend, environment, make_inputs
-    from edgefill.runtime.torch_search import initial_z
+    from edgefill.runtime.core.starts import initial_z
 
     try:
         bundle = open_bundle(args.bundle)

@@ -20,10 +20,10 @@ import onnx
 import torch
 
 from edgefill.runtime import __version__
-from edgefill.runtime.bundle import FORMAT, FORMAT_VERSION, MANIFEST, sha256_file
+from edgefill.runtime.core.bundle import FORMAT, FORMAT_VERSION, MANIFEST, sha256_file
 from edgefill.runtime.errors import EdgefillError
-from edgefill.runtime.masks import IMPORTANCE_WINDOW
-from edgefill.runtime.search_config import SearchConfig
+from edgefill.runtime.imaging.masks import IMPORTANCE_WINDOW
+from edgefill.runtime.core.search_config import SearchConfig
 from edgefill.train.checkpoint import load_checkpoint
 from edgefill.train.config import GanTrainConfig, RefinerTrainConfig, nested_from_dict, to_dict
 from edgefill.train.discriminator import Discriminator

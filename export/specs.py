@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from edgefill.runtime.bundle import STEP_INPUTS, STEP_OUTPUTS
+from edgefill.runtime.core.bundle import STEP_INPUTS, STEP_OUTPUTS
 
 OPSET = 17
 BATCH = "batch"

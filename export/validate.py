@@ -9,7 +9,7 @@ ok); the export fails unless every row passes. Checks:
   inputs at two batch sizes (the dynamic axis) and on real faces (samples/faces, center mask),
   both prior forms for the search step;
 - dL/dz: the step graph's gradient (m_next with beta1 = 0 and m = 0 is exactly the gradient)
-  against torch.autograd of runtime.torch_search.search_loss;
+  against torch.autograd of runtime.core.torch_search.search_loss;
 - epsilon: a step with a zero gradient (W = 0, lam = 0, m = v = 0) leaves z finite and unchanged;
 - search: SEARCH_STEPS Adam steps in onnxruntime and in torch (search_loss + autograd +
   adam_step, i.e. the torch fallback) from the same start: final z and the loss curve.
@@ -31,11 +31,12 @@ import numpy as np
 import onnx
 import torch
 
-from edgefill.runtime.bundle import PRIOR_CODE, open_bundle
-from edgefill.runtime.images import read_image, to_model
-from edgefill.runtime.masks import center_mask, importance_weights, pattern_mask
-from edgefill.runtime.search_config import SearchConfig
-from edgefill.runtime.torch_search import adam_step, initial_z, search_loss
+from edgefill.runtime.core.bundle import PRIOR_CODE, open_bundle
+from edgefill.runtime.imaging.images import read_image, to_model
+from edgefill.runtime.imaging.masks import center_mask, importance_weights, pattern_mask
+from edgefill.runtime.core.search_config import SearchConfig
+from edgefill.runtime.core.torch_search import adam_step, search_loss
+from edgefill.runtime.core.starts import initial_z
 
 from .specs import GRADIENT_TOL, SEARCH_STEPS, SEARCH_TOL, GraphSpec, Tolerance
 

@@ -22,7 +22,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from edgefill.runtime.bundle import REFINER_WEIGHTS, WEIGHTS
+from edgefill.runtime.core.bundle import REFINER_WEIGHTS, WEIGHTS
 
 ALIGN = 64
 INLINE_LIMIT = 4096  # bytes: an inline initializer above this is a duplicated weight (a bug)

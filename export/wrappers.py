@@ -6,9 +6,9 @@ checkpoint's tensors (`generator.convs.0.weight`, ...): that is what lets weight
 every tensor once and be shared by all graphs.
 
 SearchStep is the latent-search step as an ordinary forward computation: G and D forward
-(keeping pre-activations), the per-image loss of runtime.torch_search.search_loss, a
+(keeping pre-activations), the per-image loss of runtime.core.torch_search.search_loss, a
 HAND-WRITTEN vector-Jacobian product back to z (no autograd in the graph), and the Adam step
-of runtime.torch_search.adam_step. The backward reuses the forward weights as they are: the
+of runtime.core.torch_search.adam_step. The backward reuses the forward weights as they are: the
 input-gradient of ConvTranspose2d is Conv2d with the same weight, stride and padding, and of
 Conv2d is ConvTranspose2d; so the step graph adds no weight tensors of its own.
 """
@@ -140,7 +140,7 @@ class SearchStep(nn.Module):
             conv = G.convs[i]
             dh = F.conv2d(dc, conv.weight, stride=conv.stride, padding=conv.padding)
         grad = dh.reshape(-1, z_dim)  # (B,Z)
-        # ---- Adam, exactly runtime.torch_search.adam_step
+        # ---- Adam, exactly runtime.core.torch_search.adam_step
         t_next = t + 1.0
         m_next = beta1 * m + (1.0 - beta1) * grad
         v_next = beta2 * v + (1.0 - beta2) * grad * grad

@@ -1,13 +1,14 @@
 """edgefill runtime: numpy + onnxruntime + OpenCV, never torch or onnx.
 
-`from edgefill.runtime import Inpainter` is resolved lazily (runtime.inpainter documents the
-API), so importing the package, or running `edgefill --help`, loads neither onnxruntime nor cv2.
+`from edgefill.runtime import Inpainter` is resolved lazily (runtime.frontends.inpainter documents
+the API), so importing the package, or running `edgefill --help`, loads neither onnxruntime nor cv2.
 """
 __version__ = "0.1.0"
 
-_LAZY = {"Inpainter": "inpainter", "InpaintResult": "inpainter", "BatchResult": "inpainter",
-         "SearchConfig": "search_config", "SearchResult": "torch_search", "EdgefillError": "errors",
-         "open_bundle": "bundle"}
+_LAZY = {"Inpainter": "frontends.inpainter", "InpaintResult": "frontends.inpainter",
+         "BatchResult": "core.pipeline", "Pipeline": "core.pipeline", "SearchConfig": "core.search_config",
+         "SearchResult": "core.best_of_k", "EdgefillError": "errors", "open_bundle": "core.bundle",
+         "RandomStart": "core.starts", "GivenStart": "core.starts"}
 
 
 def __getattr__(name: str):

@@ -44,7 +44,7 @@ def shared_test_npz() -> Path:
 @pytest.fixture(scope="session")
 def sample_faces() -> np.ndarray:
     """The 8 committed sample faces, uint8 (8,64,64,3) RGB."""
-    from edgefill.runtime.images import read_image
+    from edgefill.runtime.imaging.images import read_image
 
     files = sorted((SAMPLES / "faces").glob("*.png"))
     assert len(files) == 8

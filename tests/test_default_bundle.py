@@ -4,9 +4,9 @@ import json
 import numpy as np
 
 from conftest import REPO, SAMPLES, run_cli
-from edgefill.runtime.bundle import PACKAGED_DEFAULT, open_bundle
-from edgefill.runtime.images import read_image
-from edgefill.runtime.masks import make_mask
+from edgefill.runtime.core.bundle import PACKAGED_DEFAULT, open_bundle
+from edgefill.runtime.imaging.images import read_image
+from edgefill.runtime.imaging.masks import make_mask
 
 MB = 1024 * 1024
 

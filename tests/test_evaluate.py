@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from conftest import SAMPLES, assert_one_line_error, run_cli
-from edgefill.runtime import evaluate as E
+from edgefill.runtime.frontends import evaluate as E
 from edgefill.runtime.errors import EdgefillError
-from edgefill.runtime.search_config import SearchConfig
-from edgefill.runtime.torch_search import SearchResult
+from edgefill.runtime.core.search_config import SearchConfig
+from edgefill.runtime.core.best_of_k import SearchResult
 
 RESULT_KEYS = ["mask", "method", "n", "psnr", "hole_psnr", "ssim", "psnr_ci", "hole_psnr_ci", "ssim_ci"]
 BUNDLE_KEYS = {"path", "toolkit_version", "models", "precision", "search", "training"}
@@ -78,7 +78,7 @@ def test_one_search_per_batch_and_derived_methods(sample_faces):
     assert [c[0] for c in fake.calls] == [3, 3, 1, 3, 3, 1]
     assert all(c[1].steps == 4 and c[1].restarts == 2 for c in fake.calls)
     # image i starts from initial_z(1, restarts, z_dim, seed + i), whatever its batch
-    from edgefill.runtime.torch_search import initial_z
+    from edgefill.runtime.core.starts import initial_z
 
     starts = np.concatenate([c[2] for c in fake.calls[:3]])
     assert np.array_equal(starts, np.concatenate([initial_z(1, 2, 100, 5 + i) for i in range(7)]))
@@ -132,7 +132,7 @@ def test_baselines_need_no_bundle(tmp_path):
 
 def test_evaluate_tiny_bundle_end_to_end_and_rerun(tiny_bundle, tmp_path):
     data = tmp_path / "faces.npz"
-    from edgefill.runtime.images import read_image
+    from edgefill.runtime.imaging.images import read_image
 
     np.savez(data, images=np.stack([read_image(p) for p in sorted((SAMPLES / "faces").glob("*.png"))]))
     args = ["evaluate", "--data", str(data), "--bundle", str(tiny_bundle), "--mask", "center,half", "--limit", "4",
@@ -145,7 +145,7 @@ def test_evaluate_tiny_bundle_end_to_end_and_rerun(tiny_bundle, tmp_path):
     assert set(a["bundle"]) == BUNDLE_KEYS and a["bundle"]["models"]["generator"]["width"] == 8
     assert a["settings"]["steps"] == 3 and a["settings"]["restarts"] == 2 and a["settings"]["prior"] in ("lsgan", "log")
     assert (tmp_path / "a.md").read_text() == p1.stdout
-    from edgefill.runtime.images import read_image as rd
+    from edgefill.runtime.imaging.images import read_image as rd
 
     grid = rd(tmp_path / "a.png")
     assert grid.shape[1] > 7 * 64  # input, 5 methods, truth
@@ -186,11 +186,11 @@ def test_bad_input_is_one_line(tmp_path, case, fragment):
 
 
 def test_runtime_face_loader(tmp_path, sample_faces):
-    from edgefill.runtime.datasets import images_sha256, load_faces
+    from edgefill.runtime.imaging.datasets import images_sha256, load_faces
 
     folder = tmp_path / "faces"
     folder.mkdir()
-    from edgefill.runtime.images import write_image
+    from edgefill.runtime.imaging.images import write_image
 
     for i, face in enumerate(sample_faces[:3]):
         write_image(folder / f"{i}.png", np.repeat(np.repeat(face, 2, 0), 2, 1))  # 128x128 -> crop + resize

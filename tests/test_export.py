@@ -15,7 +15,7 @@ onnx = pytest.importorskip("onnx")
 torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
 
-from edgefill.runtime.bundle import REFINER_WEIGHTS, STEP_INPUTS, STEP_OUTPUTS, WEIGHTS, open_bundle  # noqa: E402
+from edgefill.runtime.core.bundle import REFINER_WEIGHTS, STEP_INPUTS, STEP_OUTPUTS, WEIGHTS, open_bundle  # noqa: E402
 from edgefill.runtime.errors import EdgefillError  # noqa: E402
 
 
@@ -25,7 +25,7 @@ def _session(bundle, name):
 
 def _step_feeds(z_dim, b=2, seed=0, **over):
     from edgefill.export.validate import step_feeds
-    from edgefill.runtime.masks import center_mask, importance_weights
+    from edgefill.runtime.imaging.masks import center_mask, importance_weights
 
     rng = np.random.default_rng(seed)
     z = rng.uniform(-1, 1, (b, z_dim)).astype(np.float32)
@@ -85,7 +85,7 @@ def test_round_trip_manifest_graphs_and_shared_weights(tiny_bundle, tiny_models)
 
 @pytest.mark.parametrize("prior", ["lsgan", "log"])
 def test_step_graph_gradient_matches_autograd(tiny_bundle, tiny_models, prior):
-    from edgefill.runtime.torch_search import search_loss
+    from edgefill.runtime.core.torch_search import search_loss
 
     G, D, _ = tiny_models
     bundle = open_bundle(tiny_bundle)
@@ -112,7 +112,7 @@ def test_hand_written_vjp_matches_autograd_for_both_activations(activation):
     from edgefill.train.discriminator import Discriminator
     from edgefill.train.generator import Generator
     from edgefill.train.layers import randomise_batchnorm_stats
-    from edgefill.runtime.torch_search import search_loss
+    from edgefill.runtime.core.torch_search import search_loss
 
     torch.manual_seed(1)
     g, d, _ = preset("tiny")

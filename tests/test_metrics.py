@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from edgefill.runtime import metrics as M
+from edgefill.runtime.imaging import metrics as M
 from edgefill.runtime.errors import EdgefillError
 
 

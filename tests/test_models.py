@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-from edgefill.runtime.masks import MASK_KINDS, importance_weights, make_mask, resolve_mask
-from edgefill.runtime.search_config import SearchConfig
-from edgefill.runtime.torch_search import adam_step, search_loss, torch_search
+from edgefill.runtime.imaging.masks import MASK_KINDS, importance_weights, make_mask, resolve_mask
+from edgefill.runtime.core.search_config import SearchConfig
+from edgefill.runtime.core.torch_search import adam_step, search_loss, torch_search
 from edgefill.train.config import PRESETS, preset
 from edgefill.train.discriminator import Discriminator
 from edgefill.train.generator import Generator
@@ -121,7 +121,7 @@ def test_search_lowers_contextual_loss_and_keeps_z_in_box(tiny_models):
 
 
 def test_both_prior_forms_are_finite_for_large_scores():
-    from edgefill.runtime.torch_search import prior_loss
+    from edgefill.runtime.core.torch_search import prior_loss
 
     s = torch.tensor([-50.0, 0.0, 1.0, 50.0])
     assert torch.isfinite(prior_loss(s, "log")).all()  # the report's log(1 - D) would be undefined for D >= 1

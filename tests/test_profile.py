@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 
 from conftest import assert_one_line_error, run_cli
-from edgefill.runtime import flops as F
-from edgefill.runtime import profiling as P
+from edgefill.runtime.frontends.profile import flops as F
+from edgefill.runtime.frontends.profile import config as PC
+from edgefill.runtime.frontends.profile.inputs import make_inputs
+from edgefill.runtime.frontends.profile.stats import latency_stats
 
 TOP_KEYS = {"backend", "batch_size", "stages", "throughput_images_per_s", "speedup_vs_torch_eager",
             "speedup_vs_torch_eager_by_stage", "runs", "skipped", "flops", "environment", "settings"}
@@ -19,7 +21,7 @@ ORDER = ("min_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")
 
 
 def check_stats(st: dict, where: str) -> None:
-    assert list(st) == list(P.STAT_KEYS), where
+    assert list(st) == list(PC.STAT_KEYS), where
     assert st["count"] >= 1, where
     vals = [st[k] for k in ORDER]
     assert all(a <= b for a, b in zip(vals, vals[1:])), (where, st)
@@ -27,11 +29,11 @@ def check_stats(st: dict, where: str) -> None:
 
 
 def test_latency_stats():
-    st = P.latency_stats([0.001 * i for i in range(1, 101)])
+    st = latency_stats([0.001 * i for i in range(1, 101)])
     check_stats(st, "synthetic")
     assert st["count"] == 100 and st["min_ms"] == pytest.approx(1.0) and st["max_ms"] == pytest.approx(100.0)
     assert st["p50_ms"] == pytest.approx(50.5) and st["p99_ms"] == pytest.approx(99.01)
-    assert P.latency_stats([])["count"] == 0
+    assert latency_stats([])["count"] == 0
 
 
 @pytest.mark.parametrize("preset_name", ["tiny", "base", "paper"])
@@ -76,7 +78,7 @@ def test_profile_cli_every_field(tiny_bundle, tmp_path):
     rep = json.loads(out["json"].read_text())
     assert set(rep) == TOP_KEYS | {"ort_trace"}
     assert rep["backend"] == "onnx-cpu" or rep["backend"] == "onnx-cuda"
-    assert set(rep["stages"]) == set(P.STAGES) | set(P.EXTRA_STAGES)
+    assert set(rep["stages"]) == set(PC.STAGES) | set(PC.EXTRA_STAGES)
     names = [r["backend"] for r in rep["runs"]]
     assert "torch-eager" in names and "onnx-cpu" in names
     # cuda either ran (a GPU machine) or is reported as skipped with a reason
@@ -103,7 +105,7 @@ def test_profile_cli_every_field(tiny_bundle, tmp_path):
     assert rep["settings"]["steps"] == 3 and rep["settings"]["batch_sizes"] == [1, 2]
     rows = list(csv.DictReader(out["csv"].open()))
     assert len(rows) == len(rep["runs"]) * len(rep["stages"])
-    from edgefill.runtime.images import read_image
+    from edgefill.runtime.imaging.images import read_image
 
     assert read_image(out["png"]).shape[0] > 300
     events = json.loads(trace.read_text())
@@ -113,8 +115,8 @@ def test_profile_cli_every_field(tiny_bundle, tmp_path):
 
 
 def test_profile_only_unloadable_provider_is_one_line(tiny_bundle):
-    from edgefill.runtime.bundle import open_bundle
-    from edgefill.runtime.engine import Engine
+    from edgefill.runtime.core.bundle import open_bundle
+    from edgefill.runtime.core.engine import Engine
     from edgefill.runtime.errors import EdgefillError
 
     try:
@@ -144,19 +146,48 @@ def test_profile_missing_bundle(tmp_path):
 
 
 def test_make_inputs_deterministic():
-    a, ma = P.make_inputs(3, "random-box", 0)
-    b, mb = P.make_inputs(3, "random-box", 0)
+    a, ma = make_inputs(3, "random-box", 0)
+    b, mb = make_inputs(3, "random-box", 0)
     assert a.dtype == np.uint8 and a.shape == (3, 64, 64, 3) and ma.shape == (3, 64, 64)
     assert np.array_equal(a, b) and np.array_equal(ma, mb)
 
 
-def test_box_plot_and_panels():
-    from edgefill.runtime.pictures import box_plot, stack_panels
+def test_plots_label_ticks_with_the_measured_values(tmp_path):
+    """matplotlib plots: the throughput panel ticks read the batch sizes (one tick "1" for one
+    batch size, not every tick "1"); files are written atomically and readable."""
+    import cv2
 
+    from edgefill.runtime.imaging import plots
+
+    plt = plots.pyplot()
+    fig, ax = plt.subplots()
+    plots.line_axes(ax, {"onnx-cpu": [10.0]}, [1], xticks=[1], log_x=False, marker="o")
+    fig.canvas.draw()
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1"]
+    plots.line_axes(ax, {"a": [1.0, 2.0, 4.0]}, [1, 8, 32], xticks=[1, 8, 32], log_x=True)
+    fig.canvas.draw()
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "8", "32"]
+    plt.close(fig)
     rng = np.random.default_rng(0)
-    img = box_plot({"a": rng.lognormal(0, 1, 50), "b": rng.lognormal(3, 0.2, 50), "empty": []}, title="t",
-                   size=(400, 200))
-    assert img.shape == (200, 400, 3) and img.dtype == np.uint8
-    assert (img < 255).any(axis=2).mean() > 0.02  # something was drawn
-    both = stack_panels([img, np.zeros((50, 300, 3), np.uint8)])
-    assert both.shape == (250, 400, 3) and (both[200:, 300:] == 255).all()
+    fig, ax = plt.subplots()
+    plots.box_axes(ax, {"a": rng.lognormal(0, 1, 50), "b": rng.lognormal(3, 0.2, 50), "empty": []})
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["b", "a"]  # top to bottom in dict order
+    assert plots.figure_rgb(fig).dtype == np.uint8
+    out = tmp_path / "curve.png"
+    plots.save_line_plot(out, {"loss": [3.0, 2.0, 1.0]}, title="t", xlabel="step")
+    img = cv2.imread(str(out))
+    assert img is not None and (img < 250).any(axis=2).mean() > 0.01
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["curve.png"]  # no temp file left
+
+
+def test_plots_refuse_bad_suffix_and_name_the_extra_when_matplotlib_is_missing(tmp_path, monkeypatch):
+    import sys
+
+    from edgefill.runtime.errors import EdgefillError
+    from edgefill.runtime.imaging import plots
+
+    with pytest.raises(EdgefillError, match="must end in one of"):
+        plots.check_plot_path(tmp_path / "x.bmp")
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(EdgefillError, match=r"edgefill\[plot\]"):
+        plots.pyplot()

@@ -52,7 +52,7 @@ def test_runtime_needs_neither_torch_nor_onnx(tiny_bundle, face, tmp_path):
         import contextlib, io, json
         import numpy as np
         import edgefill.runtime
-        from edgefill.runtime.cli import main
+        from edgefill.runtime.frontends.cli.main import main
         with contextlib.redirect_stdout(io.StringIO()) as help_text:
             assert main(["--help"]) == 0
         assert "inpaint" in help_text.getvalue()
@@ -73,7 +73,7 @@ def test_runtime_needs_neither_torch_nor_onnx(tiny_bundle, face, tmp_path):
 
 def test_torch_backend_needs_torch_and_says_so_in_one_line(tiny_bundle, face, tmp_path):
     script = BLOCKER + textwrap.dedent(f"""
-        from edgefill.runtime.cli import main
+        from edgefill.runtime.frontends.cli.main import main
         raise SystemExit(main(["inpaint", {str(face[0])!r}, "--mask", "center", "--out", {str(tmp_path / "o.png")!r},
                                "--bundle", {str(tiny_bundle)!r}, "--backend", "torch", "--no-progress"]))
     """)
@@ -212,7 +212,7 @@ def _mask(tmp_path, shape):
 @pytest.mark.parametrize("case", list(BAD))
 def test_bad_input_is_one_line_and_writes_nothing(tiny_bundle, face, tmp_path, case):
     if case == "cuda cannot load":
-        from edgefill.runtime.engine import PROVIDERS
+        from edgefill.runtime.core.engine import PROVIDERS
 
         import onnxruntime as ort
 

@@ -15,18 +15,18 @@ import shutil
 import numpy as np
 import pytest
 
-from edgefill.runtime.bundle import PRIOR_CODE, sha256_file
+from edgefill.runtime.core.bundle import PRIOR_CODE, sha256_file
 from edgefill.runtime.errors import EdgefillError
-from edgefill.runtime.images import to_model
-from edgefill.runtime.masks import importance_weights, make_mask
-from edgefill.runtime.torch_search import initial_z
+from edgefill.runtime.imaging.images import to_model
+from edgefill.runtime.imaging.masks import importance_weights, make_mask
+from edgefill.runtime.core.starts import initial_z
 
 KINDS = ("center", "half-left", "pattern", "random")
 
 
 @pytest.fixture(scope="module")
 def onnx_inpainter(tiny_bundle):
-    from edgefill.runtime.inpainter import Inpainter
+    from edgefill.runtime.frontends.inpainter import Inpainter
 
     return Inpainter(tiny_bundle, provider="cpu")
 
@@ -38,7 +38,7 @@ def problem(sample_faces):
 
 @pytest.mark.parametrize("prior", ["lsgan", "log"])
 def test_onnx_and_torch_fallback_agree(tiny_bundle, onnx_inpainter, problem, prior):
-    from edgefill.runtime.inpainter import Inpainter
+    from edgefill.runtime.frontends.inpainter import Inpainter
 
     torch_inp = Inpainter(tiny_bundle, backend="torch")
     assert (onnx_inpainter.backend, torch_inp.backend) == ("onnx", "torch")
@@ -166,8 +166,8 @@ def test_inpaint_api_contract(onnx_inpainter, sample_faces):
 
 
 def test_default_provider_really_loads(tiny_bundle):
-    from edgefill.runtime.engine import PROVIDERS
-    from edgefill.runtime.inpainter import Inpainter
+    from edgefill.runtime.core.engine import PROVIDERS
+    from edgefill.runtime.frontends.inpainter import Inpainter
 
     inp = Inpainter(tiny_bundle)
     assert inp.provider in PROVIDERS
@@ -176,8 +176,8 @@ def test_default_provider_really_loads(tiny_bundle):
 
 @pytest.mark.parametrize("provider", ["cuda", "tensorrt"])
 def test_forced_gpu_provider_fails_with_one_line_when_it_cannot_load(tiny_bundle, provider):
-    from edgefill.runtime.engine import Engine
-    from edgefill.runtime.bundle import open_bundle
+    from edgefill.runtime.core.engine import Engine
+    from edgefill.runtime.core.bundle import open_bundle
 
     bundle = open_bundle(tiny_bundle)
     try:
@@ -189,7 +189,7 @@ def test_forced_gpu_provider_fails_with_one_line_when_it_cannot_load(tiny_bundle
 
 
 def test_unknown_provider_and_backend(tiny_bundle):
-    from edgefill.runtime.inpainter import Inpainter
+    from edgefill.runtime.frontends.inpainter import Inpainter
 
     with pytest.raises(EdgefillError, match="unknown provider"):
         Inpainter(tiny_bundle, provider="npu")
@@ -208,7 +208,7 @@ def _without_graph(src, dst, name):
 
 
 def test_no_step_graph_falls_back_to_torch_with_a_notice(tiny_bundle, tmp_path, caplog, problem):
-    from edgefill.runtime.inpainter import Inpainter
+    from edgefill.runtime.frontends.inpainter import Inpainter
 
     bundle = _without_graph(tiny_bundle, tmp_path / "nostep", "search_step")
     with caplog.at_level(logging.WARNING, logger="edgefill"):
@@ -221,7 +221,7 @@ def test_no_step_graph_falls_back_to_torch_with_a_notice(tiny_bundle, tmp_path, 
 
 
 def test_no_refiner(tiny_bundle, tmp_path, problem):
-    from edgefill.runtime.inpainter import Inpainter
+    from edgefill.runtime.frontends.inpainter import Inpainter
 
     inp = Inpainter(_without_graph(tiny_bundle, tmp_path / "noref", "refiner"))
     with pytest.raises(EdgefillError, match="no refiner"):
@@ -231,7 +231,7 @@ def test_no_refiner(tiny_bundle, tmp_path, problem):
 
 
 def test_damaged_bundle_is_refused(tiny_bundle, tmp_path):
-    from edgefill.runtime.inpainter import Inpainter
+    from edgefill.runtime.frontends.inpainter import Inpainter
 
     bad = tmp_path / "bad"
     shutil.copytree(tiny_bundle, bad)
@@ -244,7 +244,7 @@ def test_damaged_bundle_is_refused(tiny_bundle, tmp_path):
 
 
 def test_zip_bundle_loads_and_searches_like_the_folder(tiny_bundle, tmp_path, onnx_inpainter, problem, monkeypatch):
-    from edgefill.runtime.inpainter import Inpainter
+    from edgefill.runtime.frontends.inpainter import Inpainter
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     archive = shutil.make_archive(str(tmp_path / "tiny"), "zip", root_dir=tiny_bundle.parent, base_dir=tiny_bundle.name)
@@ -256,7 +256,7 @@ def test_zip_bundle_loads_and_searches_like_the_folder(tiny_bundle, tmp_path, on
 def test_fp16_bundle_runs_on_both_backends(tiny_gan_checkpoint, tmp_path, problem):
     """fp16 bundles store half-precision weights; graphs and the torch fallback compute in float32."""
     from edgefill.export.bundle_writer import export_bundle
-    from edgefill.runtime.inpainter import Inpainter
+    from edgefill.runtime.frontends.inpainter import Inpainter
 
     out = tmp_path / "fp16"
     export_bundle(str(tiny_gan_checkpoint), str(out), validate=False, fp16=True)
@@ -270,7 +270,7 @@ def test_fp16_bundle_runs_on_both_backends(tiny_gan_checkpoint, tmp_path, proble
 
 @pytest.mark.parametrize("blend_mode", ["paste", "poisson"])
 def test_every_mask_kind_end_to_end(onnx_inpainter, sample_faces, blend_mode):
-    from edgefill.runtime.masks import MASK_KINDS
+    from edgefill.runtime.imaging.masks import MASK_KINDS
 
     for i, kind in enumerate(MASK_KINDS):
         res = onnx_inpainter.inpaint(sample_faces[i % 8], kind, steps=2, restarts=1, seed=i, blend=blend_mode)
@@ -280,15 +280,15 @@ def test_every_mask_kind_end_to_end(onnx_inpainter, sample_faces, blend_mode):
 
 
 def test_step_graph_failing_at_run_time_falls_back_to_torch(tiny_bundle, problem, caplog, monkeypatch):
-    from edgefill.runtime import search
-    from edgefill.runtime.inpainter import Inpainter
+    from edgefill.runtime.core import ort_search
+    from edgefill.runtime.frontends.inpainter import Inpainter
 
     inp = Inpainter(tiny_bundle)
 
     def broken(*args, **kwargs):
-        raise search.StepGraphError("search-step graph failed on cpu: simulated")
+        raise ort_search.StepGraphError("search-step graph failed on cpu: simulated")
 
-    monkeypatch.setattr(inp._searcher, "search", broken)
+    monkeypatch.setattr(inp.pipeline._searcher, "search", broken)
     with caplog.at_level(logging.WARNING, logger="edgefill"):
         res = inp.search(*problem, inp.search_defaults.replace(steps=2, restarts=1))
     assert res.backend == "torch" and inp.backend == "torch" and res.steps_run == 2
@@ -298,8 +298,8 @@ def test_step_graph_failing_at_run_time_falls_back_to_torch(tiny_bundle, problem
 @pytest.mark.gpu
 def test_cuda_search_keeps_state_on_the_device_and_matches_cpu(tiny_bundle, onnx_inpainter, problem, monkeypatch):
     """On a GPU: every buffer the IO-bound loop allocates lives on the device, and results match the CPU."""
-    from edgefill.runtime.engine import Engine
-    from edgefill.runtime.inpainter import Inpainter
+    from edgefill.runtime.core.engine import Engine
+    from edgefill.runtime.frontends.inpainter import Inpainter
 
     try:
         gpu = Inpainter(tiny_bundle, provider="cuda")

@@ -3,12 +3,12 @@ the functional torch rebuild of G and D, BestTracker without z/x, engine setting
 import numpy as np
 import pytest
 
-from edgefill.runtime import blend
+from edgefill.runtime.imaging import blend
 from edgefill.runtime.errors import EdgefillError
-from edgefill.runtime.masks import center_mask, make_mask
-from edgefill.runtime.preprocess import fit_mask, parse_box, paste_back, prepare
-from edgefill.runtime.search_config import SearchConfig
-from edgefill.runtime.torch_search import BestTracker
+from edgefill.runtime.imaging.masks import center_mask, make_mask
+from edgefill.runtime.imaging.preprocess import fit_mask, parse_box, paste_back, prepare
+from edgefill.runtime.core.search_config import SearchConfig
+from edgefill.runtime.core.best_of_k import BestTracker
 
 
 def _smooth(h=64, w=64):
@@ -167,7 +167,7 @@ def test_best_tracker_without_z_reports_rows_and_keeps_behaviour():
 def test_functional_rebuild_matches_train_modules(tiny_models):
     import torch
 
-    from edgefill.runtime.torch_fallback import functional_discriminator, functional_generator
+    from edgefill.runtime.core.torch_fallback import functional_discriminator, functional_generator
     from edgefill.train.config import GeneratorConfig, preset, to_dict
 
     G, D, _ = tiny_models
@@ -196,7 +196,7 @@ def test_functional_rebuild_matches_train_modules(tiny_models):
 def test_session_options_are_deliberate():
     import onnxruntime as ort
 
-    from edgefill.runtime.engine import physical_cores, session_options
+    from edgefill.runtime.core.engine import physical_cores, session_options
 
     so = session_options()
     assert so.intra_op_num_threads == physical_cores() >= 1

@@ -14,11 +14,11 @@ import torch
 from tqdm import tqdm
 
 from edgefill.runtime.atomic import atomic_path
-from edgefill.runtime.blend import paste
-from edgefill.runtime.images import from_model, known_from_mask, to_model
-from edgefill.runtime.masks import TRAINING_MASK_KINDS, importance_weights, make_mask
-from edgefill.runtime.search_config import SearchConfig
-from edgefill.runtime.torch_search import torch_search
+from edgefill.runtime.imaging.blend import paste
+from edgefill.runtime.imaging.images import from_model, known_from_mask, to_model
+from edgefill.runtime.imaging.masks import TRAINING_MASK_KINDS, importance_weights, make_mask
+from edgefill.runtime.core.search_config import SearchConfig
+from edgefill.runtime.core.torch_search import torch_search
 
 
 def draw_masks(n: int, seed: int, kinds: tuple[str, ...] = TRAINING_MASK_KINDS) -> np.ndarray:

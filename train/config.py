@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from edgefill.runtime.errors import EdgefillError
-from edgefill.runtime.search_config import SearchConfig
+from edgefill.runtime.core.search_config import SearchConfig
 
 T = TypeVar("T")
 

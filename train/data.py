@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgefill.runtime.datasets import FaceData, load_faces
+from edgefill.runtime.imaging.datasets import FaceData, load_faces
 
 __all__ = ["FaceData", "load_faces", "split_validation", "epoch_batches", "batch_to_model", "steps_per_epoch"]
 from edgefill.runtime.errors import EdgefillError
-from edgefill.runtime.images import to_model
+from edgefill.runtime.imaging.images import to_model
 
 
 def split_validation(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edgefill.runtime.pictures import save_line_plot
+from edgefill.runtime.imaging.plots import save_line_plot
 
 
 def rng_state() -> dict:

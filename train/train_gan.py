@@ -16,8 +16,8 @@ import torch
 from tqdm import tqdm
 
 from edgefill.runtime.errors import EdgefillError
-from edgefill.runtime.images import from_model
-from edgefill.runtime.pictures import save_grid
+from edgefill.runtime.imaging.images import from_model
+from edgefill.runtime.imaging.pictures import save_grid
 
 from .checkpoint import resume_run, save_checkpoint
 from .config import GanTrainConfig, to_dict

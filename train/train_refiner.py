@@ -21,8 +21,8 @@ import torch
 from tqdm import tqdm
 
 from edgefill.runtime.errors import EdgefillError
-from edgefill.runtime.images import from_model, to_model
-from edgefill.runtime.pictures import save_grid
+from edgefill.runtime.imaging.images import from_model, to_model
+from edgefill.runtime.imaging.pictures import save_grid
 
 from .checkpoint import load_checkpoint, resume_run, save_checkpoint
 from .completions import composite, known_tensor, make_completions

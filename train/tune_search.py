@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from edgefill.runtime import metrics
+from edgefill.runtime.imaging import metrics
 from edgefill.runtime.atomic import write_json
 from edgefill.runtime.errors import EdgefillError
-from edgefill.runtime.evaluate import mask_batch, run_methods
-from edgefill.runtime.search_config import SearchConfig
+from edgefill.runtime.frontends.evaluate import mask_batch, run_methods
+from edgefill.runtime.core.search_config import SearchConfig
 
 from .checkpoint import load_checkpoint
 from .config import GanTrainConfig, nested_from_dict
@@ -56,7 +56,7 @@ def score(images: np.ndarray, masks_kinds: tuple[str, ...], inpainter, cfg: Sear
 
 def tune(bundle: str, data: str, gan_run: str, out: str, masks: tuple[str, ...] = ("center", "pattern"),
          limit: int = 64, steps: int | None = None, restarts: int | None = None, progress: bool = True) -> dict:
-    from edgefill.runtime.inpainter import Inpainter
+    from edgefill.runtime.frontends.inpainter import Inpainter
 
     images = validation_images(data, gan_run, limit)
     inp = Inpainter(bundle)

@@ -1,1 +1,0 @@
-"""One module per CLI command; each exposes register(cli). Heavy imports inside command bodies."""

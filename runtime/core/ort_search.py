@@ -1,0 +1,131 @@
+"""The latent search through the bundle's search-step graph (onnxruntime, IO binding).
+
+One `session.run` is one Adam step for the whole batch (images x restarts, image-major rows as
+in runtime.core.starts.initial_z). With IO binding every per-step tensor stays where the engine's
+provider computes (GPU memory on CUDA/TensorRT, host memory on the CPU):
+
+- y, W and the scalar hyper-parameters are bound once;
+- m, v, t ping-pong between two preallocated buffer pairs;
+- z is written into buffers from a small pool. A buffer that holds some image's best z so
+  far (the z the step was evaluated at) is kept out of the pool until that image's best moves
+  on, so the best z never has to be copied anywhere during the loop;
+- the only per-step device-to-host copy is the loss vector (B floats), which the BestTracker
+  needs for best-of-K and early stopping.
+
+After the loop the best rows are read from their buffers once and the final images are
+computed once with generator.onnx from the best z (the step graph's `image` output is left
+unbound, so it is never copied).
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+
+from .bundle import PRIOR_CODE, STEP_INPUTS, STEP_OUTPUTS
+from .engine import Engine, _first_line
+from ..errors import EdgefillError
+from .search_config import SearchConfig
+from .best_of_k import BestTracker, SearchResult, step_finished
+
+SCALARS = ("lam", "lr", "beta1", "beta2", "eps", "prior")
+
+
+class StepGraphError(EdgefillError):
+    """The step graph is missing, foreign, or cannot run on the provider (the torch fallback may take over)."""
+
+
+class OrtSearch:
+    """Runs torch_search's algorithm with the bundle's search_step graph. Construction loads
+    the graph and checks its input/output names; raises StepGraphError when it cannot."""
+
+    backend = "onnx"
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        if not engine.bundle.has_graph("search_step"):
+            raise StepGraphError(f"bundle {engine.bundle.root} has no search-step graph")
+        try:
+            self.session = engine.session("search_step")
+        except EdgefillError as exc:
+            raise StepGraphError(str(exc)) from None
+        inputs = {i.name for i in self.session.get_inputs()}
+        outputs = {o.name for o in self.session.get_outputs()}
+        if inputs != set(STEP_INPUTS) or not set(STEP_OUTPUTS[:5]) <= outputs:
+            raise StepGraphError(f"search-step graph has inputs {sorted(inputs)} and outputs {sorted(outputs)}; "
+                                 f"expected {list(STEP_INPUTS)} -> {list(STEP_OUTPUTS)}")
+        self.z_dim = engine.bundle.z_dim
+
+    def search(self, y: np.ndarray, W: np.ndarray, cfg: SearchConfig, z0: np.ndarray,
+               time_budget_ms: float | None = None, progress: Callable[[int], None] | None = None) -> SearchResult:
+        """y float32 (N,3,64,64) in [-1,1]; W float32 (N,1,64,64); z0 float32 (N*restarts, z_dim).
+
+        Stops after cfg.steps steps, on a plateau (cfg.patience > 0) or once time_budget_ms has
+        passed (checked after every step; the batch's images all search together, so this is
+        each image's budget). Returns the best restart per image (SearchResult, backend "onnx").
+        """
+        start = time.perf_counter()
+        eng, sess = self.engine, self.session
+        n, k = y.shape[0], cfg.restarts
+        b = n * k
+        if z0.shape != (b, self.z_dim):
+            raise EdgefillError(f"z0 must be ({b}, {self.z_dim}), got {z0.shape}")
+        binding = sess.io_binding()
+        static = {"y": eng.ortvalue(np.repeat(np.asarray(y, np.float32), k, axis=0)),
+                  "W": eng.ortvalue(np.repeat(np.asarray(W, np.float32), k, axis=0))}
+        values = {"lam": cfg.lam, "lr": cfg.lr, "beta1": cfg.beta1, "beta2": cfg.beta2, "eps": cfg.eps,
+                  "prior": PRIOR_CODE[cfg.prior]}
+        static.update({name: eng.ortvalue(np.array(values[name], np.float32)) for name in SCALARS})
+        for name, value in static.items():
+            binding.bind_ortvalue_input(name, value)
+        zeros = np.zeros((b, self.z_dim), np.float32)
+        m = [eng.ortvalue(zeros), eng.empty((b, self.z_dim))]
+        v = [eng.ortvalue(zeros), eng.empty((b, self.z_dim))]
+        t = [eng.ortvalue(np.zeros(b, np.float32)), eng.empty((b,))]
+        loss_buf = eng.empty((b,))
+        binding.bind_ortvalue_output("loss", loss_buf)
+
+        z_cur = eng.ortvalue(z0.astype(np.float32))
+        pool = [z_cur]                      # every z buffer allocated so far (at most n + 2)
+        holder: list = [None] * n           # buffer that holds image i's best z
+        holder_row = np.zeros(n, np.int64)  # its row in that buffer
+        tracker = BestTracker(n, k, cfg)
+        steps_run = 0
+        for step in range(cfg.steps):
+            a, nxt = step % 2, (step + 1) % 2
+            held = {id(h) for h in holder}
+            z_next = next((buf for buf in pool if buf is not z_cur and id(buf) not in held), None)
+            if z_next is None:
+                z_next = eng.empty((b, self.z_dim))
+                pool.append(z_next)
+            binding.bind_ortvalue_input("z", z_cur)
+            binding.bind_ortvalue_input("m", m[a])
+            binding.bind_ortvalue_input("v", v[a])
+            binding.bind_ortvalue_input("t", t[a])
+            binding.bind_ortvalue_output("z_next", z_next)
+            binding.bind_ortvalue_output("m_next", m[nxt])
+            binding.bind_ortvalue_output("v_next", v[nxt])
+            binding.bind_ortvalue_output("t_next", t[nxt])
+            try:
+                sess.run_with_iobinding(binding)
+            except Exception as exc:  # noqa: BLE001 - onnxruntime raises several types
+                raise StepGraphError(f"search-step graph failed on {eng.provider}: {_first_line(exc)}") from None
+            stop = tracker.update(loss_buf.numpy())
+            for i in np.flatnonzero(tracker.replaced):
+                holder[i] = z_cur
+                holder_row[i] = tracker.rows[i]
+            z_cur = z_next
+            steps_run = step + 1
+            if step_finished(stop, progress, start, time_budget_ms):
+                break
+
+        z_best = np.empty((n, self.z_dim), np.float32)
+        for buf in {id(h): h for h in holder}.values():
+            host = buf.numpy()
+            for i in (i for i in range(n) if holder[i] is buf):
+                z_best[i] = host[holder_row[i]]
+        images = eng.forward("generator", z_best)
+        return SearchResult(z=z_best, images=images, loss=tracker.best_loss, history=np.stack(tracker.history),
+                            steps_run=steps_run, seconds=time.perf_counter() - start, backend=self.backend,
+                            extra={"provider": eng.provider, "prior": cfg.prior})

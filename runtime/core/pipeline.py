@@ -1,0 +1,193 @@
+"""The one inpainting pipeline every front end calls: N 64x64 problems in, N results out.
+
+    bundle -> engine (providers, sessions) -> start z (runtime.core.starts) -> search backend
+    (the ONNX step graph, or torch autograd) -> blend (paste | poisson) -> refiner
+
+Arrays: images uint8 (N,64,64,3) RGB; masks uint8 (N,64,64), 255 = fill. Model tensors: y float32
+(N,3,64,64) in [-1,1], W float32 (N,1,64,64) importance weights. Front ends (the Python API,
+`edgefill inpaint`, evaluate, profile, video, serving) own their inputs, outputs and loops and call
+these stages; none re-implements one.
+
+Pipeline(bundle=None, provider=None, backend="onnx", threads=None, engine=None)
+    bundle: folder/.zip path, an opened Bundle, or None (the default bundle). provider: None/"auto"
+    (TensorRT > CUDA > CPU, the first that really loads) or a forced "cpu"/"cuda"/"tensorrt".
+    backend: "onnx" (the bundle's search-step graph) or "torch" (autograd on the bundle's weights,
+    needs torch). "onnx" falls back to "torch" with a one-line notice when the step graph is
+    missing or cannot run. engine: share an existing Engine (profile runs two backends on one).
+
+Stages (each usable alone; `run` composes them):
+    problem(images, masks) -> (y, W)
+    start(images, masks, cfg, start, seeds) -> z0 float32 (N*restarts, z_dim)
+    search(y, W, cfg, z0, time_budget_ms, progress) -> SearchResult (G(z_best), z_best, loss, ...)
+    blend(images, generated, masks, mode) -> uint8 (N,64,64,3)
+    refine(blended, masks) -> uint8 (N,64,64,3) = M*y + (1-M)*R(blended)
+    run(images, masks, cfg, start=RandomStart(), seeds=..., refine=True) -> BatchResult
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ..errors import EdgefillError
+from ..imaging import blend as blending
+from ..imaging.images import IMAGE_SIZE, from_model, to_model
+from ..imaging.masks import importance_weights
+from .best_of_k import SearchResult
+from .bundle import Bundle, open_bundle
+from .engine import Engine
+from .ort_search import OrtSearch, StepGraphError
+from .search_config import SearchConfig
+from .starts import RandomStart, Start
+
+BACKENDS = ("onnx", "torch")
+log = logging.getLogger("edgefill")
+
+
+@dataclass
+class BatchResult:
+    """N 64x64 results. searched: uint8 (N,64,64,3) blended search results; refined: uint8
+    (N,64,64,3) or None; final: uint8 (N,64,64,3) (refined if refined else searched);
+    search: the SearchResult (search.z: the best z per image, a video's next start);
+    config: the SearchConfig used; blend: the blend mode; start: the start's name."""
+
+    searched: np.ndarray
+    refined: np.ndarray | None
+    final: np.ndarray
+    search: SearchResult
+    config: SearchConfig
+    blend: str
+    start: str = "random"
+
+
+def check_batch(images: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Validate N 64x64 problems: images uint8 (N,64,64,3) (or one HWC), masks uint8 (N,64,64)."""
+    images, masks = np.asarray(images), np.asarray(masks)
+    if images.ndim == 3:
+        images = images[None]
+    if masks.ndim == 2:
+        masks = masks[None]
+    n = images.shape[0]
+    if images.shape != (n, IMAGE_SIZE, IMAGE_SIZE, 3) or images.dtype != np.uint8:
+        raise EdgefillError(f"images must be uint8 (N,64,64,3) RGB, got {images.dtype} {images.shape}")
+    if masks.shape != (n, IMAGE_SIZE, IMAGE_SIZE) or masks.dtype != np.uint8:
+        raise EdgefillError(f"masks must be uint8 (N,64,64) matching the images, got {masks.dtype} {masks.shape}")
+    return images, masks
+
+
+class Pipeline:
+    """The inpainting pipeline over one bundle (module docstring)."""
+
+    def __init__(self, bundle: str | Bundle | None = None, provider: str | None = None, backend: str = "onnx",
+                 threads: int | None = None, engine: Engine | None = None):
+        if backend not in BACKENDS:
+            raise EdgefillError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
+        if engine is not None:
+            self.bundle = engine.bundle
+        else:
+            self.bundle = bundle if isinstance(bundle, Bundle) else open_bundle(bundle)
+        self.search_defaults: SearchConfig = self.bundle.search_defaults
+        self.engine = engine or Engine(self.bundle, provider, threads)
+        self.provider: str = self.engine.provider
+        self.backend: str = backend
+        self._searcher = None
+        if backend == "onnx":
+            try:
+                self._searcher = OrtSearch(self.engine)
+            except StepGraphError as exc:
+                self._fall_back(str(exc))
+        else:
+            self._searcher = self._torch_searcher()
+
+    @property
+    def has_refiner(self) -> bool:
+        return self.bundle.has_graph("refiner")
+
+    def _torch_searcher(self):
+        from .torch_fallback import TorchSearch
+
+        return TorchSearch(self.bundle, device="cuda" if self.engine.device == "cuda" else "cpu")
+
+    def _fall_back(self, reason: str) -> None:
+        from .torch_fallback import torch_available
+
+        if not torch_available():
+            raise EdgefillError(f"{reason}; the torch fallback needs torch, which is not installed")
+        log.warning("edgefill: notice: %s; using the torch backend", reason)
+        self._searcher = self._torch_searcher()
+        self.backend = "torch"
+
+    def config(self, steps=None, restarts=None, lam=None, lr=None, prior=None, blend=None,
+               patience=None) -> SearchConfig:
+        """The bundle's search defaults with the given (non-None) settings replaced."""
+        return self.search_defaults.replace(steps=steps, restarts=restarts, lam=lam, lr=lr, prior=prior, blend=blend,
+                                            patience=patience)
+
+    # -- the stages -------------------------------------------------------------------------
+    @staticmethod
+    def problem(images: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """uint8 images (N,64,64,3), masks (N,64,64) -> y float32 (N,3,64,64) in [-1,1], W float32 (N,1,64,64)."""
+        return to_model(images), importance_weights(masks)
+
+    def start(self, images: np.ndarray, masks: np.ndarray, cfg: SearchConfig, start: Start | None = None,
+              seeds: Sequence[int] | None = None) -> np.ndarray:
+        """z0 float32 (N*cfg.restarts, z_dim) from `start` (default RandomStart); seeds: one per
+        image (default 0..N-1)."""
+        n = len(images)
+        seeds = list(range(n)) if seeds is None else [int(s) for s in seeds]
+        z0 = np.asarray((start or RandomStart()).z0(self.engine, images, masks, cfg.restarts, seeds), np.float32)
+        if z0.shape != (n * cfg.restarts, self.bundle.z_dim):
+            raise EdgefillError(f"start {getattr(start, 'name', start)!r} gave z0 {z0.shape}, "
+                                f"expected ({n * cfg.restarts}, {self.bundle.z_dim})")
+        return z0
+
+    def search(self, y: np.ndarray, W: np.ndarray, cfg: SearchConfig, z0: np.ndarray,
+               time_budget_ms: float | None = None,
+               progress: Callable[[int], None] | None = None) -> SearchResult:
+        """The latent search on the chosen backend; a step graph that fails mid-run hands over
+        to torch (with a notice) and the search reruns from the same z0."""
+        if time_budget_ms is not None and time_budget_ms <= 0:
+            raise EdgefillError("the time budget must be positive (milliseconds)")
+        if z0.shape != (len(y) * cfg.restarts, self.bundle.z_dim):
+            raise EdgefillError(f"z0 must be ({len(y) * cfg.restarts}, {self.bundle.z_dim}), got {z0.shape}")
+        try:
+            return self._searcher.search(y, W, cfg, z0, time_budget_ms, progress)
+        except StepGraphError as exc:
+            if self.backend != "onnx":
+                raise
+            self._fall_back(str(exc))
+            return self._searcher.search(y, W, cfg, z0, time_budget_ms, progress)
+
+    @staticmethod
+    def blend(images: np.ndarray, generated: np.ndarray, masks: np.ndarray, mode: str) -> np.ndarray:
+        """Known pixels from `images`, the hole from `generated` (uint8, both (N,64,64,3))."""
+        return blending.blend(mode, images, generated, masks)
+
+    def refine(self, blended: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        """M*y + (1-M)*R(blended): uint8 (N,64,64,3) RGB, masks uint8 (N,64,64) -> uint8 (N,64,64,3)."""
+        if not self.has_refiner:
+            raise EdgefillError(f"bundle {self.bundle.root} has no refiner")
+        blended, masks = check_batch(blended, masks)
+        refined = from_model(self.engine.forward("refiner", to_model(blended)))
+        return blending.paste(blended, refined, masks)
+
+    # -- all stages -------------------------------------------------------------------------
+    def run(self, images: np.ndarray, masks: np.ndarray, cfg: SearchConfig | None = None, *,
+            start: Start | None = None, seeds: Sequence[int] | None = None, z0: np.ndarray | None = None,
+            refine: bool = True, time_budget_ms: float | None = None,
+            progress: Callable[[int], None] | None = None) -> BatchResult:
+        """Search, blend and (when asked and the bundle has one) refine N 64x64 problems.
+        z0 (N*restarts, z_dim) overrides `start`."""
+        images, masks = check_batch(images, masks)
+        cfg = cfg or self.search_defaults
+        start = start or RandomStart()
+        if z0 is None:
+            z0 = self.start(images, masks, cfg, start, seeds)
+        y, W = self.problem(images, masks)
+        result = self.search(y, W, cfg, np.asarray(z0, np.float32), time_budget_ms, progress)
+        searched = self.blend(images, from_model(result.images), masks, cfg.blend)
+        refined = self.refine(searched, masks) if refine and self.has_refiner else None
+        return BatchResult(searched=searched, refined=refined, final=refined if refined is not None else searched,
+                           search=result, config=cfg, blend=cfg.blend, start=getattr(start, "name", "given"))

@@ -1,0 +1,54 @@
+"""The latent-search settings: one frozen dataclass, stored in every bundle manifest."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from ..errors import EdgefillError
+
+PRIOR_FORMS = ("lsgan", "log")
+BLEND_MODES = ("paste", "poisson")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Yeh et al.'s search: minimise L_c(z) + lam * L_p(z) over z in [-1,1]^z_dim with Adam.
+
+    prior: `lsgan` -> (D(G(z)) - 1)^2 (default); `log` -> log(1 - sigmoid(D(G(z)))).
+    steps: Adam steps; restarts: random starts per image run as one batch, lowest loss wins.
+    patience/min_delta: stop early once the best loss of every image has not improved by
+    min_delta (relative) for `patience` steps (0 disables early stopping).
+    """
+
+    steps: int = 300
+    restarts: int = 4
+    lam: float = 0.1
+    lr: float = 0.03
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    prior: str = "lsgan"
+    blend: str = "paste"
+    patience: int = 0
+    min_delta: float = 1e-4
+
+    def __post_init__(self) -> None:
+        if self.prior not in PRIOR_FORMS:
+            raise EdgefillError(f"prior must be one of {PRIOR_FORMS}, got {self.prior!r}")
+        if self.blend not in BLEND_MODES:
+            raise EdgefillError(f"blend must be one of {BLEND_MODES}, got {self.blend!r}")
+        if self.steps < 1 or self.restarts < 1:
+            raise EdgefillError("steps and restarts must be at least 1")
+        if not (self.lr > 0 and self.lam >= 0 and self.eps > 0):
+            raise EdgefillError("lr and eps must be positive and lam non-negative")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "SearchConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def replace(self, **changes) -> "SearchConfig":
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})

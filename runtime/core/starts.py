@@ -1,0 +1,77 @@
+"""Where the latent search starts: the one seam for start strategies (DESIGN section 7).
+
+Every start returns z0 float32 (N*K, z_dim) in [-1,1] for N images x K restarts, image-major
+(image i's restarts are rows i*K .. i*K+K-1), which every search backend takes as is.
+
+    RandomStart()      uniform starts; image i's rows come from initial_z(1, K, z_dim, seeds[i]),
+                       so an image's result does not depend on what else is in its batch
+    GivenStart(z)      restart 0 of image i starts at z[i] (e.g. the previous video frame's z),
+                       the other restarts are random as above
+
+A new start (the encoder of the amortised search, say) is one more class with the same
+`z0(engine, images, masks, restarts, seeds)` method: the pipeline calls it, the backends never
+see where z0 came from.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from ..errors import EdgefillError
+
+
+def initial_z(n: int, restarts: int, z_dim: int, seed: int | None) -> np.ndarray:
+    """Uniform [-1,1] starts, (n * restarts, z_dim) float32, image-major (image i's restarts
+    are rows i*restarts .. i*restarts+restarts-1). Shared by every backend so a seed means
+    the same starts everywhere."""
+    rng = np.random.default_rng(seed)
+    return rng.uniform(-1.0, 1.0, size=(n * restarts, z_dim)).astype(np.float32)
+
+
+class Start(Protocol):
+    """A start strategy. images uint8 (N,64,64,3) RGB, masks uint8 (N,64,64) 255 = fill, seeds
+    one int per image; engine: the pipeline's runtime.core.engine.Engine (a start may run a
+    bundle graph on it). Returns float32 (N*restarts, z_dim) in [-1,1]."""
+
+    name: str
+
+    def z0(self, engine, images: np.ndarray, masks: np.ndarray, restarts: int,
+           seeds: Sequence[int]) -> np.ndarray: ...
+
+
+def random_rows(n_images: int, restarts: int, z_dim: int, seeds: Sequence[int]) -> np.ndarray:
+    """initial_z(1, restarts, z_dim, seeds[i]) stacked for every image: (N*restarts, z_dim)."""
+    if len(seeds) != n_images:
+        raise EdgefillError(f"{len(seeds)} seeds for {n_images} images")
+    return np.concatenate([initial_z(1, restarts, z_dim, int(s)) for s in seeds]) if n_images else \
+        np.zeros((0, z_dim), np.float32)
+
+
+@dataclass(frozen=True)
+class RandomStart:
+    """Uniform random starts, seeded per image (module docstring)."""
+
+    name: str = "random"
+
+    def z0(self, engine, images, masks, restarts, seeds):
+        return random_rows(len(images), restarts, engine.bundle.z_dim, seeds)
+
+
+@dataclass(frozen=True, eq=False)
+class GivenStart:
+    """z float32 (N, z_dim): restart 0 of image i starts at z[i] (clipped to [-1,1]); the other
+    restarts are random (RandomStart's rows for the same seeds)."""
+
+    z: np.ndarray
+    name: str = "given"
+
+    def z0(self, engine, images, masks, restarts, seeds):
+        z_dim = engine.bundle.z_dim
+        given = np.clip(np.asarray(self.z, np.float32), -1.0, 1.0)
+        if given.shape != (len(images), z_dim):
+            raise EdgefillError(f"a given start needs z of shape ({len(images)}, {z_dim}), got {given.shape}")
+        rows = random_rows(len(images), restarts, z_dim, seeds)
+        rows[::restarts] = given
+        return rows

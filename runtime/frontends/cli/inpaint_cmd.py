@@ -1,0 +1,66 @@
+"""`edgefill inpaint IMAGE... --mask KIND|PATH --out PATH`: fill holes in images with the bundle.
+
+Thin: parse and check everything first (inputs, masks, box, output paths), then batch the
+64x64 problems through runtime.inpainter.Inpainter, write every output atomically, and print
+a JSON summary on stdout (progress and notices go to stderr). Only click is imported at module
+level, so `edgefill --help` stays instant.
+"""
+from __future__ import annotations
+
+import click
+
+PROVIDER_CHOICES = ("auto", "cpu", "cuda", "tensorrt")
+SIDE_SUFFIX = "_side-by-side.png"
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(inpaint_cmd)
+
+
+@click.command("inpaint")
+@click.argument("images", nargs=-1, required=True, metavar="IMAGE...")
+@click.option("--mask", "mask_spec", required=True,
+              help="Mask kind (center, random-box, pattern, random, half, half-left, half-right, free-form) or a "
+                   "mask image (white = fill) of the input's size or aspect ratio.")
+@click.option("--out", required=True, help="Output image file (one input) or folder (written as <name>.png).")
+@click.option("--bundle", default=None, help="Bundle folder or .zip (default: $EDGEFILL_BUNDLE or the shipped one).")
+@click.option("--steps", type=click.IntRange(1), default=None, help="Search steps (default: the bundle's).")
+@click.option("--restarts", type=click.IntRange(1), default=None, help="Random starts per image (default: the bundle's).")
+@click.option("--provider", type=click.Choice(PROVIDER_CHOICES), default="auto", show_default=True,
+              help="onnxruntime execution provider; auto = TensorRT, CUDA, CPU, the first that loads.")
+@click.option("--backend", type=click.Choice(["onnx", "torch"]), default="onnx", show_default=True,
+              help="Search with the bundle's ONNX step graph, or with torch autograd (needs torch).")
+@click.option("--blend", type=click.Choice(["paste", "poisson"]), default=None,
+              help="How the generated image enters the hole (default: the bundle's).")
+@click.option("--no-refine", is_flag=True, help="Skip the refiner (on by default when the bundle has one).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the random starts and random masks; image i uses seed + i.")
+@click.option("--box", default=None, help="Face region x,y,w,h to crop (default: the whole image, resized to 64x64).")
+@click.option("--time-budget-ms", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Stop each search batch after this many milliseconds (every image of a batch searches together).")
+@click.option("--lam", type=click.FloatRange(min=0), default=None, help="Weight of the prior loss.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Adam learning rate on z.")
+@click.option("--prior", type=click.Choice(["lsgan", "log"]), default=None,
+              help="Prior loss form: lsgan (D(G(z))-1)^2 or log log(1-sigmoid(D(G(z)))).")
+@click.option("--patience", type=click.IntRange(0), default=None,
+              help="Stop when no image's best loss improved for this many steps (0: never; default: the bundle's).")
+@click.option("--side-by-side", "side_by_side", is_flag=False, flag_value="", default=None, metavar="[PATH]",
+              help="Also write input | mask | search | refined (64x64, enlarged). Alone: beside each output; "
+                   "PATH: a file (one input) or a folder. Alone, put it after the images (it takes a value).")
+@click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True,
+              help="Images per search batch (each with --restarts starts).")
+@click.option("--threads", type=click.IntRange(1), default=None, help="onnxruntime threads (default: physical cores).")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def inpaint_cmd(images, mask_spec, out, bundle, steps, restarts, provider, backend, blend, no_refine, seed, box,
+                time_budget_ms, lam, lr, prior, patience, side_by_side, batch_size, threads, no_progress):
+    """Fill the --mask holes of IMAGE... with latent search (+ refiner) and write them to --out."""
+    import json
+
+    from ..inpaint_files import InpaintJob, run_inpaint
+
+    job = InpaintJob(inputs=tuple(images), mask=mask_spec, out=out, bundle=bundle, steps=steps, restarts=restarts,
+                     provider=None if provider == "auto" else provider, backend=backend, blend=blend,
+                     refine=not no_refine, seed=seed, box=box, time_budget_ms=time_budget_ms, lam=lam, lr=lr,
+                     prior=prior, patience=patience, side_by_side=side_by_side, batch_size=batch_size,
+                     threads=threads, progress=not no_progress)
+    click.echo(json.dumps(run_inpaint(job), indent=2))

@@ -1,0 +1,177 @@
+"""The plain function behind `edgefill inpaint`: many files, batched through one Inpainter.
+
+Order of work, so that bad input never leaves a half-done job behind: output paths are
+planned and checked, every input image is read and its mask resolved, the bundle is opened,
+and only then does the search start. Every file is written atomically (runtime.atomic).
+
+Output naming: one input and an --out with an image extension -> that file; otherwise --out
+is a folder and image `a/b/face.jpg` becomes `OUT/face.png` (PNG, so the pixels outside the
+hole stay exactly those of the input). Two inputs with the same name are refused.
+Side-by-side pictures: `--side-by-side` alone -> `<output stem>_side-by-side.png` beside each
+output; `--side-by-side PATH` -> that file (one input, image extension) or PATH/<name>_side-by-side.png.
+Seeds: image i (in command-line order) uses seed + i for its random starts and random mask.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import EdgefillError
+from ..imaging.images import IMAGE_EXTENSIONS, read_image, write_image
+from ..imaging.preprocess import parse_box, prepare
+
+SIDE_SUFFIX = "_side-by-side.png"
+SIDE_SCALE = 3
+log = logging.getLogger("edgefill")
+
+
+@dataclass(frozen=True)
+class InpaintJob:
+    """One `edgefill inpaint` run; None settings take the bundle's search defaults.
+    side_by_side: None (off), "" (beside each output) or a path."""
+
+    inputs: tuple[str, ...]
+    mask: str
+    out: str
+    bundle: str | None = None
+    steps: int | None = None
+    restarts: int | None = None
+    provider: str | None = None
+    backend: str = "onnx"
+    blend: str | None = None
+    refine: bool = True
+    seed: int = 0
+    box: str | None = None
+    time_budget_ms: float | None = None
+    lam: float | None = None
+    lr: float | None = None
+    prior: str | None = None
+    patience: int | None = None
+    side_by_side: str | None = None
+    batch_size: int = 16
+    threads: int | None = None
+    progress: bool = True
+
+
+def _is_image_path(p: Path) -> bool:
+    return p.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def plan_outputs(inputs: tuple[str, ...], out: str, side_by_side: str | None) -> list[tuple[Path, Path | None]]:
+    """(output path, side-by-side path or None) per input, checked for clashes (module docstring)."""
+    if not inputs:
+        raise EdgefillError("give at least one IMAGE")
+    out_p = Path(out)
+    single_file = len(inputs) == 1 and _is_image_path(out_p) and not out_p.is_dir()
+    if not single_file:
+        if len(inputs) > 1 and _is_image_path(out_p) and not out_p.is_dir():
+            raise EdgefillError(f"with {len(inputs)} inputs --out must be a folder, not {out}")
+        if out_p.suffix and not out_p.is_dir() and not _is_image_path(out_p):
+            raise EdgefillError(f"--out {out}: an output image must end in one of {', '.join(IMAGE_EXTENSIONS)}")
+        if out_p.exists() and not out_p.is_dir():
+            raise EdgefillError(f"--out {out} is an existing file; with these inputs it must be a folder")
+    stems = [Path(p).stem for p in inputs]
+    if not single_file:
+        dupes = sorted({s for s in stems if stems.count(s) > 1})
+        if dupes:
+            raise EdgefillError(f"several inputs are named {dupes[0]!r}; their outputs would overwrite each other")
+    outputs = [out_p] if single_file else [out_p / f"{s}.png" for s in stems]
+    sides: list[Path | None] = [None] * len(inputs)
+    if side_by_side == "":
+        sides = [o.with_name(o.stem + SIDE_SUFFIX) for o in outputs]
+    elif side_by_side is not None:
+        side_p = Path(side_by_side)
+        if len(inputs) == 1 and _is_image_path(side_p) and not side_p.is_dir():
+            sides = [side_p]
+        elif _is_image_path(side_p) and not side_p.is_dir():
+            raise EdgefillError(f"with {len(inputs)} inputs --side-by-side must be a folder, not {side_by_side}")
+        else:
+            sides = [side_p / f"{s}{SIDE_SUFFIX}" for s in stems]
+    every = [p.resolve() for p in outputs] + [p.resolve() for p in sides if p is not None]
+    if len(set(every)) != len(every):
+        raise EdgefillError("an output and a side-by-side picture would be the same file")
+    for p in every:
+        if p.is_dir():
+            raise EdgefillError(f"output {p} is an existing folder")
+    return list(zip(outputs, sides))
+
+
+def side_by_side_picture(image64: np.ndarray, mask64: np.ndarray, searched: np.ndarray, final: np.ndarray,
+                         refined: bool) -> np.ndarray:
+    """input | mask | search | refined (the search result again, titled "no refiner", when none ran),
+    64x64 tiles enlarged SIDE_SCALE times -> RGB uint8."""
+    from ..imaging.pictures import image_grid
+
+    tiles = np.stack([image64, np.repeat(mask64[:, :, None], 3, axis=2), searched, final])
+    return image_grid(tiles, ncols=4, scale=SIDE_SCALE,
+                      col_titles=["input", "mask", "search", "refined" if refined else "no refiner"])
+
+
+def run_inpaint(job: InpaintJob) -> dict:
+    """Run one job (module docstring) -> the JSON summary (dict)."""
+    from .inpainter import Inpainter
+
+    start = time.perf_counter()
+    plan = plan_outputs(job.inputs, job.out, job.side_by_side)
+    box = parse_box(job.box)
+    preps = []
+    for i, path in enumerate(job.inputs):
+        image = read_image(path)
+        try:
+            preps.append(prepare(image, job.mask, box, rng=np.random.default_rng(job.seed + i), source=path))
+        except EdgefillError as exc:
+            raise EdgefillError(f"{path}: {exc}") from None
+    inp = Inpainter(job.bundle, provider=job.provider, backend=job.backend, threads=job.threads)
+    cfg = inp.config_for(job.steps, job.restarts, job.lam, job.lr, job.prior, job.blend, job.patience)
+    refine = job.refine and inp.bundle.has_graph("refiner")
+    if job.refine and not refine:
+        log.warning("edgefill: notice: bundle %s has no refiner; writing the blended search results", inp.bundle.root)
+
+    todo = [i for i, p in enumerate(preps) if p.has_hole]
+    batches = [todo[s:s + job.batch_size] for s in range(0, len(todo), job.batch_size)]
+    bar = None
+    if job.progress and batches:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(batches) * cfg.steps, desc=f"inpaint {len(job.inputs)} image(s)", unit="step",
+                   leave=False, dynamic_ncols=True)
+    records: list[dict | None] = [None] * len(preps)
+
+    def emit(i: int, result, searched: np.ndarray, final: np.ndarray) -> None:
+        output, side = plan[i]
+        write_image(output, result.image)
+        if side is not None:
+            write_image(side, side_by_side_picture(preps[i].image64, preps[i].mask64, searched, final,
+                                                   result.refined is not None))
+        s = result.stats
+        records[i] = {"input": job.inputs[i], "output": str(output), "side_by_side": str(side) if side else None,
+                      "steps_run": s["steps_run"], "loss": s["loss"], "seconds": round(s["search_seconds"], 4),
+                      "backend": s["backend"], "provider": s["provider"], "prior": s["prior"], "blend": s["blend"],
+                      "refined": s["refined"], "box": s["box"], "hole_fraction": round(s["hole_fraction"], 4)}
+
+    try:
+        for i, prep in enumerate(preps):
+            if not prep.has_hole:
+                result = inp.finish(prep, None, 0)
+                emit(i, result, prep.image64, prep.image64)
+        for idx in batches:
+            batch = inp.inpaint_batch(np.stack([preps[i].image64 for i in idx]), np.stack([preps[i].mask64 for i in idx]),
+                                      steps=cfg.steps, restarts=cfg.restarts, lam=cfg.lam, lr=cfg.lr, prior=cfg.prior,
+                                      blend=cfg.blend, refine=refine, seeds=[job.seed + i for i in idx],
+                                      time_budget_ms=job.time_budget_ms, patience=cfg.patience,
+                                      progress=bar.update if bar is not None else False)
+            if bar is not None:
+                bar.update(cfg.steps - batch.search.steps_run)
+            for j, i in enumerate(idx):
+                emit(i, inp.finish(preps[i], batch, j), batch.searched[j], batch.final[j])
+    finally:
+        if bar is not None:
+            bar.close()
+    return {"outputs": records, "bundle": str(inp.bundle.root), "backend": inp.backend, "provider": inp.provider,
+            "settings": {**cfg.to_dict(), "refine": refine, "seed": job.seed, "time_budget_ms": job.time_budget_ms,
+                         "batch_size": job.batch_size, "box": list(box) if box else None, "mask": job.mask},
+            "seconds": round(time.perf_counter() - start, 4)}

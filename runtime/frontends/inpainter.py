@@ -1,0 +1,193 @@
+"""The Python API front end: `Inpainter`, one image of any size (or N 64x64 problems) through
+the pipeline (runtime.core.pipeline). The public API of the runtime: `Inpainter` (numpy + onnxruntime + OpenCV; torch only for the
+optional torch backend).
+
+    from edgefill.runtime import Inpainter
+
+    inp = Inpainter()                      # default bundle, best provider, ONNX search
+    res = inp.inpaint(image, "center")     # image: RGB uint8 (H,W,3), gray (H,W) or RGBA (H,W,4)
+    res.image                              # RGB uint8 (H,W,3): the input with only the hole filled
+    res.stats                              # steps_run, loss, seconds, backend, provider, ...
+
+Inpainter(bundle=None, provider=None, backend="onnx", threads=None)
+    bundle:   a bundle folder or .zip path, an opened runtime.bundle.Bundle, or None for the default
+              bundle ($EDGEFILL_BUNDLE, else the one shipped in the package). Hashes are checked.
+    provider: None/"auto" (TensorRT > CUDA > CPU, the first that really loads), or "cpu", "cuda",
+              "tensorrt" (forced: EdgefillError if it cannot load).
+    backend:  "onnx" (the bundle's search-step graph in onnxruntime) or "torch" (autograd on the
+              bundle's weights; needs torch). "onnx" falls back to "torch" with a one-line notice
+              (logged to the "edgefill" logger: stderr by default) when the bundle has no step
+              graph or the provider cannot run it.
+    threads:  onnxruntime intra-op threads (None: the physical cores).
+    Attributes: bundle (Bundle), search_defaults (SearchConfig), backend and provider (str, the
+    ones actually used; provider "cpu", "cuda" or "tensorrt"), engine (runtime.engine.Engine).
+
+search(images, masks, config=None, seed=0, time_budget_ms=None, progress=False, *, z0=None)
+    images uint8 (N,64,64,3) RGB; masks uint8 (N,64,64), 255 = fill; config: SearchConfig (None:
+    the bundle's defaults). Starts: runtime.core.starts.initial_z(N, restarts, z_dim, seed)
+    (the same on every backend), or z0 float32 (N*restarts, z_dim). Stops after config.steps,
+    on a plateau (config.patience) or after time_budget_ms (the batch searches together, so this
+    is each image's budget). -> runtime.core.best_of_k.SearchResult: images float32 (N,3,64,64) in
+    [-1,1] = G(z_best), z (N,z_dim), loss (N,), history (steps_run, N) best-so-far loss,
+    steps_run, seconds, backend; extra = {"provider", "prior"}.
+
+refine(blended, masks) -> uint8 (N,64,64,3)
+    blended uint8 (N,64,64,3) RGB (a blended search result), masks uint8 (N,64,64):
+    M*y + (1-M)*R(blended). EdgefillError if the bundle has no refiner.
+
+inpaint(image, mask, *, steps=None, restarts=None, lam=None, lr=None, prior=None, blend=None,
+        refine=True, seed=0, box=None, time_budget_ms=None, patience=None) -> InpaintResult
+    One image of any size and mode (gray/RGB/RGBA, uint8 or uint16). mask: a kind name
+    (center, random-box, pattern, random, half, half-left, half-right, free-form; drawn from
+    np.random.default_rng(seed)), a mask-image path, or a uint8 (H,W) array (255 = fill; the
+    size policy is in runtime.preprocess). box: (x,y,w,h) or "x,y,w,h" face region (default:
+    the whole image resized to 64x64). None settings take the bundle's search defaults.
+    refine=True uses the refiner when the bundle has one (stats["refined"] says whether it ran).
+    -> InpaintResult(image uint8 (H,W,3) final, searched uint8 (64,64,3) blended search result,
+       refined uint8 (64,64,3) or None, stats dict). A mask without holes returns the input
+       unchanged without searching (stats["steps_run"] = 0).
+
+inpaint_batch(images, masks, *, ...same settings..., seeds=None, progress=False) -> BatchResult
+    N 64x64 problems at once (one search batch): images uint8 (N,64,64,3), masks uint8
+    (N,64,64). Image i starts from initial_z(1, restarts, z_dim, seed + i) (or seeds[i]), so its
+    result does not depend on what else is in the batch, and inpaint(seed=s) equals the CLI's
+    first image with --seed s.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ..core.bundle import Bundle
+from ..core.pipeline import BACKENDS, BatchResult, Pipeline, check_batch
+from ..core.best_of_k import SearchResult
+from ..core.search_config import SearchConfig
+from ..core.starts import RandomStart, Start
+from ..errors import EdgefillError
+from ..imaging.preprocess import paste_back, prepare
+
+__all__ = ["BACKENDS", "BatchResult", "InpaintResult", "Inpainter"]
+
+
+@dataclass
+class InpaintResult:
+    """image: RGB uint8 (H,W,3) final; searched: RGB uint8 (64,64,3) blended search result;
+    refined: RGB uint8 (64,64,3) refiner output composited with the known pixels, or None."""
+
+    image: np.ndarray
+    searched: np.ndarray
+    refined: np.ndarray | None
+    stats: dict = field(default_factory=dict)
+
+
+def _progress_callback(progress, total: int):
+    """progress: False, True (a tqdm bar over `total` steps) or a callable(n) -> (callback, bar)."""
+    if callable(progress):
+        return progress, None
+    if progress is True:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, desc="search", unit="step", leave=False, dynamic_ncols=True)
+        return bar.update, bar
+    return None, None
+
+
+class Inpainter:
+    """LSGAN latent-search inpainting with a bundle (module docstring: the API contract)."""
+
+    def __init__(self, bundle: str | Bundle | None = None, provider: str | None = None, backend: str = "onnx",
+                 threads: int | None = None):
+        self.pipeline = Pipeline(bundle, provider=provider, backend=backend, threads=threads)
+        self.bundle = self.pipeline.bundle
+        self.engine = self.pipeline.engine
+        self.search_defaults: SearchConfig = self.pipeline.search_defaults
+        self.provider: str = self.pipeline.provider
+
+    @property
+    def backend(self) -> str:
+        """The search backend in use ("onnx", or "torch" after a fallback)."""
+        return self.pipeline.backend
+
+    # -- the three stages -------------------------------------------------------------------
+    def search(self, images: np.ndarray, masks: np.ndarray, config: SearchConfig | None = None, seed: int = 0,
+               time_budget_ms: float | None = None, progress: bool | Callable[[int], None] = False, *,
+               z0: np.ndarray | None = None) -> SearchResult:
+        """Latent search for N 64x64 images (module docstring)."""
+        from ..core.starts import initial_z
+
+        images, masks = check_batch(images, masks)
+        cfg = config or self.search_defaults
+        if z0 is None:
+            z0 = initial_z(images.shape[0], cfg.restarts, self.bundle.z_dim, seed)
+        z0 = np.asarray(z0, np.float32)
+        y, W = self.pipeline.problem(images, masks)
+        callback, bar = _progress_callback(progress, cfg.steps)
+        try:
+            return self.pipeline.search(y, W, cfg, z0, time_budget_ms, callback)
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def refine(self, blended: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        """M*y + (1-M)*R(blended): uint8 (N,64,64,3) RGB, masks uint8 (N,64,64) -> uint8 (N,64,64,3)."""
+        return self.pipeline.refine(blended, masks)
+
+    # -- whole pipelines --------------------------------------------------------------------
+    def config_for(self, steps=None, restarts=None, lam=None, lr=None, prior=None, blend=None,
+                   patience=None) -> SearchConfig:
+        """The bundle's search defaults with the given (non-None) settings replaced."""
+        return self.pipeline.config(steps, restarts, lam, lr, prior, blend, patience)
+
+    def inpaint_batch(self, images: np.ndarray, masks: np.ndarray, *, steps=None, restarts=None, lam=None, lr=None,
+                      prior=None, blend=None, refine=True, seed: int = 0, seeds=None, time_budget_ms=None,
+                      patience=None, progress: bool | Callable[[int], None] = False,
+                      start: Start | None = None) -> BatchResult:
+        """Search, blend and (optionally) refine N 64x64 images (module docstring)."""
+        images, masks = check_batch(images, masks)
+        cfg = self.config_for(steps, restarts, lam, lr, prior, blend, patience)
+        n = images.shape[0]
+        seeds = list(seeds) if seeds is not None else [seed + i for i in range(n)]
+        if len(seeds) != n:
+            raise EdgefillError(f"{len(seeds)} seeds for {n} images")
+        callback, bar = _progress_callback(progress, cfg.steps)
+        try:
+            return self.pipeline.run(images, masks, cfg, start=start or RandomStart(), seeds=seeds, refine=refine,
+                                     time_budget_ms=time_budget_ms, progress=callback)
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def inpaint(self, image: np.ndarray, mask, *, steps=None, restarts=None, lam=None, lr=None, prior=None,
+                blend=None, refine=True, seed: int = 0, box=None, time_budget_ms=None,
+                patience=None) -> InpaintResult:
+        """One image of any size and mode (module docstring)."""
+        start = time.perf_counter()
+        prep = prepare(image, mask, box, rng=np.random.default_rng(seed))
+        batch = None
+        if prep.has_hole:
+            batch = self.inpaint_batch(prep.image64[None], prep.mask64[None], steps=steps, restarts=restarts, lam=lam,
+                                       lr=lr, prior=prior, blend=blend, refine=refine, seed=seed,
+                                       time_budget_ms=time_budget_ms, patience=patience)
+        return self.finish(prep, batch, 0, start)
+
+    def finish(self, prep, batch: BatchResult | None, i: int, start: float | None = None) -> InpaintResult:
+        """Image i of a batch back to full resolution (None batch: the mask has no hole)."""
+        stats = {"backend": self.backend, "provider": self.provider, "box": list(prep.box),
+                 "hole_fraction": float((prep.mask >= 128).mean())}
+        if batch is None:
+            cfg = self.search_defaults
+            stats.update(steps_run=0, loss=None, search_seconds=0.0, prior=cfg.prior, blend=None, refined=False)
+            out = InpaintResult(image=prep.original.copy(), searched=prep.image64.copy(), refined=None, stats=stats)
+        else:
+            res, cfg = batch.search, batch.config
+            stats.update(steps_run=int(res.steps_run), loss=float(res.loss[i]), search_seconds=float(res.seconds),
+                         prior=cfg.prior, blend=batch.blend, refined=batch.refined is not None, steps=cfg.steps,
+                         restarts=cfg.restarts, lam=cfg.lam, lr=cfg.lr, backend=res.backend)
+            out = InpaintResult(image=paste_back(prep, batch.final[i]), searched=batch.searched[i],
+                                refined=None if batch.refined is None else batch.refined[i], stats=stats)
+        if start is not None:
+            stats["seconds"] = time.perf_counter() - start
+        return out

@@ -1,0 +1,53 @@
+"""A profile report as text: a CSV of every statistic and a plain-text summary table."""
+from __future__ import annotations
+
+from .config import STAT_KEYS
+
+
+def csv_text(report: dict) -> str:
+    """One row per (backend, batch size, stage) with every statistic and the run's throughput."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["backend", "provider", "threads", "batch_size", "rows", "stage", *STAT_KEYS,
+                "throughput_images_per_s"])
+    for r in report["runs"]:
+        for stage, st in r["stages"].items():
+            w.writerow([r["backend"], r["provider"], r["threads"], r["batch_size"], r["rows"], stage,
+                        *["" if st[k] is None else (st[k] if k == "count" else f"{st[k]:.6g}") for k in STAT_KEYS],
+                        f"{r['throughput_images_per_s']:.6g}"])
+    return buf.getvalue()
+
+
+def table_text(report: dict) -> str:
+    """A plain-text summary: p50/p90/p99 per stage for every run, then throughput and speedup."""
+    lines = []
+    for r in report["runs"]:
+        lines.append(f"{r['backend']} (threads {r['threads']}), batch {r['batch_size']} "
+                     f"({r['rows']} rows): {r['throughput_images_per_s']:.2f} images/s"
+                     + (f", {r['achieved_gflops']:.1f} GFLOP/s in the search step" if r["achieved_gflops"] else "")
+                     + (f" ({100 * r['fraction_of_peak']:.0f}% of peak)" if r["fraction_of_peak"] else ""))
+        lines.append(f"  {'stage':<17}{'p50 ms':>10}{'p90 ms':>10}{'p99 ms':>10}{'mean ms':>10}{'n':>6}")
+        for stage, st in r["stages"].items():
+            if st["count"]:
+                lines.append(f"  {stage:<17}{st['p50_ms']:>10.3f}{st['p90_ms']:>10.3f}{st['p99_ms']:>10.3f}"
+                             f"{st['mean_ms']:>10.3f}{st['count']:>6}")
+    if report["speedup_vs_torch_eager"]:
+        for bs, d in report["speedup_vs_torch_eager_by_stage"].items():
+            parts = ", ".join(f"{k} {v:.2f}x" for k, v in d.items() if v)
+            lines.append(f"speedup vs torch eager at batch {bs} (p50): {parts}")
+    fl = report["flops"]
+    if fl["peak_gflops"]:
+        lines.append(f"peak {fl['peak_gflops']:.1f} GFLOP/s ({fl['peak_method']})")
+    if fl.get("nominal_peak_gflops"):
+        lines.append(f"nominal peak {fl['nominal_peak_gflops']:.0f} GFLOP/s ({fl['nominal_peak_method']})")
+    trace = report.get("ort_trace")
+    if trace:
+        ops = ", ".join(f"{o['op']} {100 * o['share']:.0f}%" for o in trace["top_ops"][:5])
+        lines.append(f"onnxruntime trace ({trace['steps']} steps, batch {trace['batch_size']}): {ops} "
+                     f"-> {trace['path']}")
+    for s in report["skipped"]:
+        lines.append(f"skipped {s['name']}: {s['reason']}")
+    return "\n".join(lines) + "\n"

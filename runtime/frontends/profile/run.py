@@ -1,0 +1,213 @@
+"""`edgefill profile`, the measuring loop: where the time of one inpainting goes, per stage, per backend, per batch size.
+
+Backends measured side by side in ONE run: every onnxruntime provider that loads here (or the
+ones asked for; one that cannot load is reported under "skipped", never fatal) and, with
+compare_torch, the torch eager fallback (runtime.core.torch_fallback). Iterations ALTERNATE between
+backends (A B B A A B ...), so machine drift (a background job, thermal state) hits all alike;
+the torch and onnxruntime thread pools never run at the same time (OMP_WAIT_POLICY=PASSIVE is
+set by the command before torch is imported, so torch's OpenMP threads do not spin while
+onnxruntime runs). The first `warmup` iterations of every (backend, batch size) are dropped.
+
+One pipeline iteration for a batch of b images (b x restarts search rows), timed by stage:
+    preprocessing  masked images -> model tensors, importance weights W, initial z
+                   (Pipeline.problem and Pipeline.start)
+    search         the whole latent search (`steps` Adam steps + G at the best z):
+                   Pipeline.search, i.e. the runtime's own OrtSearch / TorchSearch loops
+    blending       G(z) -> uint8, paste into the known pixels (Pipeline.blend, paste)
+    refiner        Pipeline.refine: M*y + (1-M)*R(pasted) with refiner.onnx (for torch eager on
+                   the first onnxruntime engine: the torch fallback only replaces the search)
+    total          the four above, end to end
+Measured in the same iteration, outside `total`:
+    search_step    one step inside the real search loop (step graph run, loss read back,
+                   best-of-K update), from the loop's per-step progress callback; the first
+                   step of every search (which also binds the buffers) is left out
+    h2d            host-to-device copies the search makes (y, W repeated over restarts; z0)
+    d2h            device-to-host copy of a (rows,3,64,64) float32 image batch
+    blending_poisson  blend.poisson instead of paste, for comparison
+On the CPU provider h2d/d2h are host memcpys (kept so that GPU runs have the same fields).
+
+Statistics per stage (names after perf_analyzer / trtexec): count, mean_ms, std_ms, min_ms,
+max_ms, p50_ms (median), p90_ms, p95_ms, p99_ms (numpy linear-interpolation percentiles).
+Throughput: images per second of the whole pipeline = b / mean total. Speedup vs torch eager:
+torch median / onnx median, per stage. FLOPs: runtime.flops (from the manifest's model
+configs) x rows / median search step, beside a measured matmul peak (flops.measured_peak_gflops).
+
+The modules beside this one: config (settings, stage names), backends (what is timed), inputs,
+stats, environment, report (text/CSV), trace (onnxruntime's operator profile), flops; the
+plot is drawn by runtime.imaging.plots.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...core.bundle import Bundle
+from ...core.starts import RandomStart
+from ...imaging.images import from_model
+from .backends import load_backends
+from .config import EXTRA_STAGES, STAGES, ProfileConfig
+from .inputs import make_inputs
+from .stats import Samples, latency_stats
+
+
+def run_iteration(backend, images: np.ndarray, masks: np.ndarray, search_cfg, seed: int) -> Samples:
+    """One timed pipeline run of `backend.pipeline` (module docstring) -> Samples with one value
+    per stage (search_step: steps - 1 values)."""
+    pipe = backend.pipeline
+    s = Samples()
+    perf = time.perf_counter
+    k = search_cfg.restarts
+    stamps: list[float] = []
+    seeds = [seed] if len(images) == 1 else list(range(seed, seed + len(images)))
+
+    t0 = perf()
+    known = np.where((masks >= 128)[..., None], np.uint8(128), images)
+    y, W = pipe.problem(known, masks)
+    z0 = pipe.start(known, masks, search_cfg, RandomStart(), seeds)
+    t1 = perf()
+    result = pipe.search(y, W, search_cfg, z0, progress=lambda _n: stamps.append(perf()))
+    t2 = perf()
+    generated = from_model(result.images)
+    pasted = pipe.blend(known, generated, masks, "paste")
+    t3 = perf()
+    if pipe.has_refiner:
+        pipe.refine(pasted, masks)
+    t4 = perf()
+    s.stages["preprocessing"].append(t1 - t0)
+    s.stages["search"].append(t2 - t1)
+    s.stages["blending"].append(t3 - t2)
+    if pipe.has_refiner:
+        s.stages["refiner"].append(t4 - t3)
+    s.stages["total"].append(t4 - t0)
+    s.stages["search_step"].extend(np.diff(stamps).tolist())
+
+    y_rep, W_rep = np.repeat(y, k, axis=0), np.repeat(W, k, axis=0)
+    t5 = perf()
+    backend.h2d(y_rep, W_rep, z0)
+    t6 = perf()
+    buffer = backend.d2h_buffer(np.repeat(result.images, k, axis=0))
+    t7 = perf()
+    backend.d2h(buffer)
+    t8 = perf()
+    pipe.blend(known, generated, masks, "poisson")
+    t9 = perf()
+    s.stages["h2d"].append(t6 - t5)
+    s.stages["d2h"].append(t8 - t7)
+    s.stages["blending_poisson"].append(t9 - t8)
+    return s
+
+
+@dataclass
+class ProfileResult:
+    """report: the JSON document; samples[(backend name, batch size)]: raw Samples (for plots)."""
+
+    report: dict
+    samples: dict
+
+
+def _ratio(num, den):
+    return float(num / den) if num and den else None
+
+
+def profile(bundle: Bundle, cfg: ProfileConfig, progress: bool = True) -> ProfileResult:
+    """Run the alternating measurement (module docstring) and build the report."""
+    from tqdm import tqdm
+
+    from . import flops as F
+    from .environment import environment, loadavg
+
+    backends, skipped = load_backends(bundle, cfg)
+    has_refiner = bundle.has_graph("refiner")
+    search_cfg = bundle.search_defaults.replace(steps=cfg.steps, restarts=cfg.restarts, patience=0)
+    samples = {(b.name, bs): Samples() for b in backends for bs in cfg.batch_sizes}
+    load_start = loadavg()
+    peaks = [F.measured_peak_gflops()] if cfg.measure_peak else []
+    bar = tqdm(total=len(cfg.batch_sizes) * (cfg.warmup + cfg.iterations) * len(backends), desc="profile",
+               unit="run", disable=not progress, leave=False)
+    try:
+        for bs in cfg.batch_sizes:
+            images, masks = make_inputs(bs, cfg.mask, cfg.seed)
+            for it in range(cfg.warmup + cfg.iterations):
+                order = backends if it % 2 == 0 else backends[::-1]  # A B, B A, A B, ...
+                for be in order:
+                    s = run_iteration(be, images, masks, search_cfg, cfg.seed)
+                    if it >= cfg.warmup:
+                        samples[(be.name, bs)].add(s)
+                    bar.update(1)
+                    bar.set_postfix(batch=bs, backend=be.name)
+    finally:
+        bar.close()
+    load_end = loadavg()
+
+    model_flops = F.model_flops(bundle.manifest.get("models", {}))
+    if cfg.measure_peak:  # before and after the runs: the machine's load may change in between
+        peaks.append(F.measured_peak_gflops())
+    peak = max(peaks, key=lambda p: p["gflops"]) if peaks else None
+    from ...core.engine import physical_cores
+
+    nominal = F.nominal_peak_gflops(physical_cores())
+    runs = []
+    for be in backends:
+        for bs in cfg.batch_sizes:
+            stages = {name: latency_stats(samples[(be.name, bs)].stages[name]) for name in (*STAGES, *EXTRA_STAGES)}
+            rows = bs * cfg.restarts
+            step_p50 = stages["search_step"]["p50_ms"]
+            achieved = model_flops["search_step"] * rows / (step_p50 / 1000.0) / 1e9 if step_p50 else None
+            runs.append({
+                "backend": be.name, "provider": be.provider, "threads": be.threads, "batch_size": bs, "rows": rows,
+                "stages": stages,
+                "throughput_images_per_s": bs / (stages["total"]["mean_ms"] / 1000.0),
+                "search_steps_per_s": rows / (step_p50 / 1000.0) if step_p50 else None,
+                "achieved_gflops": achieved,
+                "fraction_of_peak": achieved / peak["gflops"] if achieved and peak else None,
+            })
+    primary = next(b for b in backends if b.torch is None)
+    torch_be = next((b for b in backends if b.torch is not None), None)
+    by = {(r["backend"], r["batch_size"]): r for r in runs}
+    first = cfg.batch_sizes[0]
+    speedup = speedup_stages = None
+    if torch_be is not None:
+        speedup, speedup_stages = {}, {}
+        for bs in cfg.batch_sizes:
+            o, t = by[(primary.name, bs)]["stages"], by[(torch_be.name, bs)]["stages"]
+            speedup[str(bs)] = _ratio(t["search_step"]["p50_ms"], o["search_step"]["p50_ms"])
+            speedup_stages[str(bs)] = {k: _ratio(t[k]["p50_ms"], o[k]["p50_ms"]) for k in ("search_step", "search",
+                                                                                          "total")}
+    report = {
+        "backend": primary.name,
+        "batch_size": first,
+        "stages": by[(primary.name, first)]["stages"],
+        "throughput_images_per_s": {str(bs): by[(primary.name, bs)]["throughput_images_per_s"]
+                                    for bs in cfg.batch_sizes},
+        "speedup_vs_torch_eager": speedup,
+        "speedup_vs_torch_eager_by_stage": speedup_stages,
+        "runs": runs,
+        "skipped": skipped,
+        "flops": {
+            "per_image": {k: v for k, v in model_flops.items() if k != "convention"},
+            "convention": model_flops["convention"],
+            "search_step_flops_per_row": model_flops["search_step"],
+            "achieved_gflops": {f"{r['backend']}@{r['batch_size']}": r["achieved_gflops"] for r in runs},
+            "peak_gflops": peak["gflops"] if peak else None,
+            "peak_method": (peak["method"] + "; the higher of one measurement before and one after the runs")
+            if peak else None,
+            "peak_measurements_gflops": [p["gflops"] for p in peaks],
+            "nominal_peak_gflops": nominal["gflops"] if nominal else None,
+            "nominal_peak_method": nominal["method"] if nominal else None,
+            "achieved_from": "search_step p50_ms",
+        },
+        "environment": environment(backends, load_start, load_end),
+        "settings": {
+            "bundle": str(bundle.root), "batch_sizes": list(cfg.batch_sizes), "steps": cfg.steps,
+            "restarts": cfg.restarts, "iterations": cfg.iterations, "warmup": cfg.warmup, "mask": cfg.mask,
+            "seed": cfg.seed, "search": search_cfg.to_dict(), "backends": [b.name for b in backends],
+            "alternation": "A B / B A per iteration, warm-up iterations dropped",
+            "refiner": "refiner.onnx on each onnxruntime backend's provider; torch eager uses the first "
+                       "onnxruntime backend's" if has_refiner else None,
+            "percentiles": "numpy linear interpolation", "speedup": "torch-eager p50 / onnx p50",
+            "throughput": "batch size / mean total",
+        },
+    }
+    return ProfileResult(report=report, samples=samples)

@@ -1,0 +1,178 @@
+"""Image-quality metrics for inpainting (numpy + OpenCV only).
+
+All functions take RGB uint8 images, (H,W,3) or a batch (N,H,W,3), and return one float per
+image (a float for a single image, float64 (N,) for a batch). Masks are uint8 (H,W) or (N,H,W),
+255 = missing (the hole), as everywhere in edgefill.
+
+PSNR: 10 log10(255^2 / MSE), MSE over every pixel and channel of the uint8 images (computed
+in float64). Identical images have MSE 0 and an infinite PSNR; we cap every PSNR at
+PSNR_CAP = 100 dB (an MSE below 255^2 * 1e-10), so means and intervals stay finite.
+
+Hole PSNR: the same, with the MSE over the missing pixels only (all three channels). An image
+whose mask has no missing pixel has no hole PSNR: NaN (skipped by `mean_ci`).
+
+SSIM: Wang et al. 2004, the convention of scikit-image's
+`structural_similarity(a, b, channel_axis=-1, gaussian_weights=True, sigma=1.5,
+use_sample_covariance=False, data_range=255)`: an 11x11 Gaussian window (sigma 1.5,
+truncated at 3.5 sigma, normalised), K1 = 0.01, K2 = 0.03, L = 255, population
+(not sample) variances; the SSIM map is averaged over the 'valid' region only (a 5-pixel
+border is cropped, so no padding mode enters the result: 54x54 of a 64x64 image), then over
+the three channels.
+
+Confidence interval (`mean_ci`): Student's t interval of the mean, mean +- t(0.975, n-1) *
+s / sqrt(n), s the sample standard deviation (ddof = 1); n = 1 gives [mean, mean]. The t
+quantile is computed here (no scipy) by integrating the t density (Simpson) and bisection.
+"""
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from ..errors import EdgefillError
+
+PSNR_CAP = 100.0
+MAX_VALUE = 255.0
+SSIM_SIGMA = 1.5
+SSIM_WINDOW = 11  # 2 * int(3.5 * sigma + 0.5) + 1, scikit-image's truncate=3.5
+SSIM_K1, SSIM_K2 = 0.01, 0.03
+
+
+def _batch(images: np.ndarray, name: str) -> tuple[np.ndarray, bool]:
+    arr = np.asarray(images)
+    single = arr.ndim == 3
+    if single:
+        arr = arr[None]
+    if arr.ndim != 4 or arr.shape[3] != 3 or arr.dtype != np.uint8:
+        raise EdgefillError(f"{name}: expected uint8 RGB images (N,H,W,3) or (H,W,3), got {arr.dtype} {arr.shape}")
+    return arr, single
+
+
+def _pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    a4, single = _batch(a, "metrics")
+    b4, _ = _batch(b, "metrics")
+    if a4.shape != b4.shape:
+        raise EdgefillError(f"metrics: image shapes differ: {a4.shape} vs {b4.shape}")
+    return a4, b4, single
+
+
+def _out(values: np.ndarray, single: bool):
+    return float(values[0]) if single else values
+
+
+def mse_to_psnr(mse: np.ndarray) -> np.ndarray:
+    """MSE (of 0..255 values) -> PSNR in dB, capped at PSNR_CAP; NaN stays NaN."""
+    mse = np.asarray(mse, np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        db = 10.0 * np.log10(MAX_VALUE ** 2 / mse)
+    return np.where(np.isnan(db), np.nan, np.minimum(db, PSNR_CAP))
+
+
+def psnr(a: np.ndarray, b: np.ndarray):
+    """Whole-image PSNR in dB (capped at 100) of uint8 RGB (N,H,W,3) or (H,W,3) pairs."""
+    a4, b4, single = _pair(a, b)
+    diff = a4.astype(np.float64) - b4.astype(np.float64)
+    return _out(mse_to_psnr((diff * diff).mean(axis=(1, 2, 3))), single)
+
+
+def hole_psnr(a: np.ndarray, b: np.ndarray, masks: np.ndarray):
+    """PSNR over the missing pixels only (mask >= 128, all channels); NaN where there is no hole."""
+    a4, b4, single = _pair(a, b)
+    m = np.asarray(masks)
+    if m.ndim == 2:
+        m = m[None]
+    if m.shape != a4.shape[:3]:
+        raise EdgefillError(f"hole_psnr: mask shape {m.shape} does not match images {a4.shape}")
+    hole = (m >= 128)[..., None].astype(np.float64)
+    diff = a4.astype(np.float64) - b4.astype(np.float64)
+    count = hole.sum(axis=(1, 2, 3)) * 3.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mse = np.where(count > 0, (diff * diff * hole).sum(axis=(1, 2, 3)) / count, np.nan)
+    return _out(mse_to_psnr(mse), single)
+
+
+def gaussian_window(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> np.ndarray:
+    """Normalised 1-D Gaussian taps, float64 (size,)."""
+    x = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
+    k = np.exp(-0.5 * (x / sigma) ** 2)
+    return k / k.sum()
+
+
+def _filter_valid(img: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Separable Gaussian filter of float64 (H,W), keeping only the 'valid' region."""
+    r = len(k) // 2
+    out = cv2.sepFilter2D(img, cv2.CV_64F, k, k, borderType=cv2.BORDER_REFLECT)
+    return out[r:-r, r:-r]
+
+
+def ssim_channel(x: np.ndarray, y: np.ndarray) -> float:
+    """Mean SSIM of two float64 (H,W) planes in [0, 255] (see the module docstring)."""
+    k = gaussian_window()
+    c1, c2 = (SSIM_K1 * MAX_VALUE) ** 2, (SSIM_K2 * MAX_VALUE) ** 2
+    ux, uy = _filter_valid(x, k), _filter_valid(y, k)
+    vx = _filter_valid(x * x, k) - ux * ux
+    vy = _filter_valid(y * y, k) - uy * uy
+    vxy = _filter_valid(x * y, k) - ux * uy
+    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
+    return float(s.mean())
+
+
+def ssim(a: np.ndarray, b: np.ndarray):
+    """Mean SSIM (Wang et al. 2004, scikit-image convention; see module docstring) of uint8 RGB
+    (N,H,W,3) or (H,W,3) pairs, averaged over the three channels. Images must be >= 11x11."""
+    a4, b4, single = _pair(a, b)
+    if min(a4.shape[1:3]) < SSIM_WINDOW:
+        raise EdgefillError(f"ssim: images must be at least {SSIM_WINDOW}x{SSIM_WINDOW}, got {a4.shape[1:3]}")
+    af, bf = a4.astype(np.float64), b4.astype(np.float64)
+    vals = np.array([np.mean([ssim_channel(af[i, :, :, c], bf[i, :, :, c]) for c in range(3)])
+                     for i in range(len(a4))], np.float64)
+    return _out(vals, single)
+
+
+def _t_pdf(x: np.ndarray, df: int) -> np.ndarray:
+    logc = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
+    return np.exp(logc - (df + 1) / 2 * np.log1p(x * x / df))
+
+
+def _t_cdf_upper_half(x: float, df: int, intervals: int = 4000) -> float:
+    """P(0 <= T <= x) by composite Simpson's rule (x >= 0)."""
+    xs = np.linspace(0.0, x, intervals + 1)
+    f = _t_pdf(xs, df)
+    h = x / intervals
+    return float(h / 3 * (f[0] + f[-1] + 4 * f[1:-1:2].sum() + 2 * f[2:-1:2].sum()))
+
+
+def t_quantile(p: float, df: int) -> float:
+    """Quantile of Student's t with df degrees of freedom, for p in (0.5, 1)."""
+    if not 0.5 < p < 1.0 or df < 1:
+        raise ValueError(f"t_quantile needs 0.5 < p < 1 and df >= 1, got p={p}, df={df}")
+    target = p - 0.5
+    lo, hi = 0.0, 1.0
+    while _t_cdf_upper_half(hi, df) < target:
+        hi *= 2.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if _t_cdf_upper_half(mid, df) < target:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def mean_ci(values, level: float = 0.95) -> tuple[float, float, float, int]:
+    """(mean, lo, hi, n) of the finite values: Student's t interval of the mean at `level`.
+
+    NaN values (e.g. hole PSNR of a mask without a hole) are dropped; n counts those kept.
+    No values: (nan, nan, nan, 0). One value: (v, v, v, 1).
+    """
+    arr = np.asarray(values, np.float64).ravel()
+    arr = arr[np.isfinite(arr)]
+    n = int(arr.size)
+    if n == 0:
+        return math.nan, math.nan, math.nan, 0
+    mean = float(arr.mean())
+    if n == 1:
+        return mean, mean, mean, 1
+    half = t_quantile(0.5 + level / 2, n - 1) * float(arr.std(ddof=1)) / math.sqrt(n)
+    return mean, mean - half, mean + half, n
