@@ -7,8 +7,13 @@ Every start returns z0 float32 (N*K, z_dim) in [-1,1] for N images x K restarts,
                        so an image's result does not depend on what else is in its batch
     GivenStart(z)      restart 0 of image i starts at z[i] (e.g. the previous video frame's z),
                        the other restarts are random as above
+    EncoderStart()     restart 0 of image i starts at E(masked image i, mask i), the bundle's
+                       encoder.onnx (an optional graph); the other restarts are random
 
-A new start (the encoder of the amortised search, say) is one more class with the same
+make_start(init, engine) turns the user's choice ("auto", "random", "encoder") into a Start:
+"auto" is the encoder when the bundle has one, else random.
+
+A new start is one more class with the same
 `z0(engine, images, masks, restarts, seeds)` method: the pipeline calls it, the backends never
 see where z0 came from.
 """
@@ -75,3 +80,45 @@ class GivenStart:
         rows = random_rows(len(images), restarts, z_dim, seeds)
         rows[::restarts] = given
         return rows
+
+
+ENCODER_GRAPH = "encoder"
+INITS = ("auto", "random", "encoder")
+
+
+def encoder_input(images: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """The encoder's input, float32 (N,4,64,64): channels 0-2 the known pixels in [-1,1] (RGB,
+    0 inside the hole), channel 3 the known-pixel mask M (1 known, 0 to fill). images uint8
+    (N,64,64,3) RGB, masks uint8 (N,64,64), 255 = fill. Training uses this same function."""
+    from ..imaging.images import to_model
+
+    known = (np.asarray(masks) < 128).astype(np.float32)[:, None]
+    return np.concatenate([to_model(images) * known, known], axis=1).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class EncoderStart:
+    """Restart 0 of image i from the bundle's encoder, E(encoder_input(images, masks))[i]; the
+    other restarts random (RandomStart's rows for the same seeds)."""
+
+    name: str = "encoder"
+
+    def z0(self, engine, images, masks, restarts, seeds):
+        if not engine.bundle.has_graph(ENCODER_GRAPH):
+            raise EdgefillError(f"bundle {engine.bundle.root} has no encoder; use --init random")
+        z = engine.forward(ENCODER_GRAPH, encoder_input(images, masks)) if len(images) else \
+            np.zeros((0, engine.bundle.z_dim), np.float32)
+        return GivenStart(z).z0(engine, images, masks, restarts, seeds)
+
+
+def make_start(init: str | None, engine) -> RandomStart | EncoderStart:
+    """"auto"/None: the encoder when the bundle has one, else random; "random"; "encoder"
+    (EdgefillError when the bundle has none)."""
+    init = (init or "auto").lower()
+    if init not in INITS:
+        raise EdgefillError(f"unknown start {init!r}; use one of {', '.join(INITS)}")
+    if init == "auto":
+        init = "encoder" if engine.bundle.has_graph(ENCODER_GRAPH) else "random"
+    if init == "encoder" and not engine.bundle.has_graph(ENCODER_GRAPH):
+        raise EdgefillError(f"bundle {engine.bundle.root} has no encoder; use --init random")
+    return EncoderStart() if init == "encoder" else RandomStart()

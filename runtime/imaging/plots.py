@@ -71,6 +71,7 @@ def line_axes(ax, series: dict[str, Sequence[float]], x: Sequence[float] | None 
         ax.plot(xs, ys, label=name, marker=marker)
     if log_y:
         ax.set_yscale("log")
+        plain_log_labels(ax.yaxis)
     if log_x:
         ax.set_xscale("log", base=2)
     if xticks is not None:
@@ -111,9 +112,20 @@ def box_axes(ax, groups: dict[str, Sequence[float]], *, title: str = "", xlabel:
         ax.set_yticklabels(names[::-1], fontsize=8)
     if log_x:
         ax.set_xscale("log")
+        plain_log_labels(ax.xaxis)
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.grid(True, axis="x", which="both", alpha=0.3)
+
+
+def plain_log_labels(axis) -> None:
+    """Label a log axis with plain numbers (0.01, 2, 50, 100), not 10^k or 2x10^1: majors at the
+    decades, minors at 2x and 5x."""
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+    axis.set_minor_locator(LogLocator(base=10, subs=(2.0, 5.0)))
+    axis.set_minor_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
 
 
 def profile_figure(samples: dict, report: dict, path) -> None:
