@@ -25,18 +25,19 @@ from edgefill.runtime.errors import EdgefillError
 from edgefill.runtime.imaging.masks import IMPORTANCE_WINDOW
 from edgefill.runtime.core.search_config import SearchConfig
 from edgefill.train.checkpoint import load_checkpoint
-from edgefill.train.config import GanTrainConfig, RefinerTrainConfig, nested_from_dict, to_dict
-from edgefill.train.discriminator import Discriminator
-from edgefill.train.generator import Generator
+from edgefill.train.config import EncoderTrainConfig, RefinerTrainConfig, nested_from_dict, to_dict
+from edgefill.train.encoder import Encoder
+from edgefill.train.gan_source import load_gan_source
 from edgefill.train.refiner import Refiner
 
 from .onnx_export import export_graph
 from .specs import OPSET, GraphSpec, all_specs
 from .validate import TorchModels, format_table, rows_as_dicts, validate_bundle
 from .weights import WeightStore
-from .wrappers import DiscriminatorExport, GeneratorExport, RefinerExport, SearchStep
+from .wrappers import DiscriminatorExport, EncoderExport, GeneratorExport, RefinerExport, SearchStep
 
 EXAMPLE_BATCH = 2
+MODEL_PREFIXES = ("generator", "discriminator", "refiner", "encoder")  # TorchModels fields = state-dict prefixes
 
 
 class ValidationFailed(EdgefillError):
@@ -56,21 +57,14 @@ def _load_state(module: torch.nn.Module, state: dict, what: str) -> torch.nn.Mod
     return module.eval()
 
 
-def load_models(checkpoint: str, refiner: str | None) -> tuple[TorchModels, dict]:
-    """Eval-mode torch models from a GAN checkpoint (and optionally a refiner checkpoint), plus
-    the training info recorded in the manifest."""
-    ck = load_checkpoint(checkpoint)
-    if ck.kind != "gan":
-        raise EdgefillError(f"{checkpoint} is a {ck.kind} checkpoint; --checkpoint takes the GAN checkpoint "
-                            f"(generator + critic){' (pass a refiner with --refiner)' if ck.kind == 'refiner' else ''}")
-    cfg = nested_from_dict(GanTrainConfig, ck.config)
-    G = _load_state(Generator(cfg.generator), ck.module_state("generator"), "generator")
-    D = _load_state(Discriminator(cfg.discriminator), ck.module_state("discriminator"), "discriminator")
-    training = {"gan": {"checkpoint": str(Path(checkpoint)), "preset": cfg.preset, "data": ck.state.get("data"),
-                        "epochs_planned": cfg.epochs, "epoch": ck.state.get("epoch"),
-                        "step_in_epoch": ck.state.get("step_in_epoch"), "steps": ck.state.get("step"),
-                        "batch_size": cfg.batch_size, "lr": [cfg.lr_g, cfg.lr_d], "betas": [cfg.beta1, cfg.beta2]}}
-    R = None
+def load_models(checkpoint: str, refiner: str | None, encoder: str | None = None) -> tuple[TorchModels, dict]:
+    """Eval-mode torch models from a GAN checkpoint or an existing bundle (train/gan_source.py),
+    optionally a refiner checkpoint (a bundle source keeps its own refiner unless one is given)
+    and an encoder checkpoint, plus the training info recorded in the manifest."""
+    source = load_gan_source(checkpoint)
+    G, D, R, training = source.generator, source.discriminator, source.refiner, dict(source.training)
+    if source.kind == "bundle" and encoder is None:
+        training.pop("encoder", None)  # the source bundle's encoder is not carried over without --encoder
     if refiner is not None:
         rk = load_checkpoint(refiner)
         if rk.kind != "refiner":
@@ -80,12 +74,24 @@ def load_models(checkpoint: str, refiner: str | None) -> tuple[TorchModels, dict
         training["refiner"] = {"checkpoint": str(Path(refiner)), "epochs_planned": rcfg.epochs,
                                "epoch": rk.state.get("epoch"), "steps": rk.state.get("step"),
                                "gan": rk.state.get("gan"), "data": rk.state.get("data")}
-    return TorchModels(G, D, R), training
+    E = None
+    if encoder is not None:
+        ek = load_checkpoint(encoder)
+        if ek.kind != "encoder":
+            raise EdgefillError(f"{encoder} is a {ek.kind} checkpoint; --encoder takes an encoder checkpoint")
+        ecfg = nested_from_dict(EncoderTrainConfig, ek.config)
+        if ecfg.encoder.z_dim != G.cfg.z_dim:
+            raise EdgefillError(f"the encoder gives z_dim {ecfg.encoder.z_dim}, the generator takes {G.cfg.z_dim}")
+        E = _load_state(Encoder(ecfg.encoder), ek.module_state("encoder"), "encoder")
+        training["encoder"] = {"checkpoint": str(Path(encoder)), "steps": ek.state.get("step"),
+                               "synthetic_steps": ecfg.synthetic_steps, "real_steps": ecfg.real_steps,
+                               "batch_size": ecfg.batch_size, "gan": ek.state.get("gan"), "data": ek.state.get("data")}
+    return TorchModels(G, D, R, E), training
 
 
 def _named_tensors(models: TorchModels) -> dict[str, np.ndarray]:
     out = {}
-    for prefix in ("generator", "discriminator", "refiner"):
+    for prefix in MODEL_PREFIXES:
         module = getattr(models, prefix)
         if module is not None:
             out.update({f"{prefix}.{k}": v.detach().cpu().numpy() for k, v in module.state_dict().items()})
@@ -95,7 +101,7 @@ def _named_tensors(models: TorchModels) -> dict[str, np.ndarray]:
 def _rounded_models(models: TorchModels, store: WeightStore) -> TorchModels:
     """Copies of the models holding exactly the weights the graphs compute with."""
     out = []
-    for prefix in ("generator", "discriminator", "refiner"):
+    for prefix in MODEL_PREFIXES:
         module = getattr(models, prefix)
         if module is None:
             out.append(None)
@@ -120,6 +126,7 @@ def build_graphs(models: TorchModels, specs: dict[str, GraphSpec], precision: st
     wrappers = {"generator": GeneratorExport(models.generator),
                 "discriminator": DiscriminatorExport(models.discriminator),
                 "refiner": RefinerExport(models.refiner) if models.refiner is not None else None,
+                "encoder": EncoderExport(models.encoder) if models.encoder is not None else None,
                 "search_step": SearchStep(models.generator, models.discriminator)}
     return {name: export_graph(wrappers[name], _example_inputs(spec), spec, {"precision": precision})
             for name, spec in specs.items()}
@@ -142,8 +149,12 @@ def _swap_in(tmp: Path, out: Path) -> None:
 
 def export_bundle(checkpoint: str, out: str, refiner: str | None = None, validate: bool = True,
                   progress: bool = False, *, fp16: bool = False, search: SearchConfig | None = None,
-                  say: Callable[[str], None] | None = None) -> dict:
-    """Export a GAN checkpoint (+ optional refiner checkpoint) to a bundle folder at `out`.
+                  say: Callable[[str], None] | None = None, encoder: str | None = None,
+                  encoder_search: dict | None = None) -> dict:
+    """Export a GAN checkpoint or a bundle (+ optional refiner and encoder checkpoints) to a
+    bundle folder at `out`. encoder_search: the search settings for a start near the answer
+    (encoder or previous frame), e.g. {"steps": 20, "restarts": 1}, stored as the manifest's
+    search.encoder_start (runtime Bundle.search_defaults_for).
 
     fp16: weights stored in float16 (compute and graph I/O stay float32). validate: run
     validate.py's checks and fail (ValidationFailed, nothing written at `out`) unless all pass.
@@ -157,8 +168,8 @@ def export_bundle(checkpoint: str, out: str, refiner: str | None = None, validat
     _prepare_out(out_path)
     precision = "fp16" if fp16 else "fp32"
     search = search or SearchConfig()
-    models, training = load_models(checkpoint, refiner)
-    specs = all_specs(models.generator.cfg.z_dim, models.refiner is not None)
+    models, training = load_models(checkpoint, refiner, encoder)
+    specs = all_specs(models.generator.cfg.z_dim, models.refiner is not None, models.encoder is not None)
 
     log(f"exporting {', '.join(specs)} ({precision}, opset {OPSET})")
     store = WeightStore(_named_tensors(models), precision)
@@ -174,7 +185,7 @@ def export_bundle(checkpoint: str, out: str, refiner: str | None = None, validat
         for name, model in graphs.items():
             (tmp / specs[name].file).write_bytes(model.SerializeToString())
         files = {n: sha256_file(tmp / n) for n in [*store.sizes, *(s.file for s in specs.values())]}
-        manifest = _manifest(models, specs, store, precision, search, training, files)
+        manifest = _manifest(models, specs, store, precision, search, training, files, encoder_search)
         _write_manifest(tmp, manifest)
         rows, timing, table = [], {}, ""
         if validate:
@@ -200,11 +211,16 @@ def export_bundle(checkpoint: str, out: str, refiner: str | None = None, validat
 
 
 def _manifest(models: TorchModels, specs: dict[str, GraphSpec], store: WeightStore, precision: str,
-              search: SearchConfig, training: dict, files: dict) -> dict:
+              search: SearchConfig, training: dict, files: dict, encoder_search: dict | None = None) -> dict:
+    start_overrides = None
+    if models.encoder is not None:
+        start_overrides = {k: v for k, v in (encoder_search or {}).items() if v is not None}
+        search.replace(**start_overrides)  # validates the values (EdgefillError on a bad one)
     return {
         "format": FORMAT, "format_version": FORMAT_VERSION, "toolkit_version": __version__,
         "models": {"generator": to_dict(models.generator.cfg), "discriminator": to_dict(models.discriminator.cfg),
-                   "refiner": to_dict(models.refiner.cfg) if models.refiner is not None else None},
+                   "refiner": to_dict(models.refiner.cfg) if models.refiner is not None else None,
+                   "encoder": to_dict(models.encoder.cfg) if models.encoder is not None else None},
         "image": {"size": 64, "color_order": "RGB", "layout": "NCHW", "dtype": "float32", "range": [-1, 1],
                   "normalisation": "x / 127.5 - 1", "mask": "uint8 HW, 255 = fill"},
         "search": {**search.to_dict(),
@@ -212,7 +228,8 @@ def _manifest(models: TorchModels, specs: dict[str, GraphSpec], store: WeightSto
                             "prior_forms": {"lsgan": "(s - 1)^2", "log": "log(1 - sigmoid(s)) = -softplus(s)"},
                             "prior_code": {"lsgan": 0.0, "log": 1.0}},
                    "importance_weights": {"computed_by": "runtime", "window": IMPORTANCE_WINDOW},
-                   "step_batch": "dynamic"},
+                   "step_batch": "dynamic",
+                   "encoder_start": start_overrides},
         "precision": precision,
         "opset": OPSET,
         "graphs": {name: spec.manifest_entry() for name, spec in specs.items()},
@@ -223,7 +240,7 @@ def _manifest(models: TorchModels, specs: dict[str, GraphSpec], store: WeightSto
         "training": training,
         "export": {"exporter": "torch.onnx.export(dynamo=False, do_constant_folding=False)",
                    "torch": torch.__version__.split("+")[0], "onnx": onnx.__version__,
-                   "weights": "weights.bin shared external data"
+                   "weights": "weights.bin (G, D), refiner.bin, encoder.bin: shared external data"
                               + ("; float16 storage, Cast to float32 in-graph" if precision == "fp16" else "")},
     }
 

@@ -98,6 +98,13 @@ def refiner_spec() -> GraphSpec:
                      doc="image (N,3,64,64) f32 in [-1,1] -> refined image (N,3,64,64) f32 in [-1,1]")
 
 
+def encoder_spec(z_dim: int) -> GraphSpec:
+    return GraphSpec("encoder", (("masked", (BATCH, 4, 64, 64)),), (("z", (BATCH, z_dim)),),
+                     fp32=Tolerance(1e-5, 1e-5), fp16=Tolerance(1e-5, 1e-5), fp16_cost=Tolerance(5e-2),
+                     doc="masked (N,4,64,64) f32: known RGB in [-1,1] (0 in the hole) + known mask (1 known) "
+                         "-> z (N,z_dim) f32 in [-1,1], the search's start (runtime.core.starts.encoder_input)")
+
+
 def search_step_spec(z_dim: int) -> GraphSpec:
     dims = {"z": (BATCH, z_dim), "m": (BATCH, z_dim), "v": (BATCH, z_dim), "t": (BATCH,), "y": IMAGE,
             "W": (BATCH, 1, 64, 64)}
@@ -151,9 +158,11 @@ class SearchTolerance:
 SEARCH_TOL = SearchTolerance()
 
 
-def all_specs(z_dim: int, with_refiner: bool) -> dict[str, GraphSpec]:
+def all_specs(z_dim: int, with_refiner: bool, with_encoder: bool = False) -> dict[str, GraphSpec]:
     specs = {"generator": generator_spec(z_dim), "discriminator": discriminator_spec()}
     if with_refiner:
         specs["refiner"] = refiner_spec()
+    if with_encoder:
+        specs["encoder"] = encoder_spec(z_dim)
     specs["search_step"] = search_step_spec(z_dim)
     return specs

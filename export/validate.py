@@ -62,6 +62,7 @@ class TorchModels:
     generator: torch.nn.Module
     discriminator: torch.nn.Module
     refiner: torch.nn.Module | None
+    encoder: torch.nn.Module | None = None
 
 
 def format_table(rows: list[Row]) -> str:
@@ -132,6 +133,18 @@ def real_faces(n: int = 8) -> np.ndarray:
     if not files:
         raise FileNotFoundError(f"no sample faces in {SAMPLE_FACES}")
     return to_model(np.stack([read_image(f) for f in files]))
+
+
+def masked_faces(faces: np.ndarray) -> np.ndarray:
+    """The encoder's input for real faces (float32 (n,3,64,64) in [-1,1]) under masks of every
+    training kind: runtime.core.starts.encoder_input, as the runtime feeds it."""
+    from edgefill.runtime.core.starts import encoder_input
+    from edgefill.runtime.imaging.images import from_model
+    from edgefill.runtime.imaging.masks import TRAINING_MASK_KINDS, make_mask
+
+    rng = np.random.default_rng(7)
+    masks = np.stack([make_mask(TRAINING_MASK_KINDS[i % len(TRAINING_MASK_KINDS)], rng) for i in range(len(faces))])
+    return encoder_input(from_model(faces), masks)
 
 
 # ---------------------------------------------------------------- the checks
@@ -211,13 +224,17 @@ class Validator:
         self.say("validating generator / discriminator / refiner against torch")
         z_dim = self.specs["generator"].inputs[0][1][1]
         faces = real_faces()
-        modules = {"generator": ("z", "image"), "discriminator": ("image", "score"), "refiner": ("image", "refined")}
+        modules = {"generator": ("z", "image"), "discriminator": ("image", "score"), "refiner": ("image", "refined"),
+                   "encoder": ("masked", "z")}
+        shapes = {"generator": (z_dim,), "encoder": (4, 64, 64)}
         for name, (inp, out) in modules.items():
             if name not in self.specs:
                 continue
-            inputs = [(f"seeded B={b}", self.rng.uniform(-1, 1, (b, z_dim) if name == "generator"
-                                                         else (b, 3, 64, 64)).astype(np.float32)) for b in (1, 3)]
-            if name != "generator":
+            inputs = [(f"seeded B={b}", self.rng.uniform(-1, 1, (b, *shapes.get(name, (3, 64, 64)))).astype(np.float32))
+                      for b in (1, 3)]
+            if name == "encoder":
+                inputs.append((f"real faces, mixed masks B={len(faces)}", masked_faces(faces)))
+            elif name != "generator":
                 inputs.append((f"real faces B={len(faces)}", faces))
             for label, x in inputs:
                 ref = {out: _forward(getattr(self.ref, name), x)}

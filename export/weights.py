@@ -22,7 +22,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from edgefill.runtime.core.bundle import REFINER_WEIGHTS, WEIGHTS
+from edgefill.runtime.core.bundle import ENCODER_WEIGHTS, REFINER_WEIGHTS, WEIGHTS
 
 ALIGN = 64
 INLINE_LIMIT = 4096  # bytes: an inline initializer above this is a duplicated weight (a bug)
@@ -37,6 +37,8 @@ def storage_dtype(array: np.ndarray, precision: str) -> np.dtype:
 
 def weight_file(name: str) -> str:
     """The file a state-dict tensor (with its model prefix) is stored in."""
+    if name.startswith("encoder."):
+        return ENCODER_WEIGHTS
     return REFINER_WEIGHTS if name.startswith("refiner.") else WEIGHTS
 
 

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from edgefill.train.discriminator import LEAK, Discriminator
+from edgefill.train.encoder import Encoder
 from edgefill.train.generator import Generator
 from edgefill.train.refiner import Refiner
 
@@ -56,6 +57,17 @@ class RefinerExport(nn.Module):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.refiner(image)
+
+
+class EncoderExport(nn.Module):
+    """masked (B,4,64,64) f32 -> z (B, z_dim) f32 in [-1,1]."""
+
+    def __init__(self, encoder: Encoder):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, masked: torch.Tensor) -> torch.Tensor:
+        return self.encoder(masked)
 
 
 def _bn(h: torch.Tensor, norm: nn.BatchNorm2d) -> torch.Tensor:

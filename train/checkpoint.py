@@ -1,6 +1,6 @@
 """Checkpoints: a folder `checkpoint/` inside a run's output folder, holding
 
-- `checkpoint.json`: {"kind": "gan"|"refiner", "format": 1, "config": {...}, "state": {...}}
+- `checkpoint.json`: {"kind": "gan"|"refiner"|"encoder", "format": 1, "config": {...}, "state": {...}}
 - `weights.safetensors`: model tensors (prefixes `generator.`, `discriminator.`, `refiner.`)
 - `train_state.pt`: optimiser and RNG state, read back with torch.load(weights_only=True)
 
@@ -90,13 +90,15 @@ def load_checkpoint(path: str | os.PathLike, kind: str | None = None, with_train
                       tensors=tensors, train_state=train_state, path=ckpt_dir)
 
 
-def resume_run(out_dir: str | os.PathLike, kind: str, config_cls, cfg):
+def resume_run(out_dir: str | os.PathLike, kind: str, config_cls, cfg,
+               keep: tuple[str, ...] = ("epochs", "device")):
     """For `--resume`: the run's checkpoint (with optimiser/RNG state) and its saved config,
-    keeping only the new `epochs` and `device` from `cfg`. An error when there is nothing to resume."""
+    keeping only the fields named in `keep` (the run's length and device) from `cfg`. An error
+    when there is nothing to resume."""
     from .config import nested_from_dict
 
     if find_checkpoint(out_dir) is None:
         raise EdgefillError(f"--resume: no checkpoint in {out_dir}")
     ckpt = load_checkpoint(out_dir, kind=kind, with_train_state=True)
     saved = nested_from_dict(config_cls, ckpt.config)
-    return ckpt, config_cls(**{**saved.__dict__, "epochs": cfg.epochs, "device": cfg.device})
+    return ckpt, config_cls(**{**saved.__dict__, **{k: getattr(cfg, k) for k in keep}})

@@ -49,6 +49,16 @@ class RefinerConfig:
     width: int = 64
 
 
+@dataclass(frozen=True)
+class EncoderConfig:
+    """The search's start network E: (N,4,64,64) [known RGB in [-1,1], 0 in the hole; known mask]
+    -> z (N, z_dim) in [-1,1] (tanh). width e: 4 strided 4x4 convs e-2e-4e-8e (64 -> 4), BN +
+    LeakyReLU(0.2), then flatten 4*4*8e (4096 at e=32) -> linear -> tanh."""
+
+    z_dim: int = 100
+    width: int = 32
+
+
 PRESETS: dict[str, tuple[GeneratorConfig, DiscriminatorConfig, RefinerConfig]] = {
     "tiny": (GeneratorConfig(width=8), DiscriminatorConfig(width=8), RefinerConfig(width=8)),
     "base": (GeneratorConfig(width=64), DiscriminatorConfig(width=64), RefinerConfig(width=64)),
@@ -108,10 +118,38 @@ class RefinerTrainConfig:
     limit: int = 0
 
 
+@dataclass(frozen=True)
+class EncoderTrainConfig:
+    """One `edgefill train encoder` run (DESIGN section 7): `synthetic_steps` on G's own samples
+    under random masks of every kind (z known: latent MSE + L1 on known pixels of G(E(x))), then
+    `real_steps` on real training faces (L1 on known pixels + the W-weighted contextual loss +
+    lam * the LSGAN prior, all through the frozen G and D)."""
+
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    synthetic_steps: int = 1500
+    real_steps: int = 1500
+    batch_size: int = 64
+    lr: float = 1e-3
+    beta1: float = 0.9
+    beta2: float = 0.999
+    latent_weight: float = 1.0
+    lam: float = 0.003  # prior weight in the real phase (the contextual terms are per-pixel means)
+    val_fraction: float = 0.02  # the GAN run's hold-out when it has one; else this fraction with `seed`
+    seed: int = 0
+    device: str = "auto"
+    checkpoint_every: int = 200
+    limit: int = 0
+    eval_steps: int = 20  # search steps from E's start in the validation pictures and numbers
+
+    @property
+    def total_steps(self) -> int:
+        return self.synthetic_steps + self.real_steps
+
+
 def nested_from_dict(cls: type[T], data: dict[str, Any]) -> T:
     """from_dict that also rebuilds nested config fields (generator, discriminator, ...)."""
     nested = {"generator": GeneratorConfig, "discriminator": DiscriminatorConfig,
-              "refiner": RefinerConfig, "search": SearchConfig}
+              "refiner": RefinerConfig, "search": SearchConfig, "encoder": EncoderConfig}
     known = {f.name for f in dataclasses.fields(cls)}
     kwargs = {}
     for k, v in data.items():

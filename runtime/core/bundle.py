@@ -57,7 +57,8 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 WEIGHTS = "weights.bin"
 REFINER_WEIGHTS = "refiner.bin"
-GRAPHS = ("generator", "discriminator", "refiner", "search_step")
+ENCODER_WEIGHTS = "encoder.bin"
+GRAPHS = ("generator", "discriminator", "refiner", "search_step", "encoder")  # refiner, encoder optional
 STEP_INPUTS = ("z", "m", "v", "t", "y", "W", "lam", "lr", "beta1", "beta2", "eps", "prior")
 STEP_OUTPUTS = ("z_next", "m_next", "v_next", "t_next", "loss", "image")
 PRIOR_CODE = {"lsgan": 0.0, "log": 1.0}
@@ -82,7 +83,18 @@ class Bundle:
 
     @property
     def search_defaults(self) -> SearchConfig:
+        """The search settings for a random start (manifest "search")."""
         return SearchConfig.from_dict(self.manifest.get("search", {}))
+
+    def search_defaults_for(self, start: str) -> SearchConfig:
+        """The search settings for a start ("random", "encoder", "given"): the random-start defaults
+        with the manifest's "search"."encoder_start" overrides (steps, restarts, lr, ...) for a
+        start near the answer (encoder, or a video's previous frame), when the bundle has them."""
+        base = self.search_defaults
+        overrides = self.manifest.get("search", {}).get("encoder_start") or {}
+        if start == "random" or not overrides:
+            return base
+        return base.replace(**{k: v for k, v in overrides.items() if k in base.to_dict()})
 
     @property
     def z_dim(self) -> int:

@@ -17,6 +17,8 @@ Pipeline(bundle=None, provider=None, backend="onnx", threads=None, engine=None)
 
 Stages (each usable alone; `run` composes them):
     problem(images, masks) -> (y, W)
+    make_start(init) -> Start ("auto": the encoder when the bundle has one, else random)
+    config(steps=..., start=name) -> SearchConfig (the bundle's defaults for that start)
     start(images, masks, cfg, start, seeds) -> z0 float32 (N*restarts, z_dim)
     search(y, W, cfg, z0, time_budget_ms, progress) -> SearchResult (G(z_best), z_best, loss, ...)
     blend(images, generated, masks, mode) -> uint8 (N,64,64,3)
@@ -40,7 +42,7 @@ from .bundle import Bundle, open_bundle
 from .engine import Engine
 from .ort_search import OrtSearch, StepGraphError
 from .search_config import SearchConfig
-from .starts import RandomStart, Start
+from .starts import RandomStart, Start, make_start
 
 BACKENDS = ("onnx", "torch")
 log = logging.getLogger("edgefill")
@@ -119,11 +121,17 @@ class Pipeline:
         self._searcher = self._torch_searcher()
         self.backend = "torch"
 
+    def make_start(self, init: str | None = None) -> Start:
+        """The start for a user's choice: "auto"/None (the encoder when the bundle has one, else
+        random), "random" or "encoder" (runtime.core.starts.make_start)."""
+        return make_start(init, self.engine)
+
     def config(self, steps=None, restarts=None, lam=None, lr=None, prior=None, blend=None,
-               patience=None) -> SearchConfig:
-        """The bundle's search defaults with the given (non-None) settings replaced."""
-        return self.search_defaults.replace(steps=steps, restarts=restarts, lam=lam, lr=lr, prior=prior, blend=blend,
-                                            patience=patience)
+               patience=None, start: str = "random") -> SearchConfig:
+        """The bundle's search defaults for `start` (a start's name: "random", "encoder", "given";
+        Bundle.search_defaults_for) with the given (non-None) settings replaced."""
+        return self.bundle.search_defaults_for(start).replace(steps=steps, restarts=restarts, lam=lam, lr=lr,
+                                                              prior=prior, blend=blend, patience=patience)
 
     # -- the stages -------------------------------------------------------------------------
     @staticmethod

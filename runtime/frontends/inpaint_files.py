@@ -55,6 +55,7 @@ class InpaintJob:
     batch_size: int = 16
     threads: int | None = None
     progress: bool = True
+    init: str | None = None  # where the search starts: auto (encoder if the bundle has one), random, encoder
 
 
 def _is_image_path(p: Path) -> bool:
@@ -126,7 +127,9 @@ def run_inpaint(job: InpaintJob) -> dict:
         except EdgefillError as exc:
             raise EdgefillError(f"{path}: {exc}") from None
     inp = Inpainter(job.bundle, provider=job.provider, backend=job.backend, threads=job.threads)
-    cfg = inp.config_for(job.steps, job.restarts, job.lam, job.lr, job.prior, job.blend, job.patience)
+    search_start = inp.pipeline.make_start(job.init)
+    cfg = inp.config_for(job.steps, job.restarts, job.lam, job.lr, job.prior, job.blend, job.patience,
+                         start=search_start.name)
     refine = job.refine and inp.bundle.has_graph("refiner")
     if job.refine and not refine:
         log.warning("edgefill: notice: bundle %s has no refiner; writing the blended search results", inp.bundle.root)
@@ -162,7 +165,7 @@ def run_inpaint(job: InpaintJob) -> dict:
             batch = inp.inpaint_batch(np.stack([preps[i].image64 for i in idx]), np.stack([preps[i].mask64 for i in idx]),
                                       steps=cfg.steps, restarts=cfg.restarts, lam=cfg.lam, lr=cfg.lr, prior=cfg.prior,
                                       blend=cfg.blend, refine=refine, seeds=[job.seed + i for i in idx],
-                                      time_budget_ms=job.time_budget_ms, patience=cfg.patience,
+                                      time_budget_ms=job.time_budget_ms, patience=cfg.patience, start=search_start,
                                       progress=bar.update if bar is not None else False)
             if bar is not None:
                 bar.update(cfg.steps - batch.search.steps_run)
@@ -173,5 +176,6 @@ def run_inpaint(job: InpaintJob) -> dict:
             bar.close()
     return {"outputs": records, "bundle": str(inp.bundle.root), "backend": inp.backend, "provider": inp.provider,
             "settings": {**cfg.to_dict(), "refine": refine, "seed": job.seed, "time_budget_ms": job.time_budget_ms,
-                         "batch_size": job.batch_size, "box": list(box) if box else None, "mask": job.mask},
+                         "batch_size": job.batch_size, "box": list(box) if box else None, "mask": job.mask,
+                         "init": search_start.name},
             "seconds": round(time.perf_counter() - start, 4)}

@@ -36,20 +36,24 @@ refine(blended, masks) -> uint8 (N,64,64,3)
     M*y + (1-M)*R(blended). EdgefillError if the bundle has no refiner.
 
 inpaint(image, mask, *, steps=None, restarts=None, lam=None, lr=None, prior=None, blend=None,
-        refine=True, seed=0, box=None, time_budget_ms=None, patience=None) -> InpaintResult
+        refine=True, seed=0, box=None, time_budget_ms=None, patience=None, init=None) -> InpaintResult
     One image of any size and mode (gray/RGB/RGBA, uint8 or uint16). mask: a kind name
     (center, random-box, pattern, random, half, half-left, half-right, free-form; drawn from
     np.random.default_rng(seed)), a mask-image path, or a uint8 (H,W) array (255 = fill; the
     size policy is in runtime.preprocess). box: (x,y,w,h) or "x,y,w,h" face region (default:
-    the whole image resized to 64x64). None settings take the bundle's search defaults.
+    the whole image resized to 64x64). init: where the search starts, "auto"/None (the bundle's
+    encoder when it has one, else random), "random" or "encoder"; None settings take the
+    bundle's search defaults for that start (Bundle.search_defaults_for).
     refine=True uses the refiner when the bundle has one (stats["refined"] says whether it ran).
     -> InpaintResult(image uint8 (H,W,3) final, searched uint8 (64,64,3) blended search result,
        refined uint8 (64,64,3) or None, stats dict). A mask without holes returns the input
        unchanged without searching (stats["steps_run"] = 0).
 
-inpaint_batch(images, masks, *, ...same settings..., seeds=None, progress=False) -> BatchResult
+inpaint_batch(images, masks, *, ...same settings..., seeds=None, progress=False, start=None) -> BatchResult
     N 64x64 problems at once (one search batch): images uint8 (N,64,64,3), masks uint8
-    (N,64,64). Image i starts from initial_z(1, restarts, z_dim, seed + i) (or seeds[i]), so its
+    (N,64,64). start: a runtime.core.starts Start (overrides init; e.g. GivenStart(z) for a
+    video's previous frame). Image i's random rows come from initial_z(1, restarts, z_dim,
+    seed + i) (or seeds[i]; with the encoder, its z replaces restart 0), so its
     result does not depend on what else is in the batch, and inpaint(seed=s) equals the CLI's
     first image with --seed s.
 """
@@ -65,7 +69,7 @@ from ..core.bundle import Bundle
 from ..core.pipeline import BACKENDS, BatchResult, Pipeline, check_batch
 from ..core.best_of_k import SearchResult
 from ..core.search_config import SearchConfig
-from ..core.starts import RandomStart, Start
+from ..core.starts import Start
 from ..errors import EdgefillError
 from ..imaging.preprocess import paste_back, prepare
 
@@ -137,24 +141,26 @@ class Inpainter:
 
     # -- whole pipelines --------------------------------------------------------------------
     def config_for(self, steps=None, restarts=None, lam=None, lr=None, prior=None, blend=None,
-                   patience=None) -> SearchConfig:
-        """The bundle's search defaults with the given (non-None) settings replaced."""
-        return self.pipeline.config(steps, restarts, lam, lr, prior, blend, patience)
+                   patience=None, start: str = "random") -> SearchConfig:
+        """The bundle's search defaults for a start ("random", "encoder") with the given
+        (non-None) settings replaced."""
+        return self.pipeline.config(steps, restarts, lam, lr, prior, blend, patience, start=start)
 
     def inpaint_batch(self, images: np.ndarray, masks: np.ndarray, *, steps=None, restarts=None, lam=None, lr=None,
                       prior=None, blend=None, refine=True, seed: int = 0, seeds=None, time_budget_ms=None,
                       patience=None, progress: bool | Callable[[int], None] = False,
-                      start: Start | None = None) -> BatchResult:
+                      start: Start | None = None, init: str | None = None) -> BatchResult:
         """Search, blend and (optionally) refine N 64x64 images (module docstring)."""
         images, masks = check_batch(images, masks)
-        cfg = self.config_for(steps, restarts, lam, lr, prior, blend, patience)
+        start = start or self.pipeline.make_start(init)
+        cfg = self.config_for(steps, restarts, lam, lr, prior, blend, patience, start=start.name)
         n = images.shape[0]
         seeds = list(seeds) if seeds is not None else [seed + i for i in range(n)]
         if len(seeds) != n:
             raise EdgefillError(f"{len(seeds)} seeds for {n} images")
         callback, bar = _progress_callback(progress, cfg.steps)
         try:
-            return self.pipeline.run(images, masks, cfg, start=start or RandomStart(), seeds=seeds, refine=refine,
+            return self.pipeline.run(images, masks, cfg, start=start, seeds=seeds, refine=refine,
                                      time_budget_ms=time_budget_ms, progress=callback)
         finally:
             if bar is not None:
@@ -162,7 +168,7 @@ class Inpainter:
 
     def inpaint(self, image: np.ndarray, mask, *, steps=None, restarts=None, lam=None, lr=None, prior=None,
                 blend=None, refine=True, seed: int = 0, box=None, time_budget_ms=None,
-                patience=None) -> InpaintResult:
+                patience=None, init: str | None = None) -> InpaintResult:
         """One image of any size and mode (module docstring)."""
         start = time.perf_counter()
         prep = prepare(image, mask, box, rng=np.random.default_rng(seed))
@@ -170,7 +176,7 @@ class Inpainter:
         if prep.has_hole:
             batch = self.inpaint_batch(prep.image64[None], prep.mask64[None], steps=steps, restarts=restarts, lam=lam,
                                        lr=lr, prior=prior, blend=blend, refine=refine, seed=seed,
-                                       time_budget_ms=time_budget_ms, patience=patience)
+                                       time_budget_ms=time_budget_ms, patience=patience, init=init)
         return self.finish(prep, batch, 0, start)
 
     def finish(self, prep, batch: BatchResult | None, i: int, start: float | None = None) -> InpaintResult:
@@ -185,7 +191,7 @@ class Inpainter:
             res, cfg = batch.search, batch.config
             stats.update(steps_run=int(res.steps_run), loss=float(res.loss[i]), search_seconds=float(res.seconds),
                          prior=cfg.prior, blend=batch.blend, refined=batch.refined is not None, steps=cfg.steps,
-                         restarts=cfg.restarts, lam=cfg.lam, lr=cfg.lr, backend=res.backend)
+                         restarts=cfg.restarts, lam=cfg.lam, lr=cfg.lr, backend=res.backend, init=batch.start)
             out = InpaintResult(image=paste_back(prep, batch.final[i]), searched=batch.searched[i],
                                 refined=None if batch.refined is None else batch.refined[i], stats=stats)
         if start is not None:

@@ -9,8 +9,14 @@ import click
 
 def register(cli: click.Group) -> None:
     @cli.command("export")
-    @click.option("--checkpoint", required=True, help="GAN run folder or its checkpoint/ folder (generator + critic).")
+    @click.option("--checkpoint", required=True,
+                  help="GAN run folder (or its checkpoint/), or an existing bundle whose G, D and refiner to re-export.")
     @click.option("--refiner", default=None, help="Refiner run folder or checkpoint/ folder (optional).")
+    @click.option("--encoder", default=None, help="Encoder run folder (`edgefill train encoder`; optional).")
+    @click.option("--encoder-steps", default=None, type=click.IntRange(1),
+                  help="Search default for an encoder start: Adam steps (default: the random start's).")
+    @click.option("--encoder-restarts", default=None, type=click.IntRange(1),
+                  help="Search default for an encoder start: restarts (encoder z + random ones).")
     @click.option("--out", required=True, help="Bundle folder to write (replaced only if it is a bundle).")
     @click.option("--fp16", is_flag=True, help="Store weights in float16 (compute and graph I/O stay float32).")
     @click.option("--validate/--no-validate", default=True, show_default=True,
@@ -23,8 +29,8 @@ def register(cli: click.Group) -> None:
     @click.option("--blend", default=None, type=click.Choice(["paste", "poisson"]), help="Search default: blending.")
     @click.option("--json", "json_path", default=None, help="Write the export summary (sizes, validation) as JSON.")
     @click.option("--quiet", is_flag=True, help="Print only the table and the result line.")
-    def export_cmd(checkpoint, refiner, out, fp16, validate, steps, restarts, lam, lr, prior, blend, json_path, quiet):
-        """Export generator, critic, refiner and the latent-search step graph to an ONNX bundle."""
+    def export_cmd(checkpoint, refiner, encoder, encoder_steps, encoder_restarts, out, fp16, validate, steps, restarts, lam, lr, prior, blend, json_path, quiet):
+        """Export generator, critic, refiner, encoder and the latent-search step graph to an ONNX bundle."""
         from ...errors import EdgefillError
         from ...core.search_config import SearchConfig
 
@@ -37,7 +43,8 @@ def register(cli: click.Group) -> None:
         search = SearchConfig().replace(steps=steps, restarts=restarts, lam=lam, lr=lr, prior=prior, blend=blend)
         try:
             summary = export_bundle(checkpoint, out, refiner=refiner, validate=validate, progress=not quiet,
-                                    fp16=fp16, search=search, say=click.echo)
+                                    fp16=fp16, search=search, say=click.echo, encoder=encoder,
+                                    encoder_search={"steps": encoder_steps, "restarts": encoder_restarts})
         except ValidationFailed as exc:
             click.echo(exc.table)
             raise

@@ -50,9 +50,12 @@ def register(cli: click.Group) -> None:
 @click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True,
               help="Images per search batch (each with --restarts starts).")
 @click.option("--threads", type=click.IntRange(1), default=None, help="onnxruntime threads (default: physical cores).")
+@click.option("--init", type=click.Choice(["auto", "random", "encoder"]), default="auto", show_default=True,
+              help="Where the search starts: auto = the bundle's encoder when it has one (its own search defaults), "
+                   "else random; encoder = restart 0 from the encoder, other restarts random.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def inpaint_cmd(images, mask_spec, out, bundle, steps, restarts, provider, backend, blend, no_refine, seed, box,
-                time_budget_ms, lam, lr, prior, patience, side_by_side, batch_size, threads, no_progress):
+                time_budget_ms, lam, lr, prior, patience, side_by_side, batch_size, threads, init, no_progress):
     """Fill the --mask holes of IMAGE... with latent search (+ refiner) and write them to --out."""
     import json
 
@@ -62,5 +65,5 @@ def inpaint_cmd(images, mask_spec, out, bundle, steps, restarts, provider, backe
                      provider=None if provider == "auto" else provider, backend=backend, blend=blend,
                      refine=not no_refine, seed=seed, box=box, time_budget_ms=time_budget_ms, lam=lam, lr=lr,
                      prior=prior, patience=patience, side_by_side=side_by_side, batch_size=batch_size,
-                     threads=threads, progress=not no_progress)
+                     threads=threads, progress=not no_progress, init=init)
     click.echo(json.dumps(run_inpaint(job), indent=2))

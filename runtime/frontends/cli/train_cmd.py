@@ -9,12 +9,12 @@ import importlib
 
 import click
 
-SUBCOMMANDS: tuple[str, ...] = ("train_gan_cmd", "train_refiner_cmd", "tune_search_cmd")
+SUBCOMMANDS: tuple[str, ...] = ("train_gan_cmd", "train_refiner_cmd", "train_encoder_cmd", "tune_search_cmd")
 
 
 @click.group("train")
 def train() -> None:
-    """Train the LSGAN (generator + critic) or the refiner (needs the `train` extra: torch)."""
+    """Train the LSGAN (generator + critic), the refiner or the search encoder (needs the `train` extra: torch)."""
 
 
 for _name in SUBCOMMANDS:

@@ -1,0 +1,180 @@
+"""The search's start network (issue: amortised search): training (tiny, resumable), export into
+the bundle (validated like every graph), the runtime's start choice on both backends, and old
+bundles without an encoder. Quality is measured by `edgefill evaluate --steps-curve`, not here."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import assert_one_line_error, run_cli
+
+
+@pytest.fixture(scope="module")
+def faces_npz(tmp_path_factory, sample_faces):
+    """64 faces (the 8 samples, flipped and rolled) as a small .npz dataset."""
+    faces = np.concatenate([sample_faces, sample_faces[:, :, ::-1]])
+    faces = np.concatenate([np.roll(faces, s, axis=2) for s in range(4)])
+    path = tmp_path_factory.mktemp("data") / "faces.npz"
+    np.savez(path, images=faces)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_encoder_run(tmp_path_factory, tiny_gan_checkpoint, faces_npz):
+    """`edgefill train encoder` on the tiny GAN: 3 synthetic + 3 real steps, batch 8."""
+    out = tmp_path_factory.mktemp("enc") / "run"
+    proc = run_cli("train", "encoder", "--data", str(faces_npz), "--gan", str(tiny_gan_checkpoint), "--out", str(out),
+                   "--synthetic-steps", "3", "--real-steps", "3", "--batch-size", "8", "--width", "4",
+                   "--checkpoint-every", "2")
+    assert proc.returncode == 0, proc.stderr
+    return out, json.loads(proc.stdout)
+
+
+@pytest.fixture(scope="module")
+def encoder_bundle(tmp_path_factory, tiny_bundle, tiny_encoder_run):
+    """The tiny bundle re-exported from itself with the encoder (validated), encoder start 7 x 1."""
+    from edgefill.export.bundle_writer import export_bundle
+
+    out = tmp_path_factory.mktemp("bundles") / "tiny_enc"
+    summary = export_bundle(str(tiny_bundle), str(out), encoder=str(tiny_encoder_run[0]), validate=True,
+                            encoder_search={"steps": 7, "restarts": 1})
+    return out, summary
+
+
+def test_train_encoder_writes_checkpoint_pictures_and_log(tiny_encoder_run):
+    out, summary = tiny_encoder_run
+    assert summary["steps"] == 6 and summary["phase"] == "real"
+    for key in ("val_hole_psnr_encoder", "val_hole_psnr_20_steps", "latent", "contextual", "prior"):
+        assert np.isfinite(summary[key]), key
+    assert (out / "checkpoint" / "checkpoint.json").is_file()
+    assert (out / "encoder_step00003.png").is_file() and (out / "encoder_step00006.png").is_file()
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert [r["phase"] for r in log] == ["synthetic", "real"]
+
+
+def test_train_encoder_resume_continues_exactly(tmp_path, tiny_gan_checkpoint, faces_npz):
+    """4 steps straight == 2 steps, then resumed to 4 (data drawn from (seed, step))."""
+    from edgefill.train.checkpoint import load_checkpoint
+    from edgefill.train.config import EncoderConfig, EncoderTrainConfig
+    from edgefill.train.train_encoder import train_encoder
+
+    def cfg(real):
+        return EncoderTrainConfig(encoder=EncoderConfig(width=4), synthetic_steps=2, real_steps=real, batch_size=8,
+                                  checkpoint_every=1, device="cpu")
+
+    train_encoder(cfg(2), str(faces_npz), str(tiny_gan_checkpoint), str(tmp_path / "a"), progress=False)
+    train_encoder(cfg(0), str(faces_npz), str(tiny_gan_checkpoint), str(tmp_path / "b"), progress=False)
+    train_encoder(cfg(2), str(faces_npz), str(tiny_gan_checkpoint), str(tmp_path / "b"), resume=True, progress=False)
+    a, b = load_checkpoint(tmp_path / "a"), load_checkpoint(tmp_path / "b")
+    assert a.state["step"] == b.state["step"] == 4
+    for k in a.tensors:
+        assert np.array_equal(a.tensors[k].numpy(), b.tensors[k].numpy()), k
+
+
+def test_encoder_bundle_is_validated_and_records_its_start_defaults(encoder_bundle):
+    from edgefill.runtime.core.bundle import open_bundle
+
+    root, summary = encoder_bundle
+    rows = [r for r in summary["validation"] if r["check"].startswith("encoder")]
+    assert len(rows) >= 3 and all(r["ok"] for r in rows), rows
+    assert (root / "encoder.onnx").is_file() and (root / "encoder.bin").is_file()
+    b = open_bundle(root)
+    assert b.has_graph("encoder") and b.manifest["models"]["encoder"]["width"] == 4
+    assert b.search_defaults_for("encoder").steps == 7 and b.search_defaults_for("encoder").restarts == 1
+    assert b.search_defaults_for("random") == b.search_defaults  # the random start keeps its own
+    assert "encoder" in b.manifest["training"]
+
+
+def test_reexporting_a_bundle_keeps_its_weights_bit_for_bit(encoder_bundle, tiny_bundle):
+    from edgefill.runtime.core.bundle import open_bundle
+
+    old, new = open_bundle(tiny_bundle), open_bundle(encoder_bundle[0])
+    for name in old.manifest["tensors"]:
+        assert np.array_equal(old.tensor(name), new.tensor(name)), name
+
+
+def test_encoder_start_matches_the_graph_and_is_restart_zero(encoder_bundle, sample_faces):
+    from edgefill.runtime.core.pipeline import Pipeline
+    from edgefill.runtime.core.starts import EncoderStart, RandomStart, encoder_input, random_rows
+    from edgefill.runtime.imaging.masks import make_mask
+
+    pipe = Pipeline(encoder_bundle[0], provider="cpu")
+    masks = np.stack([make_mask("center")] * 3)
+    cfg = pipe.config(restarts=3, start="encoder")
+    z0 = pipe.start(sample_faces[:3], masks, cfg, EncoderStart(), seeds=[5, 6, 7])
+    z_enc = pipe.engine.forward("encoder", encoder_input(sample_faces[:3], masks))
+    assert np.allclose(z0[::3], z_enc) and np.abs(z_enc).max() <= 1.0
+    rand = random_rows(3, 3, pipe.bundle.z_dim, [5, 6, 7])
+    keep = np.ones(9, bool)
+    keep[::3] = False
+    assert np.array_equal(z0[keep], rand[keep])  # the other restarts stay random, same seeds
+    assert pipe.make_start(None).name == "encoder" and pipe.make_start("random") == RandomStart()
+
+
+@pytest.mark.parametrize("backend", ["onnx", "torch"])
+def test_inpaint_uses_the_encoder_by_default_on_both_backends(encoder_bundle, sample_faces, backend):
+    from edgefill.runtime import Inpainter
+
+    inp = Inpainter(encoder_bundle[0], provider="cpu", backend=backend)
+    res = inp.inpaint(sample_faces[0], "center", seed=1)
+    assert res.stats["init"] == "encoder" and res.stats["steps"] == 7 and res.stats["restarts"] == 1
+    rnd = inp.inpaint(sample_faces[0], "center", seed=1, init="random")
+    assert rnd.stats["init"] == "random" and rnd.stats["steps"] == inp.search_defaults.steps
+    # outside the hole nothing changes, whatever the start
+    hole = np.zeros((64, 64), bool)
+    hole[16:48, 16:48] = True
+    assert np.array_equal(res.image[~hole], sample_faces[0][~hole])
+
+
+def test_onnx_and_torch_agree_from_the_encoder_start(encoder_bundle, sample_faces):
+    from edgefill.runtime import Inpainter
+    from edgefill.runtime.imaging.masks import make_mask
+
+    masks = np.stack([make_mask("center")] * 2)
+    out = {}
+    for backend in ("onnx", "torch"):
+        inp = Inpainter(encoder_bundle[0], provider="cpu", backend=backend)
+        out[backend] = inp.inpaint_batch(sample_faces[:2], masks, steps=10, refine=False, init="encoder")
+    assert np.allclose(out["onnx"].search.loss, out["torch"].search.loss, rtol=1e-4)
+
+
+def test_old_bundle_without_encoder_searches_from_random_and_refuses_init_encoder(tiny_bundle, sample_faces,
+                                                                                   tmp_path):
+    from edgefill.runtime import Inpainter
+    from edgefill.runtime.errors import EdgefillError
+
+    inp = Inpainter(tiny_bundle, provider="cpu")
+    assert not inp.bundle.has_graph("encoder")
+    res = inp.inpaint(sample_faces[0], "center", steps=3)
+    assert res.stats["init"] == "random"
+    with pytest.raises(EdgefillError, match="has no encoder"):
+        inp.inpaint(sample_faces[0], "center", steps=3, init="encoder")
+    src = tmp_path / "face.png"
+    from edgefill.runtime.imaging.images import write_image
+
+    write_image(src, sample_faces[0])
+    proc = run_cli("inpaint", str(src), "--mask", "center", "--out", str(tmp_path / "o.png"), "--bundle",
+                   str(tiny_bundle), "--init", "encoder", "--steps", "2")
+    assert_one_line_error(proc, "has no encoder")
+
+
+def test_cli_inpaint_reports_the_start(encoder_bundle, sample_faces, tmp_path):
+    from edgefill.runtime.imaging.images import write_image
+
+    src = tmp_path / "face.png"
+    write_image(src, sample_faces[1])
+    proc = run_cli("inpaint", str(src), "--mask", "center", "--out", str(tmp_path / "o.png"), "--bundle",
+                   str(encoder_bundle[0]), "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["settings"]["init"] == "encoder" and report["settings"]["steps"] == 7
+    assert report["outputs"][0]["steps_run"] == 7
+
+
+def test_bad_encoder_checkpoint_is_one_line(tiny_bundle, tiny_refiner_checkpoint, tmp_path):
+    proc = run_cli("export", "--checkpoint", str(tiny_bundle), "--encoder", str(tiny_refiner_checkpoint),
+                   "--out", str(tmp_path / "b"), "--no-validate")
+    assert_one_line_error(proc, "--encoder takes an encoder checkpoint")
+    assert not (tmp_path / "b").exists()

@@ -1,0 +1,83 @@
+"""The frozen G and D that later stages train against, from a GAN run OR an exported bundle.
+
+`edgefill train encoder --gan X` and `edgefill export --checkpoint X` accept either: a GAN run
+folder (train/checkpoint.py) or a bundle folder/.zip (its weights, as stored: an fp16 bundle's
+weights come back exactly, so re-exporting it in fp16 reproduces them bit for bit). A bundle
+also yields its refiner and the training record of its manifest.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from edgefill.runtime.core.bundle import MANIFEST, open_bundle
+from edgefill.runtime.errors import EdgefillError
+
+from .checkpoint import find_checkpoint, load_checkpoint
+from .config import (DiscriminatorConfig, GanTrainConfig, GeneratorConfig, RefinerConfig, from_dict,
+                     nested_from_dict)
+from .discriminator import Discriminator
+from .generator import Generator
+from .refiner import Refiner
+
+
+@dataclass
+class GanSource:
+    """Eval-mode G and D (and the bundle's refiner, when the source is a bundle), the GAN's
+    validation split (val_fraction, seed) and a training record for the manifest."""
+
+    generator: Generator
+    discriminator: Discriminator
+    refiner: Refiner | None
+    val_fraction: float
+    seed: int
+    training: dict
+    kind: str  # "checkpoint" or "bundle"
+
+
+def is_bundle(path: str) -> bool:
+    p = Path(path)
+    return p.suffix == ".zip" or (p / MANIFEST).is_file()
+
+
+def _load(module: torch.nn.Module, state: dict, what: str) -> torch.nn.Module:
+    try:
+        module.load_state_dict({k: torch.as_tensor(v) for k, v in state.items()}, strict=True)
+    except RuntimeError as exc:
+        raise EdgefillError(f"{what} weights do not fit its config: {str(exc).strip().splitlines()[0]}") from None
+    return module.eval()
+
+
+def load_gan_source(path: str, flag: str = "--checkpoint") -> GanSource:
+    """A GAN run folder or a bundle (module docstring); EdgefillError (naming `flag`) when it is neither."""
+    if is_bundle(path):
+        bundle = open_bundle(path)
+        models = bundle.manifest["models"]
+        G = _load(Generator(from_dict(GeneratorConfig, models["generator"])), bundle.state_dict("generator"),
+                  "generator")
+        D = _load(Discriminator(from_dict(DiscriminatorConfig, models["discriminator"])),
+                  bundle.state_dict("discriminator"), "discriminator")
+        R = None
+        if bundle.has_graph("refiner") and models.get("refiner"):
+            R = _load(Refiner(from_dict(RefinerConfig, models["refiner"])), bundle.state_dict("refiner"), "refiner")
+        training = dict(bundle.manifest.get("training") or {})
+        gan = training.get("gan", {})
+        return GanSource(G, D, R, float(gan.get("val_fraction", 0.02)), int(gan.get("seed", 0)),
+                         {**training, "from_bundle": str(bundle.root)}, "bundle")
+    if find_checkpoint(path) is None:
+        raise EdgefillError(f"no edgefill checkpoint or bundle in {path} ({flag} takes a GAN run folder or a bundle)")
+    ck = load_checkpoint(path)
+    if ck.kind != "gan":
+        raise EdgefillError(f"{path} is a {ck.kind} checkpoint; {flag} takes the GAN checkpoint (generator + critic) "
+                            "or a bundle")
+    cfg = nested_from_dict(GanTrainConfig, ck.config)
+    G = _load(Generator(cfg.generator), ck.module_state("generator"), "generator")
+    D = _load(Discriminator(cfg.discriminator), ck.module_state("discriminator"), "discriminator")
+    training = {"gan": {"checkpoint": str(Path(path)), "preset": cfg.preset, "data": ck.state.get("data"),
+                        "epochs_planned": cfg.epochs, "epoch": ck.state.get("epoch"),
+                        "step_in_epoch": ck.state.get("step_in_epoch"), "steps": ck.state.get("step"),
+                        "batch_size": cfg.batch_size, "lr": [cfg.lr_g, cfg.lr_d], "betas": [cfg.beta1, cfg.beta2],
+                        "val_fraction": cfg.val_fraction, "seed": cfg.seed}}
+    return GanSource(G, D, None, cfg.val_fraction, cfg.seed, training, "checkpoint")
