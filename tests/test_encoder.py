@@ -178,3 +178,55 @@ def test_bad_encoder_checkpoint_is_one_line(tiny_bundle, tiny_refiner_checkpoint
                    "--out", str(tmp_path / "b"), "--no-validate")
     assert_one_line_error(proc, "--encoder takes an encoder checkpoint")
     assert not (tmp_path / "b").exists()
+
+
+def test_record_at_snapshots_are_the_best_z_so_far_on_both_backends(encoder_bundle, sample_faces):
+    from edgefill.runtime.core.pipeline import Pipeline
+    from edgefill.runtime.core.starts import RandomStart
+    from edgefill.runtime.imaging.masks import make_mask
+
+    masks = np.stack([make_mask("center")] * 2)
+    for backend in ("onnx", "torch"):
+        pipe = Pipeline(encoder_bundle[0], provider="cpu", backend=backend)
+        cfg = pipe.config(steps=6, restarts=2)
+        z0 = pipe.start(sample_faces[:2], masks, cfg, RandomStart(), [0, 1])
+        y, W = pipe.problem(sample_faces[:2], masks)
+        full = pipe.search(y, W, cfg, z0, record_at=(1, 3, 6))
+        short = pipe.search(y, W, cfg.replace(steps=3), z0)
+        assert set(full.extra["z_at"]) == {1, 3, 6}, backend
+        assert np.array_equal(full.extra["z_at"][6], full.z), backend
+        assert np.array_equal(full.extra["z_at"][3], short.z), backend
+        assert full.extra["seconds_at"][1] <= full.extra["seconds_at"][6]
+
+
+def test_cli_steps_curve_writes_json_table_and_plot(encoder_bundle, faces_npz, tmp_path):
+    out_json, plot = tmp_path / "curve.json", tmp_path / "curve.png"
+    proc = run_cli("evaluate", "--data", str(faces_npz), "--bundle", str(encoder_bundle[0]), "--steps-curve",
+                   "0,2,4", "--limit", "3", "--json", str(out_json), "--plot", str(plot), "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    rep = json.loads(out_json.read_text())
+    assert set(rep["curve"]) == {"random", "encoder"} and rep["settings"]["images"] == 3
+    for name, c in rep["curve"].items():
+        assert [p["steps"] for p in c["points"]] == [0, 2, 4]
+        assert [p["step_evaluations"] for p in c["points"]] == [0, 2 * c["points"][0]["restarts"],
+                                                                4 * c["points"][0]["restarts"]]
+        assert all(p["n"] == 3 and np.isfinite(p["hole_psnr"]) and p["seconds_per_face"] > 0 for p in c["points"])
+    assert rep["curve"]["encoder"]["points"][0]["restarts"] == 1  # the encoder start's own defaults
+    assert "| encoder | 4 x 1 |" in proc.stdout and "| telea |" in proc.stdout
+    assert plot.is_file() and plot.stat().st_size > 1000
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--mask", "center,half"], "one --mask kind"),
+    (["--starts", "random,sideways"], "--starts takes random"),
+    (["--steps-curve", "0,x"], "comma-separated integers"),
+    (["--plot", "c.bmp"], "--plot must end"),
+])
+def test_steps_curve_bad_input_is_one_line(encoder_bundle, faces_npz, tmp_path, args, fragment):
+    base = {"--steps-curve": "0,2", "--starts": "random", "--mask": "center"}
+    for flag, value in zip(args[::2], args[1::2]):
+        base[flag] = value
+    flat = [x for kv in base.items() for x in kv]
+    proc = run_cli("evaluate", "--data", str(faces_npz), "--bundle", str(encoder_bundle[0]), "--limit", "2",
+                   "--no-progress", *flat)
+    assert_one_line_error(proc, fragment)

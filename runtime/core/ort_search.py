@@ -19,7 +19,7 @@ unbound, so it is never copied).
 from __future__ import annotations
 
 import time
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -58,12 +58,16 @@ class OrtSearch:
         self.z_dim = engine.bundle.z_dim
 
     def search(self, y: np.ndarray, W: np.ndarray, cfg: SearchConfig, z0: np.ndarray,
-               time_budget_ms: float | None = None, progress: Callable[[int], None] | None = None) -> SearchResult:
+               time_budget_ms: float | None = None, progress: Callable[[int], None] | None = None,
+               record_at: Sequence[int] = ()) -> SearchResult:
         """y float32 (N,3,64,64) in [-1,1]; W float32 (N,1,64,64); z0 float32 (N*restarts, z_dim).
 
         Stops after cfg.steps steps, on a plateau (cfg.patience > 0) or once time_budget_ms has
         passed (checked after every step; the batch's images all search together, so this is
         each image's budget). Returns the best restart per image (SearchResult, backend "onnx").
+        record_at: step counts s at which to copy each image's best z so far (over the first s
+        evaluated z) to the host: SearchResult.extra["z_at"] = {s: (N, z_dim)}, ["seconds_at"] =
+        {s: seconds since the start} (the steps-vs-quality curve from one search).
         """
         start = time.perf_counter()
         eng, sess = self.engine, self.session
@@ -92,6 +96,8 @@ class OrtSearch:
         holder_row = np.zeros(n, np.int64)  # its row in that buffer
         tracker = BestTracker(n, k, cfg)
         steps_run = 0
+        z_at: dict[int, np.ndarray] = {}
+        seconds_at: dict[int, float] = {}
         for step in range(cfg.steps):
             a, nxt = step % 2, (step + 1) % 2
             held = {id(h) for h in holder}
@@ -117,15 +123,26 @@ class OrtSearch:
                 holder_row[i] = tracker.rows[i]
             z_cur = z_next
             steps_run = step + 1
+            if steps_run in record_at:
+                z_at[steps_run] = self._best_z(holder, holder_row, n)
+                seconds_at[steps_run] = time.perf_counter() - start
             if step_finished(stop, progress, start, time_budget_ms):
                 break
 
+        z_best = self._best_z(holder, holder_row, n)
+        images = eng.forward("generator", z_best)
+        extra = {"provider": eng.provider, "prior": cfg.prior}
+        if record_at:
+            extra.update(z_at=z_at, seconds_at=seconds_at)
+        return SearchResult(z=z_best, images=images, loss=tracker.best_loss, history=np.stack(tracker.history),
+                            steps_run=steps_run, seconds=time.perf_counter() - start, backend=self.backend,
+                            extra=extra)
+
+    def _best_z(self, holder: list, holder_row: np.ndarray, n: int) -> np.ndarray:
+        """Each image's best z so far, read from the device buffers that hold them -> (n, z_dim)."""
         z_best = np.empty((n, self.z_dim), np.float32)
         for buf in {id(h): h for h in holder}.values():
             host = buf.numpy()
             for i in (i for i in range(n) if holder[i] is buf):
                 z_best[i] = host[holder_row[i]]
-        images = eng.forward("generator", z_best)
-        return SearchResult(z=z_best, images=images, loss=tracker.best_loss, history=np.stack(tracker.history),
-                            steps_run=steps_run, seconds=time.perf_counter() - start, backend=self.backend,
-                            extra={"provider": eng.provider, "prior": cfg.prior})
+        return z_best

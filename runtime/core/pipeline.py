@@ -153,20 +153,21 @@ class Pipeline:
 
     def search(self, y: np.ndarray, W: np.ndarray, cfg: SearchConfig, z0: np.ndarray,
                time_budget_ms: float | None = None,
-               progress: Callable[[int], None] | None = None) -> SearchResult:
+               progress: Callable[[int], None] | None = None, record_at: Sequence[int] = ()) -> SearchResult:
         """The latent search on the chosen backend; a step graph that fails mid-run hands over
-        to torch (with a notice) and the search reruns from the same z0."""
+        to torch (with a notice) and the search reruns from the same z0. record_at: step counts
+        at which each image's best z so far is kept (extra["z_at"], extra["seconds_at"])."""
         if time_budget_ms is not None and time_budget_ms <= 0:
             raise EdgefillError("the time budget must be positive (milliseconds)")
         if z0.shape != (len(y) * cfg.restarts, self.bundle.z_dim):
             raise EdgefillError(f"z0 must be ({len(y) * cfg.restarts}, {self.bundle.z_dim}), got {z0.shape}")
         try:
-            return self._searcher.search(y, W, cfg, z0, time_budget_ms, progress)
+            return self._searcher.search(y, W, cfg, z0, time_budget_ms, progress, record_at)
         except StepGraphError as exc:
             if self.backend != "onnx":
                 raise
             self._fall_back(str(exc))
-            return self._searcher.search(y, W, cfg, z0, time_budget_ms, progress)
+            return self._searcher.search(y, W, cfg, z0, time_budget_ms, progress, record_at)
 
     @staticmethod
     def blend(images: np.ndarray, generated: np.ndarray, masks: np.ndarray, mode: str) -> np.ndarray:

@@ -26,7 +26,7 @@ without changing G(z).
 from __future__ import annotations
 
 import importlib.util
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -152,10 +152,11 @@ class TorchSearch:
                                                       device)
 
     def search(self, y: np.ndarray, W: np.ndarray, cfg: SearchConfig, z0: np.ndarray,
-               time_budget_ms: float | None = None, progress: Callable[[int], None] | None = None) -> SearchResult:
-        """Same contract as search.OrtSearch.search."""
+               time_budget_ms: float | None = None, progress: Callable[[int], None] | None = None,
+               record_at: Sequence[int] = ()) -> SearchResult:
+        """Same contract as runtime.core.ort_search.OrtSearch.search."""
         result = torch_search(self.generator, self.discriminator, np.asarray(y, np.float32),
                               np.asarray(W, np.float32), cfg, self.z_dim, z0=z0, device=self.device,
-                              time_budget_ms=time_budget_ms, progress=progress)
-        result.extra = {"provider": "torch-" + self.device, "prior": cfg.prior}
+                              time_budget_ms=time_budget_ms, progress=progress, record_at=record_at)
+        result.extra = {**result.extra, "provider": "torch-" + self.device, "prior": cfg.prior}
         return result

@@ -13,7 +13,7 @@ The per-image loss is L = ||W * (G(z) - y)||_1 + lam * L_p(D(G(z))).
 from __future__ import annotations
 
 import time
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -62,13 +62,14 @@ def adam_step(z, grad, m, v, t, lr, beta1, beta2, eps):
 def torch_search(generator: Callable, discriminator: Callable, y: np.ndarray, W: np.ndarray,
                  cfg: SearchConfig, z_dim: int, seed: int | None = 0, z0: np.ndarray | None = None,
                  device: str = "cpu", time_budget_ms: float | None = None,
-                 progress: Callable[[int], None] | None = None) -> SearchResult:
+                 progress: Callable[[int], None] | None = None, record_at: Sequence[int] = ()) -> SearchResult:
     """Search z for a batch of images with torch autograd.
 
     y: float32 (N,3,64,64) in [-1,1]; W: float32 (N,1,64,64); z0 optional (N*restarts, z_dim).
     The loss and image recorded at step t are those of z_t (before the t-th update), so the
     result is the best z actually evaluated. time_budget_ms bounds the whole call per image
-    batch (checked after every step).
+    batch (checked after every step). record_at: as runtime.core.ort_search.OrtSearch.search
+    (extra["z_at"], extra["seconds_at"]).
     """
     import torch
 
@@ -84,6 +85,8 @@ def torch_search(generator: Callable, discriminator: Callable, y: np.ndarray, W:
     t = torch.zeros(z.shape[0], device=dev)
     tracker = BestTracker(n, k, cfg)
     steps_run = 0
+    z_at: dict[int, np.ndarray] = {}
+    seconds_at: dict[int, float] = {}
     for step in range(cfg.steps):
         z_leaf = z.detach().requires_grad_(True)
         loss, x = search_loss(generator, discriminator, z_leaf, yk, wk, cfg.lam, cfg.prior)
@@ -93,8 +96,12 @@ def torch_search(generator: Callable, discriminator: Callable, y: np.ndarray, W:
                                   x.detach().cpu().numpy())
             z, m, v, t = adam_step(z_leaf.detach(), grad, m, v, t, cfg.lr, cfg.beta1, cfg.beta2, cfg.eps)
         steps_run = step + 1
+        if steps_run in record_at:
+            z_at[steps_run] = tracker.best_z.copy()
+            seconds_at[steps_run] = time.perf_counter() - start
         if step_finished(stop, progress, start, time_budget_ms):
             break
     return SearchResult(z=tracker.best_z, images=tracker.best_x, loss=tracker.best_loss,
                         history=np.stack(tracker.history), steps_run=steps_run,
-                        seconds=time.perf_counter() - start, backend="torch")
+                        seconds=time.perf_counter() - start, backend="torch",
+                        extra={"z_at": z_at, "seconds_at": seconds_at} if record_at else {})

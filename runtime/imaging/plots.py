@@ -151,3 +151,30 @@ def profile_figure(samples: dict, report: dict, path) -> None:
         axes[2].legend(list(thr), fontsize=8)
     fig.tight_layout()
     save_figure(fig, path)
+
+
+def steps_curve_figure(report: dict, path) -> None:
+    """The quality-vs-steps picture of `edgefill evaluate --steps-curve`: hole PSNR and SSIM
+    against search steps, one line per start with its 95% band, Telea as a dashed reference."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    steps = report["settings"]["steps"]
+    for ax, metric, label in ((axes[0], "hole_psnr", "hole PSNR (dB)"), (axes[1], "ssim", "SSIM")):
+        for name, c in report["curve"].items():
+            pts = c["points"]
+            xs = [p["steps"] for p in pts]
+            ax.plot(xs, [p[metric] for p in pts], marker="o", label=f"{name} start, {pts[0]['restarts']} restart(s)")
+            ax.fill_between(xs, [p[f"{metric}_ci"][0] for p in pts], [p[f"{metric}_ci"][1] for p in pts], alpha=0.2)
+        ax.axhline(report["telea"][metric], color="gray", linestyle="--", label="OpenCV Telea")
+        ax.set_xscale("symlog", linthresh=5)
+        ax.set_xticks(steps)
+        ax.set_xticklabels([str(s) for s in steps])
+        ax.minorticks_off()
+        ax.set_xlabel("search steps")
+        ax.set_ylabel(label)
+        ax.grid(True, alpha=0.3)
+    axes[0].legend(fontsize=8)
+    s = report["settings"]
+    fig.suptitle(f"quality vs search steps ({s['mask']} mask, {s['images']} faces)")
+    fig.tight_layout()
+    save_figure(fig, path)

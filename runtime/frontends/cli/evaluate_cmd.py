@@ -28,11 +28,22 @@ def register(cli: click.Group) -> None:
                   help="Faces per mask type in the grid.")
     @click.option("--provider", default=None, help="onnxruntime provider (cpu, cuda, tensorrt).")
     @click.option("--backend", default="onnx", show_default=True, type=click.Choice(["onnx", "torch"]))
+    @click.option("--steps-curve", "steps_curve_spec", default=None, metavar="S1,S2,...",
+                  help="Instead: quality vs search steps (e.g. 0,5,10,20,50,100,200) for each --starts, one mask "
+                       "kind, one search per start; writes --json and --plot.")
+    @click.option("--starts", default="random,encoder", show_default=True,
+                  help="With --steps-curve: the starts to compare (random, encoder).")
+    @click.option("--plot", "plot_path", default=None, help="With --steps-curve: the curve picture (.png/.svg/.pdf).")
     @click.option("--no-progress", is_flag=True, help="No progress bar.")
     def evaluate_cmd(data, mask_spec, bundle, limit, json_path, markdown_path, grid_path, baselines, methods, steps,
-                     restarts, seed, batch_size, grid_rows, provider, backend, no_progress):
+                     restarts, seed, batch_size, grid_rows, provider, backend, steps_curve_spec, starts, plot_path,
+                     no_progress):
         """PSNR, hole PSNR and SSIM (mean, 95% CI) per mask type and method, reproducibly seeded."""
         from pathlib import Path
+
+        if steps_curve_spec is not None:
+            return _steps_curve(data, mask_spec, bundle, limit, json_path, markdown_path, plot_path, seed,
+                                batch_size, provider, backend, steps_curve_spec, starts, no_progress)
 
         from .. import evaluate as E
         from ...atomic import write_json, write_text
@@ -70,3 +81,38 @@ def register(cli: click.Group) -> None:
             from ...imaging.images import write_image
 
             write_image(grid_path, E.grid_image(ev))
+
+
+def _steps_curve(data, mask_spec, bundle, limit, json_path, markdown_path, plot_path, seed, batch_size, provider,
+                 backend, steps_spec, starts, no_progress) -> None:
+    """`evaluate --steps-curve`: runtime.frontends.steps_curve, then table, JSON and plot."""
+    from pathlib import Path
+
+    from ...atomic import write_json, write_text
+    from ...core.pipeline import Pipeline
+    from ...errors import EdgefillError
+    from ...imaging import plots
+    from ...imaging.datasets import load_faces
+    from .. import evaluate as E
+    from .. import steps_curve as SC
+
+    masks = E.parse_masks(mask_spec)
+    if len(masks) != 1:
+        raise EdgefillError("--steps-curve takes one --mask kind")
+    if plot_path:
+        plots.check_plot_path(plot_path, "--plot")
+        plots.pyplot()
+    cfg = SC.CurveConfig(steps=SC.parse_steps(steps_spec), starts=E.parse_list(starts), mask=masks[0], limit=limit,
+                         batch_size=batch_size, seed=seed)
+    faces = load_faces(data, limit=limit, progress=not no_progress)
+    pipeline = Pipeline(bundle, provider=provider, backend=backend)
+    info = {"data": str(Path(data).resolve()), "data_sha256": faces.sha256()}
+    report = SC.steps_curve(faces.images, cfg, pipeline, progress=not no_progress, data_info=info)
+    table = SC.curve_table(report)
+    click.echo(table, nl=False)
+    if json_path:
+        write_json(json_path, report)
+    if markdown_path:
+        write_text(markdown_path, table)
+    if plot_path:
+        plots.steps_curve_figure(report, plot_path)
