@@ -4,8 +4,8 @@ process, same inputs, measured in ONE run with A/B alternation (A B, B A, A B, .
     python benchmarks/bench_search.py --bundle B --json out.json [--batch-sizes 1,8] [--steps 1000]
 
 Three comparisons, each at every batch size (batch = search rows: images x 1 restart):
-  search_step  one Adam step inside the real search loops (search.OrtSearch vs
-               torch_fallback.TorchSearch): median of the per-step intervals of --step-runs
+  search_step  one Adam step inside the real search loops (core.ort_search.OrtSearch vs
+               core.torch_fallback.TorchSearch, through Pipeline.search): median of the per-step intervals of --step-runs
                searches of --step-steps steps each (the first step of each search is dropped)
   search       a whole --steps-step search (default 1000), --repeats times per backend
   inpaint      Inpainter.inpaint_batch end to end (search + paste + refiner when the bundle has
@@ -66,14 +66,16 @@ def main(argv=None) -> int:
     from edgefill.runtime.frontends.inpainter import Inpainter
     from edgefill.runtime.imaging.images import to_model
     from edgefill.runtime.imaging.masks import importance_weights
-    from edgefill.runtime.profiling import OrtBackend, TorchBackend, environment, make_inputs
+    from edgefill.runtime.frontends.profile.backends import OrtBackend, TorchBackend
+    from edgefill.runtime.frontends.profile.environment import environment
+    from edgefill.runtime.frontends.profile.inputs import make_inputs
     from edgefill.runtime.core.starts import initial_z
 
     try:
         bundle = open_bundle(args.bundle)
         engine = Engine(bundle, provider="cpu", threads=args.threads)
         ort_be = OrtBackend(engine)
-        torch_be = TorchBackend(bundle, threads=engine.threads, engine=engine)
+        torch_be = TorchBackend(engine, threads=engine.threads)
     except EdgefillError as exc:
         print(f"bench_search: error: {exc}", file=sys.stderr)
         return 2
@@ -97,7 +99,7 @@ def main(argv=None) -> int:
 
         def step_run(name):
             stamps = []
-            backends[name].search(y, W, step_cfg, z0, progress=lambda _n: stamps.append(time.perf_counter()))
+            backends[name].pipeline.search(y, W, step_cfg, z0, progress=lambda _n: stamps.append(time.perf_counter()))
             step_times[name].extend(np.diff(stamps).tolist())
 
         fns = {n: (lambda n=n: step_run(n)) for n in backends}
@@ -108,7 +110,7 @@ def main(argv=None) -> int:
 
         # a whole search
         full_cfg = base_cfg.replace(steps=args.steps)
-        fns = {n: (lambda n=n: backends[n].search(y, W, full_cfg, z0, progress=None)) for n in backends}
+        fns = {n: (lambda n=n: backends[n].pipeline.search(y, W, full_cfg, z0)) for n in backends}
         _alternate(fns, args.warmup * 2) if args.steps <= 200 else None  # long searches need no warm-up
         results.append(("search", bs, _alternate(fns, args.repeats)))
 
