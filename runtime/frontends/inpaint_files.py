@@ -56,6 +56,16 @@ class InpaintJob:
     threads: int | None = None
     progress: bool = True
     init: str | None = None  # where the search starts: auto (encoder if the bundle has one), random, encoder
+    server: str | None = None  # a running `edgefill serve` (http URL): the work is computed there
+
+    def local_only(self) -> list[str]:
+        """The flags set that only an in-process run honours (refused with --server)."""
+        defaults = InpaintJob(inputs=(), mask="", out="")
+        names = {"bundle": "--bundle", "provider": "--provider", "backend": "--backend", "blend": "--blend",
+                 "refine": "--no-refine", "time_budget_ms": "--time-budget-ms", "lam": "--lam", "lr": "--lr",
+                 "prior": "--prior", "patience": "--patience", "side_by_side": "--side-by-side",
+                 "threads": "--threads"}
+        return [flag for field, flag in names.items() if getattr(self, field) != getattr(defaults, field)]
 
 
 def _is_image_path(p: Path) -> bool:
@@ -126,6 +136,8 @@ def run_inpaint(job: InpaintJob) -> dict:
             preps.append(prepare(image, job.mask, box, rng=np.random.default_rng(job.seed + i), source=path))
         except EdgefillError as exc:
             raise EdgefillError(f"{path}: {exc}") from None
+    if job.server:
+        return _run_remote(job, plan, preps, box, start)
     inp = Inpainter(job.bundle, provider=job.provider, backend=job.backend, threads=job.threads)
     search_start = inp.pipeline.make_start(job.init)
     cfg = inp.config_for(job.steps, job.restarts, job.lam, job.lr, job.prior, job.blend, job.patience,
@@ -178,4 +190,35 @@ def run_inpaint(job: InpaintJob) -> dict:
             "settings": {**cfg.to_dict(), "refine": refine, "seed": job.seed, "time_budget_ms": job.time_budget_ms,
                          "batch_size": job.batch_size, "box": list(box) if box else None, "mask": job.mask,
                          "init": search_start.name},
+            "seconds": round(time.perf_counter() - start, 4)}
+
+
+def _run_remote(job: InpaintJob, plan, preps, box, start: float) -> dict:
+    """`--server URL`: the same checks and outputs, each image computed by the server
+    (runtime.frontends.serve.client); mask kinds travel as kinds (drawn there from the same seed),
+    mask images as the full-size mask."""
+    from ..imaging.masks import MASK_KINDS
+    from .serve.client import ServeClient
+
+    refused = job.local_only()
+    if refused:
+        raise EdgefillError(f"{refused[0]} is not available with --server (the server uses its bundle's settings)")
+    client = ServeClient(job.server)
+    records = []
+    for i, prep in enumerate(preps):
+        output, _ = plan[i]
+        mask = job.mask if job.mask in MASK_KINDS else prep.mask
+        image, stats = client.inpaint(prep.original, mask, steps=job.steps, restarts=job.restarts,
+                                      seed=job.seed + i, box=box, init=job.init)
+        write_image(output, image)
+        records.append({"input": job.inputs[i], "output": str(output), "side_by_side": None,
+                        "steps_run": stats["steps_run"],
+                        "loss": None if not np.isfinite(stats["loss"]) else stats["loss"],
+                        "seconds": round(stats["seconds"], 4), "backend": "server", "provider": job.server,
+                        "prior": None, "blend": None, "refined": None, "box": list(prep.box),
+                        "hole_fraction": round(float((prep.mask >= 128).mean()), 4)})
+    client.close()
+    return {"outputs": records, "bundle": None, "backend": "server", "provider": job.server,
+            "settings": {"steps": job.steps, "restarts": job.restarts, "seed": job.seed, "init": job.init,
+                         "box": list(box) if box else None, "mask": job.mask, "server": job.server},
             "seconds": round(time.perf_counter() - start, 4)}

@@ -1,15 +1,20 @@
-"""`edgefill export`: checkpoint(s) -> a validated model bundle (see edgefill.export.bundle_writer).
+"""`edgefill export`: checkpoint(s) -> a validated model bundle (see edgefill.export.bundle_writer),
+and `edgefill export triton`: a bundle -> a Triton model repository (runtime.frontends.serve).
 
-Needs the `train` extra (torch, onnx); those imports happen inside the command body.
+The bundle export needs the `train` extra (torch, onnx); those imports happen inside the command
+body. `export` is a group so that `export triton` can live under it; without a subcommand it
+exports a bundle, so `edgefill export --checkpoint ... --out ...` works as before.
 """
 from __future__ import annotations
+
+import json
 
 import click
 
 
 def register(cli: click.Group) -> None:
-    @cli.command("export")
-    @click.option("--checkpoint", required=True,
+    @cli.group("export", invoke_without_command=True)
+    @click.option("--checkpoint", default=None,
                   help="GAN run folder (or its checkpoint/), or an existing bundle whose G, D and refiner to re-export.")
     @click.option("--refiner", default=None, help="Refiner run folder or checkpoint/ folder (optional).")
     @click.option("--encoder", default=None, help="Encoder run folder (`edgefill train encoder`; optional).")
@@ -17,7 +22,7 @@ def register(cli: click.Group) -> None:
                   help="Search default for an encoder start: Adam steps (default: the random start's).")
     @click.option("--encoder-restarts", default=None, type=click.IntRange(1),
                   help="Search default for an encoder start: restarts (encoder z + random ones).")
-    @click.option("--out", required=True, help="Bundle folder to write (replaced only if it is a bundle).")
+    @click.option("--out", default=None, help="Bundle folder to write (replaced only if it is a bundle).")
     @click.option("--fp16", is_flag=True, help="Store weights in float16 (compute and graph I/O stay float32).")
     @click.option("--validate/--no-validate", default=True, show_default=True,
                   help="Check every graph against torch; a failure writes nothing.")
@@ -29,8 +34,16 @@ def register(cli: click.Group) -> None:
     @click.option("--blend", default=None, type=click.Choice(["paste", "poisson"]), help="Search default: blending.")
     @click.option("--json", "json_path", default=None, help="Write the export summary (sizes, validation) as JSON.")
     @click.option("--quiet", is_flag=True, help="Print only the table and the result line.")
-    def export_cmd(checkpoint, refiner, encoder, encoder_steps, encoder_restarts, out, fp16, validate, steps, restarts, lam, lr, prior, blend, json_path, quiet):
-        """Export generator, critic, refiner, encoder and the latent-search step graph to an ONNX bundle."""
+    @click.pass_context
+    def export_cmd(ctx, checkpoint, refiner, encoder, encoder_steps, encoder_restarts, out, fp16, validate, steps,
+                   restarts, lam, lr, prior, blend, json_path, quiet):
+        """Export generator, critic, refiner, encoder and the latent-search step graph to an ONNX bundle
+        (or, with `export triton`, a bundle to a Triton model repository)."""
+        if ctx.invoked_subcommand is not None:
+            return
+        for flag, value in (("--checkpoint", checkpoint), ("--out", out)):
+            if value is None:
+                raise click.UsageError(f"Missing option '{flag}' (or use `edgefill export triton`).")
         from ...errors import EdgefillError
         from ...core.search_config import SearchConfig
 
@@ -60,3 +73,29 @@ def register(cli: click.Group) -> None:
         if timing:
             click.echo(f"search step, batch {timing['batch']}: onnxruntime {timing['onnxruntime_ms_per_step']:.2f} ms, "
                        f"torch {timing['torch_ms_per_step']:.2f} ms")
+
+    @export_cmd.command("triton")
+    @click.option("--bundle", default=None, help="Bundle folder or .zip (default: the installed one).")
+    @click.option("--out", required=True, help="Model repository folder to write (replaced only if it is one).")
+    @click.option("--max-batch", default=16, show_default=True, type=click.IntRange(1),
+                  help="Requests Triton batches into one search at most.")
+    @click.option("--max-queue", default=64, show_default=True, type=click.IntRange(0),
+                  help="Waiting requests beyond which Triton answers 503 at once (0: unbounded).")
+    @click.option("--queue-delay-us", default=5000, show_default=True, type=click.IntRange(0),
+                  help="How long the batcher waits to fill a batch (microseconds).")
+    @click.option("--instances", default=1, show_default=True, type=click.IntRange(1), help="Model instances.")
+    @click.option("--kind", default="cpu", show_default=True, type=click.Choice(["cpu", "gpu"]),
+                  help="Instance group kind (gpu: one instance per GPU, the CUDA provider).")
+    @click.option("--provider", default="auto", show_default=True,
+                  type=click.Choice(["auto", "cpu", "cuda", "tensorrt"]), help="onnxruntime provider in the model.")
+    @click.option("--threads", default=0, show_default=True, type=click.IntRange(0),
+                  help="onnxruntime threads per instance (0: physical cores / instances).")
+    def export_triton_cmd(bundle, out, max_batch, max_queue, queue_delay_us, instances, kind, provider, threads):
+        """Write a Triton model repository (config.pbtxt, model.py, the bundle) for any Triton server."""
+        from ..serve.config import ServeConfig
+        from ..serve.repository import build_repository
+
+        cfg = ServeConfig(max_batch=max_batch, max_queue=max_queue, queue_delay_us=queue_delay_us,
+                          instances=instances, kind=kind, provider=provider, threads=threads)
+        path = build_repository(bundle, out, cfg)
+        click.echo(json.dumps({"repository": str(path), "model": "edgefill", "config": cfg.to_dict()}, indent=2))

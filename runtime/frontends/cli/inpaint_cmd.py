@@ -53,9 +53,12 @@ def register(cli: click.Group) -> None:
 @click.option("--init", type=click.Choice(["auto", "random", "encoder"]), default="auto", show_default=True,
               help="Where the search starts: auto = the bundle's encoder when it has one (its own search defaults), "
                    "else random; encoder = restart 0 from the encoder, other restarts random.")
+@click.option("--server", default=None, metavar="URL",
+              help="Compute on a running `edgefill serve` (e.g. http://127.0.0.1:8000) instead of in-process; "
+                   "same outputs and JSON summary.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def inpaint_cmd(images, mask_spec, out, bundle, steps, restarts, provider, backend, blend, no_refine, seed, box,
-                time_budget_ms, lam, lr, prior, patience, side_by_side, batch_size, threads, init, no_progress):
+                time_budget_ms, lam, lr, prior, patience, side_by_side, batch_size, threads, init, server, no_progress):
     """Fill the --mask holes of IMAGE... with latent search (+ refiner) and write them to --out."""
     import json
 
@@ -65,5 +68,5 @@ def inpaint_cmd(images, mask_spec, out, bundle, steps, restarts, provider, backe
                      provider=None if provider == "auto" else provider, backend=backend, blend=blend,
                      refine=not no_refine, seed=seed, box=box, time_budget_ms=time_budget_ms, lam=lam, lr=lr,
                      prior=prior, patience=patience, side_by_side=side_by_side, batch_size=batch_size,
-                     threads=threads, progress=not no_progress, init=init)
+                     threads=threads, progress=not no_progress, init=init, server=server)
     click.echo(json.dumps(run_inpaint(job), indent=2))

@@ -1,0 +1,99 @@
+"""The serving settings (one frozen dataclass) and the Triton model configuration they become.
+
+Tensors of the `edgefill` model (KServe v2 names; every input but IMAGE is optional; each request
+carries its own batch dimension of 1):
+    IMAGE      UINT8 [H, W, 3]  RGB, any size up to max_image_pixels (ragged: sizes may differ
+                                within a dynamic batch)
+    MASK       UINT8 [H, W]     255 = fill, same H x W as IMAGE (or use MASK_KIND)
+    MASK_KIND  BYTES [1]        center, random-box, pattern, random, half, half-left, half-right,
+                                free-form (drawn from SEED, relative to BOX or the whole image)
+    STEPS      INT32 [1]        search steps (default: the bundle's for the start), 1..max_steps
+    RESTARTS   INT32 [1]        restarts per image, 1..max_restarts
+    SEED       INT64 [1]        random starts and mask kinds (default 0)
+    BOX        INT32 [4]        x, y, w, h face region (default: the whole image)
+    INIT       BYTES [1]        auto | random | encoder
+Outputs: INPAINTED UINT8 [H, W, 3]; LOSS FP32 [1]; STEPS_RUN INT32 [1].
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+
+from ...errors import EdgefillError
+
+MODEL_NAME = "edgefill"
+KINDS = ("cpu", "gpu")
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """max_batch: requests searched together at most; max_queue: requests waiting beyond which
+    Triton answers 503 at once (0: unbounded); queue_delay_us: how long the batcher waits to
+    fill a batch; instances: model instances (each its own process and pipeline); kind: cpu |
+    gpu instance group; provider: onnxruntime provider inside the model (auto, cpu, cuda,
+    tensorrt); threads: onnxruntime intra-op threads per instance (0: physical cores / instances);
+    max_image_pixels, max_steps, max_restarts: the largest request accepted (400 beyond)."""
+
+    max_batch: int = 16
+    max_queue: int = 64
+    queue_delay_us: int = 5000
+    instances: int = 1
+    kind: str = "cpu"
+    provider: str = "auto"
+    threads: int = 0
+    max_image_pixels: int = 4096 * 4096
+    max_steps: int = 2000
+    max_restarts: int = 16
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise EdgefillError(f"instance kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+        if self.provider not in ("auto", "cpu", "cuda", "tensorrt"):
+            raise EdgefillError(f"--provider must be auto, cpu, cuda or tensorrt, got {self.provider!r}")
+        for name in ("max_batch", "instances", "max_image_pixels", "max_steps", "max_restarts"):
+            if getattr(self, name) < 1:
+                raise EdgefillError(f"{name.replace('_', '-')} must be at least 1")
+        if self.max_queue < 0 or self.queue_delay_us < 0 or self.threads < 0:
+            raise EdgefillError("max-queue, queue delay and threads must not be negative")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+INPUTS = (  # name, Triton data type, dims (without the batch dim), optional, ragged
+    ("IMAGE", "TYPE_UINT8", "[ -1, -1, 3 ]", False, True),
+    ("MASK", "TYPE_UINT8", "[ -1, -1 ]", True, True),
+    ("MASK_KIND", "TYPE_STRING", "[ 1 ]", True, False),
+    ("STEPS", "TYPE_INT32", "[ 1 ]", True, False),
+    ("RESTARTS", "TYPE_INT32", "[ 1 ]", True, False),
+    ("SEED", "TYPE_INT64", "[ 1 ]", True, False),
+    ("BOX", "TYPE_INT32", "[ 4 ]", True, False),
+    ("INIT", "TYPE_STRING", "[ 1 ]", True, False),
+)
+OUTPUTS = (("INPAINTED", "TYPE_UINT8", "[ -1, -1, 3 ]"), ("LOSS", "TYPE_FP32", "[ 1 ]"),
+           ("STEPS_RUN", "TYPE_INT32", "[ 1 ]"))
+
+
+def config_pbtxt(cfg: ServeConfig, bundle_dir: str = "bundle") -> str:
+    """The model's config.pbtxt: Python backend, dynamic batching with a bounded queue, the
+    instance group, typed inputs/outputs, and the ServeConfig as parameters (read by model.py)."""
+    lines = [f'name: "{MODEL_NAME}"', 'backend: "python"', f"max_batch_size: {cfg.max_batch}", ""]
+    for name, dtype, dims, optional, ragged in INPUTS:
+        lines += ["input [", "  {", f'    name: "{name}"', f"    data_type: {dtype}", f"    dims: {dims}"]
+        if optional:
+            lines.append("    optional: true")
+        if ragged:
+            lines.append("    allow_ragged_batch: true")
+        lines += ["  }", "]"]
+    for name, dtype, dims in OUTPUTS:
+        lines += ["output [", "  {", f'    name: "{name}"', f"    data_type: {dtype}", f"    dims: {dims}", "  }", "]"]
+    lines += ["", "dynamic_batching {", f"  max_queue_delay_microseconds: {cfg.queue_delay_us}"]
+    if cfg.max_queue:
+        lines += ["  default_queue_policy {", f"    max_queue_size: {cfg.max_queue}", "  }"]
+    lines += ["}", "", "instance_group [", "  {", f"    count: {cfg.instances}",
+              f"    kind: {'KIND_GPU' if cfg.kind == 'gpu' else 'KIND_CPU'}", "  }", "]", ""]
+    params = {"bundle": bundle_dir, "serve_config": json.dumps(cfg.to_dict(), sort_keys=True)}
+    for key, value in params.items():
+        lines += ["parameters {", f'  key: "{key}"', f"  value: {{ string_value: {json.dumps(value)} }}", "}"]
+    return "\n".join(lines) + "\n"

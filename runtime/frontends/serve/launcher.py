@@ -1,0 +1,232 @@
+"""`edgefill serve`: run a real tritonserver on a model repository, on this machine.
+
+The binary: the one inside the `serve` extra (nvidia-pytriton ships tritonserver with the Python
+backend and one backend stub per Python version), else a `tritonserver` on PATH (then with its
+own backends). The bundled one needs, and gets here:
+  - a backends folder holding python/ (libtriton_python.so, triton_python_backend_utils.py) and
+    the stub built for THIS Python version, assembled as links in a private temp folder;
+  - LD_LIBRARY_PATH starting with this interpreter's LIBDIR (a pyenv-built Python otherwise loads
+    the system libpython against its own stdlib and the stub dies) and nvidia_pytriton.libs;
+  - this interpreter's bin folder first on PATH, and its site-packages (with the .pth files that
+    editable installs rely on) on PYTHONPATH through a sitecustomize, so model.py imports edgefill.
+Lifecycle: TritonServer starts the process in its own process group, waits for
+/v2/health/ready, and stop() sends SIGTERM, which makes Triton refuse new requests and finish the
+ones in flight (up to exit_timeout seconds), then reaps it (SIGKILL to the group only after that),
+removes the Python backend's shared-memory regions it left in /dev/shm, and deletes the temp
+folder. Nothing outlives stop(): no process, no shared memory, no folder.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import signal
+import site
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from ...errors import EdgefillError
+
+SHM_DIR = Path("/dev/shm")
+SHM_PREFIX = "triton_python_backend_shm_region"
+PY_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+@dataclass(frozen=True)
+class Binary:
+    """path: the tritonserver executable; backends: a folder to assemble (bundled) or None (the
+    binary's own); stub: the Python backend stub for this interpreter (bundled) or None; libs:
+    extra library folders."""
+
+    path: Path
+    stub: Path | None = None
+    python_backend: Path | None = None
+    libs: tuple[Path, ...] = ()
+
+
+def find_binary() -> Binary:
+    """The `serve` extra's tritonserver, else one on PATH; one clear error when there is none."""
+    spec = importlib.util.find_spec("pytriton")
+    if spec is not None and spec.submodule_search_locations:
+        root = Path(list(spec.submodule_search_locations)[0]) / "tritonserver"
+        exe = root / "bin" / "tritonserver"
+        if exe.is_file():
+            stub = root / "python_backend_stubs" / PY_VERSION / "triton_python_backend_stub"
+            if not stub.is_file():
+                raise EdgefillError(f"the bundled tritonserver has no Python backend stub for Python {PY_VERSION}")
+            libs = root.parent.parent / "nvidia_pytriton.libs"
+            return Binary(exe, stub, root / "backends" / "python", (libs,) if libs.is_dir() else ())
+    exe = shutil.which("tritonserver")
+    if exe:
+        return Binary(Path(exe))
+    raise EdgefillError("no tritonserver found: install the serve extra (pip install 'edgefill[serve]', which "
+                        "brings nvidia-pytriton's tritonserver) or put tritonserver on PATH")
+
+
+def _assemble_backends(binary: Binary, tmp: Path) -> Path | None:
+    if binary.stub is None:
+        return None
+    python = tmp / "backends" / "python"
+    python.mkdir(parents=True)
+    for item in binary.python_backend.iterdir():
+        if item.is_file():
+            (python / item.name).symlink_to(item)
+    (python / "triton_python_backend_stub").symlink_to(binary.stub)
+    return tmp / "backends"
+
+
+def _environment(binary: Binary, tmp: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    libdir = sysconfig.get_config_var("LIBDIR") or ""
+    ld = [p for p in (libdir, *map(str, binary.libs), env.get("LD_LIBRARY_PATH", "")) if p]
+    env["LD_LIBRARY_PATH"] = os.pathsep.join(ld)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    # the stub's interpreter gets this interpreter's site-packages as site dirs (so .pth files of
+    # editable installs work) through a sitecustomize in a private folder on PYTHONPATH
+    boot = tmp / "pyboot"
+    boot.mkdir()
+    dirs = [d for d in (*site.getsitepackages(), site.getusersitepackages()) if d and os.path.isdir(d)]
+    (boot / "sitecustomize.py").write_text(
+        "import site\n" + "".join(f"site.addsitedir({d!r})\n" for d in dirs))
+    env["PYTHONPATH"] = os.pathsep.join([str(boot), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    return env
+
+
+def _shm_regions() -> set[str]:
+    try:
+        return {p.name for p in SHM_DIR.iterdir() if p.name.startswith(SHM_PREFIX)}
+    except OSError:
+        return set()
+
+
+class TritonServer:
+    """One tritonserver process on `repository` (module docstring). Use as a context manager, or
+    start() / stop(). Ports: 0 picks none; host: the bind address of HTTP and gRPC."""
+
+    def __init__(self, repository: str | os.PathLike, host: str = "127.0.0.1", http_port: int = 8000,
+                 grpc_port: int = 8001, metrics_port: int = 8002, exit_timeout: int = 30, log_verbose: int = 0,
+                 log_file: str | os.PathLike | None = None):
+        self.repository = Path(repository).resolve()
+        self.host, self.http_port, self.grpc_port, self.metrics_port = host, http_port, grpc_port, metrics_port
+        self.exit_timeout = exit_timeout
+        self.log_verbose = log_verbose
+        self.log_file = log_file
+        self.process: subprocess.Popen | None = None
+        self._tmp: Path | None = None
+        self._shm_before: set[str] = set()
+        self._log = None
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        return f"http://{host}:{self.http_port}"
+
+    def command(self, binary: Binary, backends: Path | None) -> list[str]:
+        cmd = [str(binary.path), "--model-repository", str(self.repository), "--http-address", self.host,
+               "--http-port", str(self.http_port), "--grpc-address", self.host, "--grpc-port", str(self.grpc_port),
+               "--metrics-port", str(self.metrics_port), "--allow-metrics", "true", "--allow-gpu-metrics", "false",
+               "--metrics-config", "summary_latencies=true", "--exit-timeout-secs", str(self.exit_timeout),
+               "--strict-readiness", "true", "--log-verbose", str(self.log_verbose)]
+        if backends is not None:
+            cmd += ["--backend-directory", str(backends)]
+        return cmd
+
+    def start(self, timeout: float = 120.0) -> "TritonServer":
+        if not (self.repository / "edgefill" / "config.pbtxt").is_file():
+            raise EdgefillError(f"{self.repository} is not an edgefill model repository (no edgefill/config.pbtxt)")
+        binary = find_binary()
+        self._tmp = Path(tempfile.mkdtemp(prefix="edgefill-serve-"))
+        try:
+            backends = _assemble_backends(binary, self._tmp)
+            env = _environment(binary, self._tmp)
+            self._shm_before = _shm_regions()
+            log_path = Path(self.log_file) if self.log_file else self._tmp / "tritonserver.log"
+            self._log_path = log_path
+            self._log = open(log_path, "ab")
+            self.process = subprocess.Popen(self.command(binary, backends), stdout=self._log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+            self.wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def log_tail(self, lines: int = 5) -> str:
+        try:
+            text = Path(self._log_path).read_text(errors="replace").strip().splitlines()
+        except (OSError, AttributeError):
+            return ""
+        return " | ".join(ln.strip() for ln in text[-lines:])
+
+    def ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/v2/health/ready", timeout=2) as r:
+                return r.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise EdgefillError(f"tritonserver exited during start (code {self.process.returncode}): "
+                                    f"{_first_error(self.log_tail(20))}")
+            if self.ready():
+                return
+            time.sleep(0.2)
+        raise EdgefillError(f"tritonserver was not ready after {timeout:.0f} s: {_first_error(self.log_tail(20))}")
+
+    def stop(self) -> int | None:
+        """SIGTERM, drain (Triton finishes requests in flight), reap, clean up. Returns the exit code."""
+        code = None
+        p = self.process
+        if p is not None and p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                code = p.wait(timeout=self.exit_timeout + 15)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                code = p.wait()
+        elif p is not None:
+            code = p.returncode
+        if p is not None:
+            try:  # the Python backend stubs live in the server's process group
+                os.killpg(p.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        for name in _shm_regions() - self._shm_before:
+            try:
+                (SHM_DIR / name).unlink()
+            except OSError:
+                pass
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+        self.process = None
+        return code
+
+    def __enter__(self) -> "TritonServer":
+        return self.start() if self.process is None else self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def _first_error(log: str) -> str:
+    """The most telling part of Triton's log tail for a one-line error."""
+    for part in log.split(" | "):
+        low = part.lower()
+        if "error" in low or "failed" in low or "address already in use" in low:
+            return part[-300:]
+    return log[-300:] or "no output"
