@@ -23,7 +23,7 @@ def cli() -> None:
 
 # Each command lives in its own module beside this one and exposes `register(cli)`; the modules
 # import only click at module level, so --help stays instant.
-COMMAND_MODULES: tuple[str, ...] = ("inpaint_cmd", "evaluate_cmd", "profile_cmd", "export_cmd", "serve_cmd", "train_cmd")
+COMMAND_MODULES: tuple[str, ...] = ("inpaint_cmd", "evaluate_cmd", "profile_cmd", "export_cmd", "serve_cmd", "video_cmd", "train_cmd")
 
 
 def _register_commands() -> None:

@@ -1,0 +1,291 @@
+"""The plain function behind `edgefill video`: reader, inference and writer threads joined by
+bounded queues, and the JSON report.
+
+    reader thread   Source.read() (file: every frame, in order; live: the newest frame)
+    main thread     VideoInpainter.process (region, mask, pipeline, temporal state)
+    writer thread   VideoSink.write (+ --side-by-side composition, + --evaluate metrics)
+The queues hold QUEUE_SIZE frames: a slow writer or reader applies back-pressure, never drops a
+frame of a file. Everything is checked (source, mask, output, codec) before the first frame is
+processed. Ctrl-C: the writer closes what it has as OUT.partial.EXT (playable) and says so.
+
+Report: frames in (decoded), processed, out, dropped (live: in = processed + dropped), without a face, restarts, fps (frames out / wall time from
+the first decode to the last encode), latency per frame p50/p95/p99 of every stage (decode, detect,
+inpaint, encode, total), the settings; with --evaluate (the mask is synthetic, so the source frame
+is the truth): per-frame hole PSNR (full frame, hole pixels) and SSIM (the face crop) of the
+output and of OpenCV Telea on the same frames and masks, and the masked flicker ratio (flicker.py)
+of both.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ...core.pipeline import Pipeline
+from ...errors import EdgefillError
+from ...imaging import metrics
+from ...imaging.preprocess import parse_box
+from .api import VideoInpainter
+from .flicker import FlickerMeter
+from .masks import MaskSource
+from .sources import open_source
+from .writer import VideoSink
+
+QUEUE_SIZE = 8
+_END = object()
+
+
+class VideoInterrupted(EdgefillError):
+    """Ctrl-C during a run; the message says what was kept."""
+
+
+@dataclass(frozen=True)
+class VideoJob:
+    """One `edgefill video` run (flags of the same names; None: the default)."""
+
+    input: str
+    out: str
+    mask: str = "center"
+    box: str | None = None
+    face: str | None = None
+    steps: int | None = None
+    frame_budget_ms: float | None = None
+    init: str | None = None
+    realtime: bool = False
+    keep_audio: bool = False
+    codec: str | None = None
+    side_by_side: bool = False
+    evaluate: bool = False
+    provider: str | None = None
+    bundle: str | None = None
+    threads: int | None = None
+    seed: int = 0
+    previous: bool = True
+    smooth: float = 0.0
+    box_smoothing: float = 0.3
+    detect_every: int = 3
+    max_frames: int = 0
+    progress: bool = True
+
+
+def percentiles(seconds: list[float]) -> dict:
+    ms = np.asarray(seconds, np.float64) * 1000.0
+    if not ms.size:
+        return {"count": 0, "p50_ms": None, "p95_ms": None, "p99_ms": None, "mean_ms": None}
+    p50, p95, p99 = np.percentile(ms, [50, 95, 99])
+    return {"count": int(ms.size), "p50_ms": float(p50), "p95_ms": float(p95), "p99_ms": float(p99),
+            "mean_ms": float(ms.mean())}
+
+
+def _ssim_box(a: np.ndarray, b: np.ndarray, box) -> float:
+    x, y, w, h = box
+    return float(metrics.ssim(a[y:y + h, x:x + w], b[y:y + h, x:x + w]))
+
+
+class _Evaluator:
+    """--evaluate: per-frame quality of the output and of Telea, and the flicker of both."""
+
+    def __init__(self):
+        self.rows: list[dict] = []
+        self.flicker = FlickerMeter()
+
+    def add(self, source: np.ndarray, out: np.ndarray, info: dict) -> None:
+        mask = info["mask"]
+        if not info["face"] or mask is None or not (mask >= 128).any():
+            self.flicker.add(source, None)
+            return
+        hole = (mask >= 128).astype(np.uint8) * 255
+        telea = cv2.inpaint(source, hole, 3, cv2.INPAINT_TELEA)
+        telea = np.where((mask >= 128)[..., None], telea, source)
+        self.rows.append({"index": info["index"],
+                          "hole_psnr": float(metrics.hole_psnr(out, source, mask)),
+                          "telea_hole_psnr": float(metrics.hole_psnr(telea, source, mask)),
+                          "ssim": _ssim_box(out, source, info["box"]),
+                          "telea_ssim": _ssim_box(telea, source, info["box"])})
+        self.flicker.add(source, mask, output=out, telea=telea)
+
+    def report(self) -> dict:
+        def mean_ci(key):
+            m, lo, hi, n = metrics.mean_ci([r[key] for r in self.rows])
+            return {"mean": m, "ci95": [lo, hi], "n": n}
+
+        return {"frames": len(self.rows),
+                **{k: mean_ci(k) for k in ("hole_psnr", "telea_hole_psnr", "ssim", "telea_ssim")},
+                "flicker": self.flicker.result(), "per_frame": self.rows}
+
+
+def run_video(job: VideoJob) -> dict:
+    """Run one job (module docstring) -> the report (dict)."""
+    t_begin = time.perf_counter()
+    box = parse_box(job.box)
+    if box is not None and job.face is not None:
+        raise EdgefillError("give --box or --face auto, not both")
+    face = job.face if box is None else None
+    if box is None and face is None:
+        face = "auto"
+    source = open_source(job.input, realtime=job.realtime)
+    sink = None
+    masks = None
+    try:
+        if job.keep_audio:
+            from .writer import ffmpeg_exe
+
+            if ffmpeg_exe() is None:
+                raise EdgefillError("--keep-audio needs the video extra: pip install 'edgefill[video]'")
+            if source.kind not in ("file",):
+                raise EdgefillError("--keep-audio needs a video file as INPUT")
+        masks = MaskSource(job.mask, source.width, source.height, source.frame_count)
+        pipeline = Pipeline(job.bundle, provider=job.provider, threads=job.threads)
+        vi = VideoInpainter(source.width, source.height, masks, box=box, face=face, steps=job.steps,
+                            frame_budget_ms=job.frame_budget_ms, init=job.init, previous=job.previous,
+                            smooth=job.smooth, box_smoothing=job.box_smoothing, detect_every=job.detect_every,
+                            seed=job.seed, frame_count=source.frame_count, pipeline=pipeline)
+        width = source.width * (2 if job.side_by_side else 1)
+        sink = VideoSink(job.out, source.fps, (width, source.height), job.codec)
+        report = _loop(job, source, vi, sink)
+        if source.live and report["frames_out"] > 1:
+            report["fps_stamped"] = _restamp(sink, report["fps"])
+        audio = sink.finish(audio_from=job.input if job.keep_audio else None)
+        sink = None
+        report.update(audio=audio["audio"], seconds=time.perf_counter() - t_begin)
+        return report
+    except KeyboardInterrupt:
+        kept = sink.abort() if sink is not None else None
+        sink = None
+        raise VideoInterrupted(f"kept {kept}" if kept else "no output written") from None
+    finally:
+        if sink is not None:
+            sink.discard()
+        if masks is not None:
+            masks.close()
+        source.close()
+
+
+def _restamp(sink: VideoSink, fps: float) -> float:
+    """A live run's output is re-timed at the fps it achieved (the frames are the ones processed)."""
+    sink._close()
+    cap = cv2.VideoCapture(str(sink.tmp))
+    tmp2 = sink.tmp.with_name(sink.tmp.stem + ".fps" + sink.tmp.suffix)
+    w = cv2.VideoWriter(str(tmp2), cv2.VideoWriter_fourcc(*sink.codec) if not sink.h264 else
+                        cv2.VideoWriter_fourcc(*"mp4v"), max(fps, 0.1), sink.size)
+    while True:
+        ok, img = cap.read()
+        if not ok:
+            break
+        w.write(img)
+    cap.release()
+    w.release()
+    tmp2.replace(sink.tmp)
+    return round(max(fps, 0.1), 3)
+
+
+def _loop(job: VideoJob, source, vi: VideoInpainter, sink: VideoSink) -> dict:
+    q_in: queue.Queue = queue.Queue(QUEUE_SIZE)
+    q_out: queue.Queue = queue.Queue(QUEUE_SIZE)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    times = {"decode": [], "detect": [], "inpaint": [], "encode": [], "total": []}
+    evaluator = _Evaluator() if job.evaluate else None
+    counts = {"in": 0, "out": 0, "no_face": 0}
+
+    def reader():
+        try:
+            while not stop.is_set():
+                t0 = time.perf_counter()
+                frame = source.read()
+                if frame is None or (job.max_frames and counts["in"] >= job.max_frames):
+                    break
+                counts["in"] += 1
+                times["decode"].append(time.perf_counter() - t0)
+                while not stop.is_set():
+                    try:
+                        q_in.put((frame, t0), timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            errors.append(exc)
+        finally:
+            q_in.put(_END)
+
+    def writer():
+        try:
+            while True:
+                item = q_out.get()
+                if item is _END:
+                    return
+                frame, out, info, t0 = item
+                t1 = time.perf_counter()
+                sink.write(np.concatenate([frame.image, out], axis=1) if job.side_by_side else out)
+                counts["out"] += 1
+                now = time.perf_counter()
+                times["encode"].append(now - t1)
+                times["total"].append(now - t0)
+                if evaluator is not None:
+                    evaluator.add(frame.image, out, info)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+            stop.set()
+
+    bar = None
+    if job.progress and not source.live:
+        from tqdm import tqdm
+
+        total = source.frame_count if not job.max_frames else min(job.max_frames, source.frame_count or job.max_frames)
+        bar = tqdm(total=total, desc="video", unit="frame", leave=False, dynamic_ncols=True)
+    threads = [threading.Thread(target=reader, name="edgefill-video-read", daemon=True),
+               threading.Thread(target=writer, name="edgefill-video-write", daemon=True)]
+    t_start = time.perf_counter()
+    for t in threads:
+        t.start()
+    restarts = 0
+    steps = []
+    try:
+        while True:
+            item = q_in.get()
+            if item is _END or errors:
+                break
+            frame, t0 = item
+            out, info = vi.process(frame.image, frame.index)
+            times["detect"].append(info["detect_s"])
+            if info["face"]:
+                times["inpaint"].append(info["inpaint_s"])
+                steps.append(info["steps_run"])
+                restarts += int(bool(info["restarted"]))
+            else:
+                counts["no_face"] += 1
+            q_out.put((frame, out, info, t0))
+            if bar is not None:
+                bar.update(1)
+    finally:
+        stop.set()
+        q_out.put(_END)
+        for t in threads:
+            t.join(timeout=30)
+        if bar is not None:
+            bar.close()
+    if errors:
+        raise errors[0]
+    wall = time.perf_counter() - t_start
+    report = {
+        "input": job.input, "output": str(Path(job.out)), "frames_in": counts["in"] + source.dropped,
+        "frames_processed": counts["in"], "frames_out": counts["out"], "dropped": source.dropped, "frames_without_face": counts["no_face"], "track_restarts": restarts,
+        "fps": counts["out"] / wall if wall > 0 else None, "source_fps": source.fps,
+        "size": [source.width, source.height], "live": source.live,
+        "steps_run": {"mean": float(np.mean(steps)) if steps else None, "max": int(max(steps)) if steps else None},
+        "latency": {k: percentiles(v) for k, v in times.items()},
+        "settings": {"mask": job.mask, "box": job.box, "face": job.face or ("auto" if job.box is None else None),
+                     "steps": vi.config.steps, "frame_budget_ms": job.frame_budget_ms, "init": job.init or "auto",
+                     "previous_z": job.previous, "smooth": job.smooth, "box_smoothing": job.box_smoothing,
+                     "detect_every": job.detect_every, "codec": sink.codec, "side_by_side": job.side_by_side,
+                     "realtime": job.realtime, "backend": vi.pipeline.backend, "provider": vi.pipeline.provider,
+                     "seed": job.seed},
+    }
+    if evaluator is not None:
+        report["evaluation"] = evaluator.report()
+    return report

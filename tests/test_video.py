@@ -1,0 +1,265 @@
+"""`edgefill video` on small synthetic clips made here (lossless FFV1 where pixels are compared)
+and, when ../shared is present, on the real clips. Tiny bundle, few steps: seconds each."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import REPO, assert_one_line_error, run_cli
+
+SHARED_VIDEO = REPO.parent / "shared" / "data" / "video"
+
+
+def make_clip(path: Path, frames: int = 16, size=(96, 80), fps: float = 12.0, codec: str = "FFV1",
+              seed: int = 0) -> list[np.ndarray]:
+    """A smooth moving pattern, written with a lossless codec; returns the RGB frames."""
+    w, h = size
+    rng = np.random.default_rng(seed)
+    base = cv2.resize(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8), (w * 2, h * 2), interpolation=cv2.INTER_CUBIC)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), fps, (w, h))
+    out = []
+    for i in range(frames):
+        o = i % min(w, h)
+        frame = np.ascontiguousarray(base[o:o + h, o:o + w])
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+        out.append(frame)
+    writer.release()
+    return out
+
+
+def read_frames(path: Path) -> tuple[list[np.ndarray], float, tuple[int, int]]:
+    cap = cv2.VideoCapture(str(path))
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    frames = []
+    while True:
+        ok, img = cap.read()
+        if not ok:
+            break
+        frames.append(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+    cap.release()
+    size = (frames[0].shape[1], frames[0].shape[0]) if frames else (0, 0)
+    return frames, fps, size
+
+
+def video(*args, **kw) -> subprocess.CompletedProcess:
+    return run_cli("video", *args, "--no-progress", **kw)
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    path = tmp_path_factory.mktemp("clips") / "clip.mkv"
+    return path, make_clip(path)
+
+
+def test_file_keeps_every_frame_size_fps_and_pixels_outside_the_hole(clip, tiny_bundle, tmp_path):
+    src, frames = clip
+    out = tmp_path / "out.mkv"
+    proc = video(str(src), "--out", str(out), "--box", "16,8,64,64", "--mask", "center", "--steps", "2",
+                 "--bundle", str(tiny_bundle), "--json", str(tmp_path / "r.json"))
+    assert proc.returncode == 0, proc.stderr
+    rep = json.loads(proc.stdout)
+    assert rep["frames_in"] == rep["frames_out"] == len(frames) and rep["dropped"] == 0
+    got, fps, size = read_frames(out)
+    assert len(got) == len(frames) and size == (96, 80) and fps == pytest.approx(12.0)
+    hole = np.zeros((80, 96), bool)
+    hole[8 + 16:8 + 48, 16 + 16:16 + 48] = True  # the center kind: the middle 32x32 of the 64x64 box
+    for a, b in zip(got, frames):
+        assert np.array_equal(a[~hole], b[~hole])  # lossless codec: untouched outside the hole
+    assert any(not np.array_equal(a[hole], b[hole]) for a, b in zip(got, frames))
+    full = json.loads((tmp_path / "r.json").read_text())
+    for stage in ("decode", "detect", "inpaint", "encode", "total"):
+        assert full["latency"][stage]["count"] == len(frames) and full["latency"][stage]["p99_ms"] is not None
+    assert full["track_restarts"] == 1 and full["steps_run"]["max"] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mkv", "r.json"]  # no temp file left
+
+
+def test_frames_without_a_face_pass_through_untouched(clip, tiny_bundle, tmp_path):
+    src, frames = clip
+    out = tmp_path / "out.mkv"
+    proc = video(str(src), "--out", str(out), "--face", "auto", "--bundle", str(tiny_bundle), "--steps", "2")
+    assert proc.returncode == 0, proc.stderr
+    rep = json.loads(proc.stdout)
+    assert rep["frames_without_face"] == rep["frames_out"] == len(frames)
+    got, _, _ = read_frames(out)
+    assert all(np.array_equal(a, b) for a, b in zip(got, frames))
+
+
+def test_side_by_side_and_evaluate(clip, tiny_bundle, tmp_path):
+    src, frames = clip
+    out = tmp_path / "sbs.mkv"
+    proc = video(str(src), "--out", str(out), "--box", "16,8,64,64", "--bundle", str(tiny_bundle), "--steps", "1",
+                 "--side-by-side", "--evaluate", "--smooth", "0.5")
+    assert proc.returncode == 0, proc.stderr
+    rep = json.loads(proc.stdout)
+    got, _, size = read_frames(out)
+    assert size == (192, 80) and np.array_equal(got[3][:, :96], frames[3])
+    ev = rep["evaluation"]
+    assert ev["frames"] == len(frames) and ev["flicker"]["pairs"] == len(frames) - 1
+    for key in ("hole_psnr", "telea_hole_psnr", "ssim", "telea_ssim"):
+        assert np.isfinite(ev[key]["mean"]), key
+    assert ev["flicker"]["ratio"]["output"] > 0 and ev["flicker"]["ratio"]["telea"] > 0
+
+
+def test_realtime_drops_and_counts_what_it_cannot_keep_up_with(tmp_path, tiny_bundle):
+    src = tmp_path / "fast.mkv"
+    frames = make_clip(src, frames=40, fps=200.0)  # 200 fps: no inference keeps up
+    out = tmp_path / "live.mkv"
+    proc = video(str(src), "--out", str(out), "--box", "16,8,64,64", "--bundle", str(tiny_bundle), "--steps", "30",
+                 "--realtime")
+    assert proc.returncode == 0, proc.stderr
+    rep = json.loads(proc.stdout)
+    assert rep["live"] and rep["dropped"] > 0
+    assert rep["frames_in"] == len(frames) == rep["frames_processed"] + rep["dropped"]
+    got, fps, _ = read_frames(out)
+    assert len(got) == rep["frames_out"] == rep["frames_processed"]
+    assert fps == pytest.approx(rep["fps_stamped"], rel=0.02) and fps < 200  # stamped with the achieved fps
+
+
+def test_audio_is_copied_and_a_source_without_audio_is_reported(tmp_path, tiny_bundle):
+    imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg", reason="the video extra (imageio-ffmpeg) is not installed")
+    from edgefill.runtime.frontends.video.writer import has_audio
+
+    silent = tmp_path / "silent.mp4"
+    make_clip(silent, frames=12, codec="mp4v")
+    with_audio = tmp_path / "audio.mp4"
+    proc = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(silent), "-f", "lavfi",
+                           "-i", "sine=frequency=440:duration=1", "-c:v", "copy", "-c:a", "aac", "-shortest",
+                           str(with_audio)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert has_audio(str(with_audio)) and not has_audio(str(silent))
+    out = tmp_path / "out.mp4"
+    proc = video(str(with_audio), "--out", str(out), "--box", "16,8,64,64", "--bundle", str(tiny_bundle), "--steps", "1",
+                 "--keep-audio")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["audio"] == "copied" and has_audio(str(out))
+    out2 = tmp_path / "out2.mp4"
+    proc = video(str(silent), "--out", str(out2), "--box", "16,8,64,64", "--bundle", str(tiny_bundle), "--steps", "1",
+                 "--keep-audio")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["audio"] == "none in the source" and len(read_frames(out2)[0]) == 12
+
+
+def test_ctrl_c_leaves_a_playable_partial_file_and_no_out(tmp_path, tiny_bundle):
+    src = tmp_path / "long.mkv"
+    make_clip(src, frames=400)
+    out = tmp_path / "out.mkv"
+    proc = subprocess.Popen([sys.executable, "-m", "edgefill.runtime", "video", str(src), "--out", str(out), "--box",
+                             "16,8,64,64", "--bundle", str(tiny_bundle), "--steps", "200", "--no-progress"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    partial_tmp = None
+    while time.monotonic() < deadline and partial_tmp is None:  # wait until frames are being written
+        time.sleep(0.5)
+        partial_tmp = next((p for p in tmp_path.glob(".out.*") if p.stat().st_size > 0), None)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("edgefill: interrupted:"), err
+    assert not out.exists()
+    partial = tmp_path / "out.partial.mkv"
+    assert partial.is_file() and str(partial) in lines[0]
+    frames, _, size = read_frames(partial)
+    assert len(frames) > 0 and size == (96, 80)
+    assert not list(tmp_path.glob(".out.*"))
+
+
+@pytest.mark.parametrize("case, fragment", [
+    ("not a video", "cannot open video"),
+    ("missing", "video not found"),
+    ("camera", "cannot open camera"),
+    ("url", "cannot open stream"),
+    ("mask video length", "frames, the video"),
+    ("mask video size", "they must match"),
+    ("unwritable", "does not exist"),
+    ("codec", "cannot write"),
+    ("suffix", "--out must end in one of"),
+    ("box outside", "not inside"),
+    ("both box and face", "not both"),
+])
+def test_bad_input_is_one_line_and_leaves_no_output(clip, tiny_bundle, tmp_path, case, fragment):
+    src, frames = clip
+    out = tmp_path / "out.mkv"
+    args = [str(src), "--out", str(out), "--bundle", str(tiny_bundle), "--steps", "1", "--box", "16,8,64,64"]
+    if case == "not a video":
+        bad = tmp_path / "notes.mp4"
+        bad.write_text("not a video at all")
+        args[0] = str(bad)
+    elif case == "missing":
+        args[0] = str(tmp_path / "nope.mp4")
+    elif case == "camera":
+        args[0] = "97"
+    elif case == "url":
+        args[0] = "http://127.0.0.1:1/stream.mp4"
+    elif case in ("mask video length", "mask video size"):
+        mv = tmp_path / "mask.mkv"
+        make_clip(mv, frames=5 if case == "mask video length" else len(frames),
+                  size=(96, 80) if case == "mask video length" else (48, 40))
+        args += ["--mask", str(mv)]
+    elif case == "unwritable":
+        args[2] = str(tmp_path / "no" / "such" / "out.mkv")
+    elif case == "codec":
+        args += ["--codec", "ZZZZ"]
+    elif case == "suffix":
+        args[2] = str(tmp_path / "out.gif")
+    elif case == "box outside":
+        args[args.index("--box") + 1] = "60,40,64,64"
+    elif case == "both box and face":
+        args += ["--face", "auto"]
+    proc = video(*args, timeout=120)
+    assert_one_line_error(proc, fragment)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix in (".mkv", ".mp4", ".gif") and
+                  p.name not in ("mask.mkv", "notes.mp4")) == []
+
+
+def test_python_api_yields_processed_frames(clip, tiny_bundle):
+    from edgefill.runtime.frontends.video.api import VideoInpainter
+
+    src, frames = clip
+    vi = VideoInpainter(96, 80, "center", box=(16, 8, 64, 64), face=None, steps=2, bundle=tiny_bundle)
+    outs = [vi.process(f) for f in frames[:4]]
+    assert [info["start"] for _, info in outs] == ["random", "given", "given", "given"]  # previous frame's z
+    assert all(o.shape == frames[0].shape for o, _ in outs)
+    vi2 = VideoInpainter(96, 80, "center", face="auto", steps=2, bundle=tiny_bundle)
+    same, info = vi2.process(frames[0])
+    assert same is frames[0] and not info["face"]
+
+
+@pytest.fixture(scope="module")
+def real_clips():
+    if not (SHARED_VIDEO / "single_face.mp4").is_file():
+        pytest.skip(f"shared video clips not found at {SHARED_VIDEO} (../shared beside the checkout)")
+    return SHARED_VIDEO
+
+
+def test_real_clip_face_auto_end_to_end(real_clips, tmp_path):
+    out = tmp_path / "out.mp4"
+    proc = video(str(real_clips / "single_face.mp4"), "--face", "auto", "--mask", "center", "--out", str(out),
+                 "--steps", "2", "--max-frames", "15", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    rep = json.loads(proc.stdout)
+    assert rep["frames_out"] == 15 and rep["frames_without_face"] <= 1 and rep["size"] == [640, 360]
+    got, fps, size = read_frames(out)
+    assert len(got) == 15 and size == (640, 360) and fps == pytest.approx(30.0, rel=0.01)
+
+
+def test_real_clip_without_faces_passes_through(real_clips, tmp_path):
+    out = tmp_path / "out.mkv"
+    proc = video(str(real_clips / "no_face.mp4"), "--face", "auto", "--out", str(out), "--max-frames", "10",
+                 timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    rep = json.loads(proc.stdout)
+    assert rep["frames_without_face"] == rep["frames_out"] == 10
+    cap = cv2.VideoCapture(str(real_clips / "no_face.mp4"))
+    src = [cv2.cvtColor(cap.read()[1], cv2.COLOR_BGR2RGB) for _ in range(10)]
+    got, _, _ = read_frames(out)
+    assert all(np.array_equal(a, b) for a, b in zip(got, src))
