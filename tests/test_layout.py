@@ -94,9 +94,14 @@ def test_no_module_level_torch_or_onnx_anywhere_in_the_runtime():
     assert not offenders, offenders
 
 
+# model.py inside Triton: imports triton_python_backend_utils, which only Triton's stub provides
+INSIDE_TRITON = {"edgefill.runtime.frontends.serve.triton_model"}
+
+
 def test_importing_every_runtime_module_loads_no_torch_or_onnx():
-    modules = sorted("edgefill.runtime." + ".".join(p.relative_to(RUNTIME).with_suffix("").parts)
-                     for p in RUNTIME.rglob("*.py") if p.name not in ("__init__.py", "__main__.py"))
+    modules = sorted(m for m in ("edgefill.runtime." + ".".join(p.relative_to(RUNTIME).with_suffix("").parts)
+                                 for p in RUNTIME.rglob("*.py") if p.name not in ("__init__.py", "__main__.py"))
+                     if m not in INSIDE_TRITON)
     code = ("import importlib, sys\n"
             f"for m in {modules!r}: importlib.import_module(m)\n"
             "bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'onnx')]\n"
