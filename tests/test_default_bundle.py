@@ -23,6 +23,9 @@ def test_default_bundle_is_found_verified_and_within_budget():
     assert m["training"]["gan"]["steps"] > 0 and m["training"].get("refiner")
     assert m["validation"]["passed"] and all(row["ok"] for row in m["validation"]["rows"])
     assert m["search"]["prior"] in ("lsgan", "log") and m["search"]["steps"] >= 1
+    # the amortised search: the encoder ships, with its own (tuned) search defaults
+    assert "encoder" in m["graphs"] and m["training"].get("encoder")
+    assert bundle.search_defaults_for("encoder").steps < bundle.search_defaults.steps
 
 
 def test_readme_main_job_inpaints_a_sample_with_the_default_bundle(tmp_path):
@@ -32,6 +35,7 @@ def test_readme_main_job_inpaints_a_sample_with_the_default_bundle(tmp_path):
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary and out.is_file()
+    assert summary["settings"]["init"] == "encoder"  # used without flags
     before, after = read_image(face), read_image(out)
     hole = make_mask("center") == 255
     assert np.array_equal(before[~hole], after[~hole])  # only the hole changes
