@@ -22,13 +22,13 @@ def register(cli: click.Group) -> None:
 @click.option("--face", type=click.Choice(["auto"]), default=None,
               help="Detect the face in every frame (Haar cascade, smoothed; the default without --box).")
 @click.option("--steps", type=click.IntRange(1), default=None,
-              help="Search steps per frame (default 4: each frame starts from the previous frame's z).")
+              help="Search steps per frame (default 2: each frame starts from the previous frame's z).")
 @click.option("--frame-budget-ms", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Each frame's search stops once the frame has taken this long.")
 @click.option("--init", type=click.Choice(["auto", "random", "encoder"]), default="auto", show_default=True,
               help="Start of a (re)started face track; later frames start from the previous frame's z.")
 @click.option("--no-previous", is_flag=True, help="Do not start from the previous frame's z (independent frames).")
-@click.option("--smooth", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
+@click.option("--smooth", type=click.FloatRange(0, 1, max_open=True), default=0.6, show_default=True,
               help="Temporal smoothing of the 64x64 result inside the hole (weight of the previous frame).")
 @click.option("--box-smoothing", type=click.FloatRange(0, 1, min_open=True), default=0.3, show_default=True,
               help="Weight of a new detection in the smoothed face box (1 = the raw detector box).")

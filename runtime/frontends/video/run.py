@@ -66,7 +66,7 @@ class VideoJob:
     threads: int | None = None
     seed: int = 0
     previous: bool = True
-    smooth: float = 0.0
+    smooth: float = 0.6
     box_smoothing: float = 0.3
     detect_every: int = 3
     max_frames: int = 0
