@@ -167,6 +167,7 @@ def steps_curve_figure(report: dict, path) -> None:
             ax.fill_between(xs, [p[f"{metric}_ci"][0] for p in pts], [p[f"{metric}_ci"][1] for p in pts], alpha=0.2)
         ax.axhline(report["telea"][metric], color="gray", linestyle="--", label="OpenCV Telea")
         ax.set_xscale("symlog", linthresh=5)
+        ax.set_xlim(min(steps) - 0.3, max(steps) * 1.1)
         ax.set_xticks(steps)
         ax.set_xticklabels([str(s) for s in steps])
         ax.minorticks_off()
