@@ -21,7 +21,6 @@ spins while the other one works.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys

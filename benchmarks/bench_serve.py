@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
 import threading
@@ -176,7 +175,7 @@ def main(argv=None) -> int:
                 res = list(pool.map(lambda i: infer(url, imgs[i], i), range(burst)))
             accepted = [dt for s, _, dt in res if s == 200]
             rejected = [dt for s, _, dt in res if s == 503]
-            report["overload"] = {"burst": burst, "accepted": len(accepted), "rejected_503": len(rejected),
+            report["overload"] = {"burst": burst, "accepted_count": len(accepted), "rejected_503": len(rejected),
                                   "other": burst - len(accepted) - len(rejected),
                                   "max_reject_s": max(rejected) if rejected else None,
                                   "accepted": pct(accepted), "unloaded_p99_ms": unloaded_p99}

@@ -10,12 +10,10 @@ CLI (`export triton`, `serve`, `inpaint --server`) end to end; bad client input.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -61,7 +59,7 @@ def start_server(bundle, tmp: Path, **cfg):
 
 @pytest.fixture(scope="module")
 def server(triton_available, tiny_bundle, tmp_path_factory):
-    srv = start_server(tiny_bundle, tmp_path_factory.mktemp("serve"), max_batch=8, max_queue=8,
+    srv = start_server(tiny_bundle, tmp_path_factory.mktemp("serve"), max_batch=8, max_queue=16,
                        max_image_pixels=200 * 200, max_steps=3000)
     yield srv
     srv.stop()

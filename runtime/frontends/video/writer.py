@@ -11,7 +11,6 @@ file, and renames it to OUT's name + ".partial" + its extension; nothing is left
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
