@@ -7,14 +7,20 @@ Every config runs twice on the same clip (--face auto, center mask, the default 
 without --evaluate for the frame rate (decode to encode, what a user gets), once with --evaluate
 for per-frame hole PSNR / SSIM against the source frames, OpenCV Telea on the same frames and
 masks, and the masked flicker ratio (DESIGN section 5). Configs:
-    default      2 steps/frame from the previous frame's z, smoothed box, detection every 3
-                 frames, result smoothing 0.6 (the defaults, chosen on single_face.mp4)
+    default      the defaults (chosen on single_face.mp4 and face_noface.mov): 2 steps/frame from
+                 the previous frame's z, detection every 3 frames, the box following the face's
+                 flow between detections and smoothed (0.15), result smoothing 0.6, no refiner
     steps1/4/8   the same with 1, 4 or 8 steps
-    budget25     20 steps but each frame's search stops at 25 ms
+    budget25     20 steps, but each frame's search stops at 25 ms
+    refine       default + the bundle's refiner
     no_smooth    default without result smoothing
+    no_follow    default, the box held between detections (no optical flow)
     no_previous  default, but every frame starts from the encoder (no previous z)
-    independent  the baseline: every frame from random starts (--no-previous --init random),
-                 2 steps, the raw detector box (--box-smoothing 1 --detect-every 1), no smoothing
+    raw_box      default, but the raw detector box every frame (--box-smoothing 1 --detect-every 1
+                 --no-follow)
+    independent  the baseline: per-frame inpainting, every frame from the same seeded random start
+                 (--no-previous --init random, like `edgefill inpaint --seed 0` on each frame), 2
+                 steps, the raw detector box every frame, no result smoothing
 Goals (issue 11; a report, never an assertion): default >= 24 fps with no frame lost and hole
 PSNR >= Telea's; flicker ratio <= 2.0 and >= 30% below `independent`.
 """
@@ -31,15 +37,19 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 REPO = Path(__file__).resolve().parents[1]
 CLIP = REPO.parent / "shared" / "data" / "video" / "WolfgangLanger_Pexels.mp4"
 
+RAW_BOX = {"box_smoothing": 1.0, "detect_every": 1, "follow": False}
 CONFIGS = {
     "default": {},
     "steps1": {"steps": 1},
     "steps4": {"steps": 4},
     "steps8": {"steps": 8},
     "budget25": {"steps": 20, "frame_budget_ms": 25.0},
+    "refine": {"refine": True},
     "no_smooth": {"smooth": 0.0},
+    "no_follow": {"follow": False},
     "no_previous": {"previous": False},
-    "independent": {"previous": False, "init": "random", "box_smoothing": 1.0, "detect_every": 1, "smooth": 0.0},
+    "raw_box": RAW_BOX,
+    "independent": {"previous": False, "init": "random", "smooth": 0.0, **RAW_BOX},
 }
 
 
@@ -83,7 +93,16 @@ def main(argv=None) -> int:
     ap.add_argument("--strip", default=None, help="write the source | masked | output picture here")
     ap.add_argument("--max-frames", type=int, default=0)
     ap.add_argument("--strip-only", action="store_true", help="only draw --strip")
+    ap.add_argument("--measure-crop", metavar="NPZ", default=None,
+                    help="only measure the Haar box -> model crop geometry on the last 400 faces of NPZ")
     args = ap.parse_args(argv)
+    if args.measure_crop:
+        import numpy as np
+
+        from edgefill.runtime.frontends.video.faces import measure_crop_geometry
+
+        print(json.dumps(measure_crop_geometry(np.load(args.measure_crop)["images"][-400:])))
+        return 0
     if not Path(args.clip).is_file():
         print(f"bench_video: error: clip not found: {args.clip}", file=sys.stderr)
         return 2
@@ -107,7 +126,7 @@ def main(argv=None) -> int:
                    "frames_out": speed["frames_out"], "dropped": speed["dropped"],
                    "without_face": speed["frames_without_face"], "steps_mean": speed["steps_run"]["mean"],
                    "inpaint_p50_ms": speed["latency"]["inpaint"]["p50_ms"],
-                   "inpaint_p95_ms": speed["latency"]["inpaint"]["p95_ms"],
+                   "inpaint_p95_ms": speed["latency"]["inpaint"]["p95_ms"], "latency": speed["latency"],
                    "hole_psnr": ev["hole_psnr"]["mean"], "telea_hole_psnr": ev["telea_hole_psnr"]["mean"],
                    "ssim": ev["ssim"]["mean"], "telea_ssim": ev["telea_ssim"]["mean"],
                    "flicker_ratio": ev["flicker"]["ratio"]["output"],

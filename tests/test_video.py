@@ -175,6 +175,10 @@ def test_ctrl_c_leaves_a_playable_partial_file_and_no_out(tmp_path, tiny_bundle)
 
 @pytest.mark.parametrize("case, fragment", [
     ("not a video", "cannot open video"),
+    ("zero frames", "no frames"),
+    ("zero frames mkv", "no frames"),
+    ("empty sequence", "cannot open image sequence"),
+    ("out is a folder", "is a folder"),
     ("missing", "video not found"),
     ("camera", "cannot open camera"),
     ("url", "cannot open stream"),
@@ -184,6 +188,7 @@ def test_ctrl_c_leaves_a_playable_partial_file_and_no_out(tmp_path, tiny_bundle)
     ("codec", "cannot write"),
     ("suffix", "--out must end in one of"),
     ("box outside", "not inside"),
+    ("mask outside box", "holes outside --box"),
     ("both box and face", "not both"),
 ])
 def test_bad_input_is_one_line_and_leaves_no_output(clip, tiny_bundle, tmp_path, case, fragment):
@@ -196,6 +201,17 @@ def test_bad_input_is_one_line_and_leaves_no_output(clip, tiny_bundle, tmp_path,
         args[0] = str(bad)
     elif case == "missing":
         args[0] = str(tmp_path / "nope.mp4")
+    elif case in ("zero frames", "zero frames mkv"):
+        empty = tmp_path / ("zero.avi" if case == "zero frames" else "zero.mkv")
+        cv2.VideoWriter(str(empty), cv2.VideoWriter_fourcc(*("MJPG" if case == "zero frames" else "FFV1")), 10,
+                        (96, 80)).release()  # a container with no frame in it
+        assert empty.is_file()
+        args[0] = str(empty)
+    elif case == "empty sequence":
+        args[0] = str(tmp_path / "frames_%04d.png")
+    elif case == "out is a folder":
+        (tmp_path / "dir.mkv").mkdir()
+        args[2] = str(tmp_path / "dir.mkv")
     elif case == "camera":
         args[0] = "97"
     elif case == "url":
@@ -211,6 +227,11 @@ def test_bad_input_is_one_line_and_leaves_no_output(clip, tiny_bundle, tmp_path,
         args += ["--codec", "ZZZZ"]
     elif case == "suffix":
         args[2] = str(tmp_path / "out.gif")
+    elif case == "mask outside box":
+        m = np.zeros((80, 96), np.uint8)
+        m[30:40, 84:90] = 255  # right of the box 16,8,64,64
+        cv2.imwrite(str(tmp_path / "m.png"), m)
+        args += ["--mask", str(tmp_path / "m.png")]
     elif case == "box outside":
         args[args.index("--box") + 1] = "60,40,64,64"
     elif case == "both box and face":
@@ -218,7 +239,8 @@ def test_bad_input_is_one_line_and_leaves_no_output(clip, tiny_bundle, tmp_path,
     proc = video(*args, timeout=120)
     assert_one_line_error(proc, fragment)
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix in (".mkv", ".mp4", ".gif") and
-                  p.name not in ("mask.mkv", "notes.mp4")) == []
+                  p.name not in ("mask.mkv", "notes.mp4", "zero.mkv", "dir.mkv")) == []
+    assert not list(tmp_path.glob(".out.*"))  # no temporary file left either
 
 
 def test_python_api_yields_processed_frames(clip, tiny_bundle):
@@ -242,14 +264,45 @@ def real_clips():
 
 
 def test_real_clip_face_auto_end_to_end(real_clips, tmp_path):
+    """The issue's 'done when' command, on the whole quick clip with the default bundle."""
     out = tmp_path / "out.mp4"
     proc = video(str(real_clips / "single_face.mp4"), "--face", "auto", "--mask", "center", "--out", str(out),
-                 "--steps", "2", "--max-frames", "15", timeout=300)
+                 timeout=300)
     assert proc.returncode == 0, proc.stderr
     rep = json.loads(proc.stdout)
-    assert rep["frames_out"] == 15 and rep["frames_without_face"] <= 1 and rep["size"] == [640, 360]
+    assert rep["frames_in"] == rep["frames_out"] == 72 and rep["dropped"] == 0
+    assert rep["frames_without_face"] <= 1 and rep["size"] == [640, 360]
     got, fps, size = read_frames(out)
-    assert len(got) == 15 and size == (640, 360) and fps == pytest.approx(30.0, rel=0.01)
+    assert len(got) == 72 and size == (640, 360) and fps == pytest.approx(30.0, rel=0.01)
+
+
+def test_real_clip_keeps_its_audio(real_clips, tmp_path):
+    pytest.importorskip("imageio_ffmpeg", reason="the video extra (imageio-ffmpeg) is not installed")
+    from edgefill.runtime.frontends.video.writer import has_audio
+
+    out = tmp_path / "out.mp4"
+    proc = video(str(real_clips / "single_face.mp4"), "--face", "auto", "--out", str(out), "--keep-audio",
+                 "--codec", "h264", "--steps", "1", "--max-frames", "10", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["audio"] == "copied" and has_audio(str(out))
+    assert len(read_frames(out)[0]) == 10
+
+
+def test_real_clip_scene_cut_to_frames_without_a_face(real_clips, tmp_path):
+    """face_noface.mov cuts from a face to a title card at frame 72: the track ends at the cut (not
+    a few frames later), and every frame without a face is written untouched (lossless FFV1)."""
+    out = tmp_path / "out.mkv"
+    proc = video(str(real_clips / "face_noface.mov"), "--face", "auto", "--out", str(out), "--steps", "1",
+                 "--max-frames", "84", "--json", str(tmp_path / "r.json"), timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["frames_out"] == 84 and rep["scene_cuts"] >= 1 and rep["frames_without_face"] >= 84 - 72
+    cap = cv2.VideoCapture(str(real_clips / "face_noface.mov"))
+    src = [cv2.cvtColor(cap.read()[1], cv2.COLOR_BGR2RGB) for _ in range(84)]
+    cap.release()
+    got, _, _ = read_frames(out)
+    assert not np.array_equal(got[40], src[40])  # a face: inpainted
+    assert all(np.array_equal(a, b) for a, b in zip(got[73:], src[73:]))  # after the cut: untouched
 
 
 def test_real_clip_without_faces_passes_through(real_clips, tmp_path):
@@ -263,3 +316,116 @@ def test_real_clip_without_faces_passes_through(real_clips, tmp_path):
     src = [cv2.cvtColor(cap.read()[1], cv2.COLOR_BGR2RGB) for _ in range(10)]
     got, _, _ = read_frames(out)
     assert all(np.array_equal(a, b) for a, b in zip(got, src))
+
+
+def test_image_sequence_with_a_png_mask(tmp_path, tiny_bundle):
+    """INPUT a frames/%04d.png pattern, --mask one full-frame PNG: every frame out, only the PNG's
+    hole changes (lossless FFV1), the sequence's default fps."""
+    frames = make_clip(tmp_path / "unused.mkv", frames=6)
+    seq = tmp_path / "seq"
+    seq.mkdir()
+    for i, f in enumerate(frames):
+        cv2.imwrite(str(seq / f"f{i:04d}.png"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+    hole = np.zeros((80, 96), np.uint8)
+    hole[30:50, 40:60] = 255
+    cv2.imwrite(str(tmp_path / "hole.png"), hole)
+    out = tmp_path / "out.mkv"
+    proc = video(str(seq / "f%04d.png"), "--out", str(out), "--box", "16,8,64,64", "--mask", str(tmp_path / "hole.png"),
+                 "--bundle", str(tiny_bundle), "--steps", "1")
+    assert proc.returncode == 0, proc.stderr
+    got, _, size = read_frames(out)
+    assert len(got) == len(frames) and size == (96, 80)
+    inside = hole >= 128
+    for a, b in zip(got, frames):
+        assert np.array_equal(a[~inside], b[~inside]) and not np.array_equal(a[inside], b[inside])
+
+
+def test_mask_video_gives_each_frame_its_own_hole(clip, tiny_bundle, tmp_path):
+    src, frames = clip
+    mv = tmp_path / "masks.mkv"
+    wr = cv2.VideoWriter(str(mv), cv2.VideoWriter_fourcc(*"FFV1"), 12.0, (96, 80))
+    holes = []
+    for i in range(len(frames)):
+        m = np.zeros((80, 96), np.uint8)
+        if i % 4:  # every 4th frame has no hole at all: it passes through
+            m[20:40, 20 + 2 * i:36 + 2 * i] = 255
+        holes.append(m >= 128)
+        if i == 5:
+            m[50:60, 84:92] = 255  # reaches past the face box 16,8,64,64: that part is left as it is
+        wr.write(cv2.cvtColor(m, cv2.COLOR_GRAY2BGR))
+    wr.release()
+    out = tmp_path / "out.mkv"
+    proc = video(str(src), "--out", str(out), "--box", "16,8,64,64", "--mask", str(mv), "--bundle", str(tiny_bundle),
+                 "--steps", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["frames_hole_clipped"] == 1
+    got, _, _ = read_frames(out)
+    assert len(got) == len(frames)
+    for i, (a, b, h) in enumerate(zip(got, frames, holes)):
+        assert np.array_equal(a[~h], b[~h]), i
+        assert np.array_equal(a, b) if not h.any() else not np.array_equal(a[h], b[h]), i
+
+
+def test_h264_keeps_frame_count_size_and_fps(clip, tiny_bundle, tmp_path):
+    pytest.importorskip("imageio_ffmpeg", reason="the video extra (imageio-ffmpeg) is not installed")
+    src, frames = clip
+    out = tmp_path / "out.mp4"
+    proc = video(str(src), "--out", str(out), "--box", "16,8,64,64", "--bundle", str(tiny_bundle), "--steps", "1",
+                 "--codec", "h264")
+    assert proc.returncode == 0, proc.stderr
+    got, fps, size = read_frames(out)
+    assert len(got) == len(frames) and size == (96, 80) and fps == pytest.approx(12.0, rel=0.01)
+    assert json.loads(proc.stdout)["settings"]["codec"] == "h264"
+
+
+def test_frame_budget_stops_each_search_in_time(clip, tiny_bundle, tmp_path):
+    src, frames = clip
+    out = tmp_path / "out.mkv"
+    proc = video(str(src), "--out", str(out), "--box", "16,8,64,64", "--bundle", str(tiny_bundle), "--steps", "100000",
+                 "--frame-budget-ms", "30", "--json", str(tmp_path / "r.json"))
+    assert proc.returncode == 0, proc.stderr
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["frames_out"] == len(frames) and rep["steps_run"]["max"] < 100000
+    assert rep["latency"]["inpaint"]["p50_ms"] < 30 * 4  # the deadline, with room for a loaded 2-core CI machine
+
+
+def test_generators_yield_processed_frames_lazily(clip, tiny_bundle):
+    from edgefill.runtime.frontends.video.api import VideoInpainter, inpaint_frames, inpaint_video
+
+    src, frames = clip
+    pulled = []
+
+    def feed():
+        for f in frames:
+            pulled.append(1)
+            yield f
+
+    gen = inpaint_frames(feed(), "center", box=(16, 8, 64, 64), face=None, steps=1, bundle=tiny_bundle)
+    out0, info0 = next(gen)
+    assert len(pulled) == 1 and info0["index"] == 0 and info0["start"] == "random"  # lazy: one frame in, one out
+    rest = list(gen)
+    assert len(rest) == len(frames) - 1 and all(info["start"] == "given" for _, info in rest)
+    vi = VideoInpainter(96, 80, "center", box=(16, 8, 64, 64), face=None, steps=1, bundle=tiny_bundle)
+    direct = [o for o, _ in vi.frames(frames)]
+    assert all(np.array_equal(a, b) for a, b in zip(direct, [out0] + [o for o, _ in rest]))
+    from_file = list(inpaint_video(str(src), "center", box=(16, 8, 64, 64), face=None, steps=1, bundle=tiny_bundle))
+    assert len(from_file) == len(frames)
+    assert all(np.array_equal(info["source"], f) for (_, info), f in zip(from_file, frames))
+    assert all(np.array_equal(o, d) for (o, _), d in zip(from_file, direct))
+    from edgefill.runtime.errors import EdgefillError
+
+    with pytest.raises(EdgefillError, match="expected RGB uint8"):
+        vi.process(frames[0][:40])
+
+
+def test_bench_video_still_runs(real_clips, tmp_path):
+    """benchmarks/bench_video.py end to end on a few frames (the benchmark itself is on demand)."""
+    out = tmp_path / "bench.json"
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_video.py"), "--clip",
+                           str(real_clips / "single_face.mp4"), "--configs", "default,independent", "--max-frames", "6",
+                           "--json", str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    rep = json.loads(out.read_text())
+    assert [r["config"] for r in rep["rows"]] == ["default", "independent"]
+    assert all(r["frames_out"] == r["frames_in"] == 6 for r in rep["rows"])
+    assert set(rep["goals"]) >= {"realtime_24fps", "hole_psnr_vs_telea", "flicker_le_2", "flicker_30pct_below_independent"}

@@ -20,20 +20,28 @@ def register(cli: click.Group) -> None:
                    "video (one mask per frame).")
 @click.option("--box", default=None, help="Fixed face region x,y,w,h (instead of --face auto).")
 @click.option("--face", type=click.Choice(["auto"]), default=None,
-              help="Detect the face in every frame (Haar cascade, smoothed; the default without --box).")
+              help="Find the face: OpenCV's Haar cascade on a downscaled frame every few frames, followed by "
+                   "optical flow in between and smoothed (the default without --box).")
 @click.option("--steps", type=click.IntRange(1), default=None,
               help="Search steps per frame (default 2: each frame starts from the previous frame's z).")
 @click.option("--frame-budget-ms", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Each frame's search stops once the frame has taken this long.")
+              help="A per-frame deadline: each frame's search stops once its inference (mask, search, blend, "
+                   "paste) has taken this long.")
 @click.option("--init", type=click.Choice(["auto", "random", "encoder"]), default="auto", show_default=True,
               help="Start of a (re)started face track; later frames start from the previous frame's z.")
 @click.option("--no-previous", is_flag=True, help="Do not start from the previous frame's z (independent frames).")
-@click.option("--smooth", type=click.FloatRange(0, 1, max_open=True), default=0.6, show_default=True,
-              help="Temporal smoothing of the 64x64 result inside the hole (weight of the previous frame).")
-@click.option("--box-smoothing", type=click.FloatRange(0, 1, min_open=True), default=0.3, show_default=True,
-              help="Weight of a new detection in the smoothed face box (1 = the raw detector box).")
-@click.option("--detect-every", type=click.IntRange(1), default=3, show_default=True,
-              help="Run the face detector every N frames.")
+@click.option("--smooth", type=click.FloatRange(0, 1, max_open=True), default=None,
+              help="Temporal smoothing of the 64x64 result inside the hole (weight of the previous frame; "
+                   "default 0.6, 0 = off).")
+@click.option("--box-smoothing", type=click.FloatRange(0, 1, min_open=True), default=None,
+              help="Weight of a new detection in the smoothed face box (default 0.15; 1 = the raw detector box).")
+@click.option("--detect-every", type=click.IntRange(1), default=None,
+              help="Run the face detector every N frames (default 3).")
+@click.option("--no-follow", is_flag=True,
+              help="Hold the face box between detections instead of moving it with the face's optical flow.")
+@click.option("--refine/--no-refine", default=None,
+              help="Run the bundle's refiner on each frame's result (default: off for video; it lowered the "
+                   "hole PSNR of video faces).")
 @click.option("--realtime", is_flag=True,
               help="Live behaviour (a file is paced at its fps): newest frame first, late frames dropped and "
                    "counted, the output stamped with the fps achieved.")
@@ -43,14 +51,15 @@ def register(cli: click.Group) -> None:
 @click.option("--evaluate", is_flag=True,
               help="Measure hole PSNR/SSIM against the source, OpenCV Telea on the same frames, and flicker.")
 @click.option("--json", "json_path", default=None, help="Write the report here too.")
-@click.option("--provider", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda", "tensorrt"]))
+@click.option("--provider", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda", "tensorrt"]),
+              help="onnxruntime provider (auto: TensorRT, CUDA, then CPU, the first that loads).")
 @click.option("--bundle", default=None, help="Bundle folder or .zip (default: the installed one).")
 @click.option("--threads", type=click.IntRange(1), default=None, help="onnxruntime threads.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds mask kinds and random starts.")
 @click.option("--max-frames", type=click.IntRange(0), default=0, show_default=True, help="Stop after N frames (0: all).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def video_cmd(input_spec, out, mask, box, face, steps, frame_budget_ms, init, no_previous, smooth, box_smoothing,
-              detect_every, realtime, keep_audio, codec, side_by_side, evaluate, json_path, provider, bundle, threads,
+              detect_every, no_follow, refine, realtime, keep_audio, codec, side_by_side, evaluate, json_path, provider, bundle, threads,
               seed, max_frames, no_progress):
     """Inpaint the face region of every frame of a video file, camera or stream."""
     import json
@@ -58,12 +67,13 @@ def video_cmd(input_spec, out, mask, box, face, steps, frame_budget_ms, init, no
     from ...atomic import write_json
     from ..video.run import VideoInterrupted, VideoJob, run_video
 
+    optional = {"smooth": smooth, "box_smoothing": box_smoothing, "detect_every": detect_every, "refine": refine}
     job = VideoJob(input=input_spec, out=out, mask=mask, box=box, face=face, steps=steps,
                    frame_budget_ms=frame_budget_ms, init=None if init == "auto" else init, realtime=realtime,
                    keep_audio=keep_audio, codec=codec, side_by_side=side_by_side, evaluate=evaluate,
                    provider=None if provider == "auto" else provider, bundle=bundle, threads=threads, seed=seed,
-                   previous=not no_previous, smooth=smooth, box_smoothing=box_smoothing, detect_every=detect_every,
-                   max_frames=max_frames, progress=not no_progress)
+                   previous=not no_previous, follow=not no_follow, max_frames=max_frames, progress=not no_progress,
+                   **{k: v for k, v in optional.items() if v is not None})
     try:
         report = run_video(job)
     except VideoInterrupted as exc:

@@ -1,59 +1,89 @@
-"""VideoInpainter: one frame in, one frame out, with the temporal state (for your own loop).
+"""The Python API for video: frames in, processed frames out, with the temporal state (for people
+embedding edgefill in their own loop). Frames are RGB uint8 (H,W,3) everywhere (convert OpenCV's
+BGR yourself, or use inpaint_video, which reads with runtime.frontends.video.sources).
 
-    from edgefill.runtime.frontends.video.api import VideoInpainter
+    from edgefill.runtime.frontends.video.api import VideoInpainter, inpaint_frames, inpaint_video
 
-    vi = VideoInpainter(width=640, height=360, mask="center", face="auto")
-    for frame in my_rgb_frames:                  # RGB uint8 (H,W,3), in order
-        out, info = vi.process(frame)            # out: RGB uint8 (H,W,3); info: face, box, steps_run, ...
+    for out, info in inpaint_video("clip.mp4", mask="center", face="auto"):   # a generator
+        ...                                       # out: RGB uint8 (H,W,3); info: index, face, box, ...
+    for out, info in inpaint_frames(my_rgb_frames, mask="center", box=(200, 80, 180, 180)):
+        ...                                       # any iterable of RGB frames of one size, in order
+    vi = VideoInpainter(640, 360, "center", face="auto")       # or step by step
+    out, info = vi.process(frame)
 
-Per frame: the face region (runtime.frontends.video.faces), the hole (video.masks), the 64x64
-problem (imaging.preprocess.prepare), the pipeline (core.pipeline.Pipeline.run: start from the
-previous frame's z, search within the frame budget, blend, refiner), optional smoothing
+Per frame: the face region (video.faces: a fixed box, or Haar detection every few frames, followed
+by optical flow and smoothed), the hole (video.masks), the 64x64 problem
+(imaging.preprocess.prepare), the pipeline (core.pipeline.Pipeline.run: start from the previous
+frame's z, search within the frame budget, blend, optionally the refiner), result smoothing
 (video.temporal), and paste_back (only the hole's pixels change). A frame without a face is
-returned as is (the same array).
+returned as is (the same array object).
+
+Defaults for video (chosen on single_face.mp4 and face_noface.mov, never on the benchmark clip):
+VIDEO_STEPS = 2 search steps per frame from the previous frame's z (2 and 4 steps gave the same hole
+PSNR and flicker); VIDEO_SMOOTH = 0.6 result smoothing; VIDEO_BOX_SMOOTHING = 0.15 (with the flow
+following the face between detections, a heavier smoothing of the detections costs no lag: flicker
+ratio 1.24 -> 1.00 on single_face.mp4); VIDEO_REFINE = False: the bundle's refiner, trained on
+CelebA completions, lowered the hole PSNR of video faces (single_face.mp4 20.94 -> 19.91 dB,
+face_noface.mov 20.72 -> 19.37 dB) and costs a few ms a frame; `refine=True` (`--refine`) turns it on.
 """
 from __future__ import annotations
 
 import time
+from typing import Iterable, Iterator
 
 import numpy as np
 
 from ...core.pipeline import Pipeline
 from ...errors import EdgefillError
-from ...imaging.preprocess import paste_back, prepare
-from .faces import FaceTracker, FixedRegion
+from ...imaging.preprocess import parse_box, paste_back, prepare
+from .faces import FaceTracker, FixedRegion, Region
 from .masks import MaskSource
 from .temporal import TemporalState
 
-VIDEO_STEPS = 2  # chosen on single_face.mp4: 2 and 4 steps gave the same hole PSNR and flicker
-VIDEO_SMOOTH = 0.6  # ditto: flicker ratio 1.33 -> 0.97 at no quality cost (0.5: 1.02, 0.7: 0.94)
+VIDEO_STEPS = 2
+VIDEO_SMOOTH = 0.6
+VIDEO_BOX_SMOOTHING = 0.15
+VIDEO_DETECT_EVERY = 3
+VIDEO_REFINE = False
 
 
 class VideoInpainter:
-    """width, height: the frames' size. mask: a kind, a mask image or a mask video path. box:
-    (x,y,w,h) fixed region, or face="auto" for detection (one of the two). steps: search steps
+    """width, height: the frames' size. mask: a kind, a mask image or mask video path, or a uint8
+    (H,W) full-frame array. box: (x,y,w,h) fixed region; without it (or with face="auto") the face
+    is detected. steps: search steps
     per frame (default VIDEO_STEPS = 2: each frame starts near its answer, from the previous frame's
-    z, and real time leaves ~40 ms a frame on a 2-core CPU). frame_budget_ms: each frame's
-    search stops when the frame has taken this long. init: the start of a (re)started track
+    z, and real time leaves ~40 ms a frame on a 2-core CPU). frame_budget_ms: a per-frame
+    deadline: the search stops once process() has spent this long on the frame (the face region
+    included when process() finds it; `edgefill video` finds it on the reader thread). init: the start of a (re)started track
     (auto | random | encoder). previous: start from the previous frame's z. smooth: result
     smoothing weight (0 = off). box_smoothing: weight of a new detection (1.0 = the raw box).
-    detect_every: detect every N frames. pipeline: share one (default: a new one on `bundle`)."""
+    detect_every: detect every N frames. follow: move the box with the face's optical flow between
+    detections. refine: run the bundle's refiner. seed: seeds the mask kind and random starts.
+    frame_count: the source's length (checks a mask video). pipeline: share one (default: a new
+    one on `bundle`, `provider`, `threads`)."""
 
-    def __init__(self, width: int, height: int, mask="center", *, box=None, face: str | None = "auto",
+    def __init__(self, width: int, height: int, mask="center", *, box=None, face: str | None = None,
                  steps: int | None = None, frame_budget_ms: float | None = None, init: str | None = None,
-                 previous: bool = True, smooth: float = VIDEO_SMOOTH, box_smoothing: float = 0.3, detect_every: int = 3,
-                 seed: int = 0, refine: bool = True, frame_count: int | None = None, bundle=None,
+                 previous: bool = True, smooth: float = VIDEO_SMOOTH, box_smoothing: float = VIDEO_BOX_SMOOTHING,
+                 detect_every: int = VIDEO_DETECT_EVERY, follow: bool = True, seed: int = 0,
+                 refine: bool = VIDEO_REFINE, frame_count: int | None = None, bundle=None,
                  provider: str | None = None, threads: int | None = None, pipeline: Pipeline | None = None):
-        if (box is None) == (face is None):
-            raise EdgefillError("give --box x,y,w,h or --face auto (one of the two)")
         if face is not None and face != "auto":
             raise EdgefillError(f"--face takes 'auto', got {face!r}")
+        if box is not None and face is not None:
+            raise EdgefillError("give --box x,y,w,h or --face auto, not both")
         if frame_budget_ms is not None and frame_budget_ms <= 0:
             raise EdgefillError("--frame-budget-ms must be positive")
+        if not 0 <= smooth < 1:
+            raise EdgefillError(f"--smooth must be in [0, 1), got {smooth}")
+        self.width, self.height = int(width), int(height)
         self.pipeline = pipeline or Pipeline(bundle, provider=provider, threads=threads)
-        self.region = FixedRegion(tuple(box), width, height) if box is not None else \
-            FaceTracker(detect_every=detect_every, smooth=box_smoothing)
-        self.masks = mask if isinstance(mask, MaskSource) else MaskSource(str(mask), width, height, frame_count)
+        self.region = FixedRegion(parse_box(box), width, height) if box is not None else \
+            FaceTracker(detect_every=detect_every, smooth=box_smoothing, follow=follow)
+        self.masks = mask if isinstance(mask, MaskSource) else MaskSource(mask, width, height, frame_count)
+        if box is not None and self.masks.still is not None and _outside(self.masks.still, self.region.box).any():
+            x, y, w, h = self.region.box
+            raise EdgefillError(f"the mask has holes outside --box {x},{y},{w},{h}; they could not be filled")
         first = self.pipeline.make_start(init)
         self.config = self.pipeline.config(steps=steps or VIDEO_STEPS, restarts=1,
                                            start="given" if previous else first.name)
@@ -62,21 +92,40 @@ class VideoInpainter:
         self.seed, self.refine = seed, refine
         self.index = 0
 
-    def process(self, frame: np.ndarray, index: int | None = None) -> tuple[np.ndarray, dict]:
-        """RGB uint8 (H,W,3) -> (the frame with its hole filled, info). info: face (bool), box,
-        restarted, start, steps_run, loss, detect_s, inpaint_s, mask (uint8 (H,W) full-frame hole,
-        None without a face)."""
+    def locate(self, frame: np.ndarray, index: int) -> Region:
+        """The face region of frame `index` (RGB uint8 (H,W,3)); frames must come in order. process()
+        calls it; a pipelined loop may call it on another thread and hand the Region to process()."""
+        return self.region(index, frame)
+
+    def process(self, frame: np.ndarray, index: int | None = None,
+                region: Region | None = None) -> tuple[np.ndarray, dict]:
+        """RGB uint8 (H,W,3) -> (the frame with its hole filled, info). info: index, face (bool),
+        box, restarted, start, steps_run, loss, detect_s, inpaint_s, mask (uint8 (H,W) full-frame
+        hole, None without a face), hole_clipped (present and True when a full-frame mask reached
+        past the face crop: only its part inside the crop is filled). region: this frame's
+        locate() result, if already found."""
         t0 = time.perf_counter()
+        frame = np.asarray(frame)
+        if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
+            raise EdgefillError(f"frame {self.index if index is None else index} is {frame.dtype} {frame.shape}; "
+                                f"expected RGB uint8 ({self.height},{self.width},3) like the first")
         index = self.index if index is None else index
         self.index = index + 1
-        region = self.region(index, frame)
+        if region is None:
+            region = self.locate(frame, index)
         t1 = time.perf_counter()
         info = {"index": index, "face": region.box is not None, "box": region.box, "restarted": region.restarted,
                 "detect_s": t1 - t0, "inpaint_s": 0.0, "steps_run": 0, "loss": None, "start": None, "mask": None}
         if region.box is None:
             self.temporal.reset()
             return frame, info
-        prep = prepare(frame, self.masks.for_frame(index), region.box, rng=np.random.default_rng(self.seed))
+        mask = self.masks.for_frame(index)
+        if isinstance(mask, np.ndarray):
+            outside = _outside(mask, region.box)
+            if outside.any():  # a full-frame hole reaching past the face crop: only the part inside is filled
+                mask = np.where(outside, np.uint8(0), mask)
+                info["hole_clipped"] = True
+        prep = prepare(frame, mask, region.box, rng=np.random.default_rng(self.seed))
         info["mask"] = prep.mask
         if not prep.has_hole:
             info["inpaint_s"] = time.perf_counter() - t1
@@ -93,5 +142,58 @@ class VideoInpainter:
                     loss=float(batch.search.loss[0]), start=start.name)
         return out, info
 
+    def frames(self, frames: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, dict]]:
+        """A generator: each RGB uint8 (H,W,3) frame of `frames`, in order -> (output, info)."""
+        for frame in frames:
+            yield self.process(frame)
+
     def close(self) -> None:
         self.masks.close()
+
+    def __enter__(self) -> "VideoInpainter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _outside(mask: np.ndarray, box) -> np.ndarray:
+    """bool (H,W): hole pixels (>= 128) of a full-frame uint8 mask outside box (x, y, w, h)."""
+    x, y, w, h = box
+    out = np.asarray(mask) >= 128
+    out[y:y + h, x:x + w] = False
+    return out
+
+
+def inpaint_frames(frames: Iterable[np.ndarray], mask="center", **settings) -> Iterator[tuple[np.ndarray, dict]]:
+    """A generator over any iterable of RGB uint8 (H,W,3) frames of one size: yields (output,
+    info) per frame, lazily. mask: a kind, a mask image/video path, or a uint8 (H,W) full-frame
+    array; settings: VideoInpainter's (box=(x,y,w,h) or face="auto", steps, smooth, ...)."""
+    iterator = iter(frames)
+    first = next(iterator, None)
+    if first is None:
+        return
+    height, width = np.asarray(first).shape[:2]
+    with VideoInpainter(width, height, mask, **settings) as vi:
+        yield vi.process(first)
+        for frame in iterator:
+            yield vi.process(frame)
+
+
+def inpaint_video(source: str, mask="center", *, realtime: bool = False,
+                  **settings) -> Iterator[tuple[np.ndarray, dict]]:
+    """A generator over a video file, camera index ("0"), stream URL or image-sequence pattern
+    (video.sources; realtime: newest frame first, like `--realtime`): yields (output, info) per
+    frame; info also has "t" (seconds since the source opened) and "source" (the input frame)."""
+    from .sources import open_source
+
+    src = open_source(str(source), realtime=realtime)
+    try:
+        settings.setdefault("frame_count", src.frame_count)
+        with VideoInpainter(src.width, src.height, mask, **settings) as vi:
+            while (frame := src.read()) is not None:
+                out, info = vi.process(frame.image, frame.index)
+                info.update(t=frame.t, source=frame.image)
+                yield out, info
+    finally:
+        src.close()

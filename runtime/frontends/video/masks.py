@@ -2,7 +2,7 @@
 
     a kind (center, half, ...)  drawn at 64x64 for the face crop from one seed, the same hole
                                 every frame (relative to the crop, so it moves with the face)
-    a PNG                       one full-frame mask for every frame (the frame's size or aspect;
+    a PNG (or a uint8 array)    one full-frame mask for every frame (the frame's size or aspect;
                                 runtime.imaging.preprocess resizes it)
     a mask video                one mask per frame (a pixel is a hole where the frame is > 127 in
                                 gray); its length and size must match the source
@@ -23,15 +23,19 @@ VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v")
 
 
 class MaskSource:
-    """spec: a kind, a mask image, or a mask video (module docstring). for_frame(index) -> what
+    """spec: a kind, a mask image or mask video path, or a uint8 (H,W) array (module docstring). for_frame(index) -> what
     preprocess.prepare takes as its mask: the kind name, or a uint8 (H,W) array."""
 
-    def __init__(self, spec: str, width: int, height: int, frame_count: int | None):
-        self.spec = spec
+    def __init__(self, spec, width: int, height: int, frame_count: int | None):
+        self.spec = spec if isinstance(spec, str) else "array"
         self.kind = None
         self.still = None
         self._cap = None
         self._next = 0
+        if isinstance(spec, np.ndarray):
+            self.still = fit_mask(spec, height, width, source="the mask array")
+            return
+        spec = str(spec)
         if spec in MASK_KINDS:
             self.kind = spec
             return

@@ -1,16 +1,20 @@
 """The plain function behind `edgefill video`: reader, inference and writer threads joined by
 bounded queues, and the JSON report.
 
-    reader thread   Source.read() (file: every frame, in order; live: the newest frame)
-    main thread     VideoInpainter.process (region, mask, pipeline, temporal state)
+    reader thread   Source.read() (file: every frame, in order; live: the newest frame), then
+                    VideoInpainter.locate (the face region: detection, flow, smoothing)
+    main thread     VideoInpainter.process (mask, pipeline, temporal state, paste back)
     writer thread   VideoSink.write (+ --side-by-side composition, + --evaluate metrics)
 The queues hold QUEUE_SIZE frames: a slow writer or reader applies back-pressure, never drops a
 frame of a file. Everything is checked (source, mask, output, codec) before the first frame is
 processed. Ctrl-C: the writer closes what it has as OUT.partial.EXT (playable) and says so.
 
-Report: frames in (decoded), processed, out, dropped (live: in = processed + dropped), without a face, restarts, fps (frames out / wall time from
-the first decode to the last encode), latency per frame p50/p95/p99 of every stage (decode, detect,
-inpaint, encode, total), the settings; with --evaluate (the mask is synthetic, so the source frame
+Report: frames in (decoded), processed, out, dropped (live: in = processed + dropped), without a
+face, track restarts, scene cuts, frames whose full-frame hole reached past the face crop (only
+the part inside is filled), fps (frames out / wall time from the first decode to the last
+encode; a live output is re-timed at it: fps_stamped), latency per frame p50/p95/p99 of every stage
+(decode, detect = face region, inpaint = mask + pipeline + paste back, encode, and total = decode
+start to encode end, queueing included), the settings; with --evaluate (the mask is synthetic, so the source frame
 is the truth): per-frame hole PSNR (full frame, hole pixels) and SSIM (the face crop) of the
 output and of OpenCV Telea on the same frames and masks, and the masked flicker ratio (flicker.py)
 of both.
@@ -30,7 +34,7 @@ from ...core.pipeline import Pipeline
 from ...errors import EdgefillError
 from ...imaging import metrics
 from ...imaging.preprocess import parse_box
-from .api import VideoInpainter
+from .api import VIDEO_BOX_SMOOTHING, VIDEO_DETECT_EVERY, VIDEO_REFINE, VIDEO_SMOOTH, VideoInpainter
 from .flicker import FlickerMeter
 from .masks import MaskSource
 from .sources import open_source
@@ -66,9 +70,11 @@ class VideoJob:
     threads: int | None = None
     seed: int = 0
     previous: bool = True
-    smooth: float = 0.6
-    box_smoothing: float = 0.3
-    detect_every: int = 3
+    smooth: float = VIDEO_SMOOTH
+    box_smoothing: float = VIDEO_BOX_SMOOTHING
+    detect_every: int = VIDEO_DETECT_EVERY
+    refine: bool = VIDEO_REFINE
+    follow: bool = True
     max_frames: int = 0
     progress: bool = True
 
@@ -144,12 +150,12 @@ def run_video(job: VideoJob) -> dict:
         vi = VideoInpainter(source.width, source.height, masks, box=box, face=face, steps=job.steps,
                             frame_budget_ms=job.frame_budget_ms, init=job.init, previous=job.previous,
                             smooth=job.smooth, box_smoothing=job.box_smoothing, detect_every=job.detect_every,
-                            seed=job.seed, frame_count=source.frame_count, pipeline=pipeline)
+                            follow=job.follow, seed=job.seed, refine=job.refine, frame_count=source.frame_count, pipeline=pipeline)
         width = source.width * (2 if job.side_by_side else 1)
         sink = VideoSink(job.out, source.fps, (width, source.height), job.codec)
         report = _loop(job, source, vi, sink)
         if source.live and report["frames_out"] > 1:
-            report["fps_stamped"] = _restamp(sink, report["fps"])
+            report["fps_stamped"] = sink.restamp(report["fps"])
         audio = sink.finish(audio_from=job.input if job.keep_audio else None)
         sink = None
         report.update(audio=audio["audio"], seconds=time.perf_counter() - t_begin)
@@ -166,22 +172,15 @@ def run_video(job: VideoJob) -> dict:
         source.close()
 
 
-def _restamp(sink: VideoSink, fps: float) -> float:
-    """A live run's output is re-timed at the fps it achieved (the frames are the ones processed)."""
-    sink._close()
-    cap = cv2.VideoCapture(str(sink.tmp))
-    tmp2 = sink.tmp.with_name(sink.tmp.stem + ".fps" + sink.tmp.suffix)
-    w = cv2.VideoWriter(str(tmp2), cv2.VideoWriter_fourcc(*sink.codec) if not sink.h264 else
-                        cv2.VideoWriter_fourcc(*"mp4v"), max(fps, 0.1), sink.size)
+def _put(q: queue.Queue, item, alive) -> bool:
+    """Put with back-pressure, giving up (False) once `alive()` is false (the consumer is gone)."""
     while True:
-        ok, img = cap.read()
-        if not ok:
-            break
-        w.write(img)
-    cap.release()
-    w.release()
-    tmp2.replace(sink.tmp)
-    return round(max(fps, 0.1), 3)
+        try:
+            q.put(item, timeout=0.2)
+            return True
+        except queue.Full:
+            if not alive():
+                return False
 
 
 def _loop(job: VideoJob, source, vi: VideoInpainter, sink: VideoSink) -> dict:
@@ -191,9 +190,11 @@ def _loop(job: VideoJob, source, vi: VideoInpainter, sink: VideoSink) -> dict:
     errors: list[BaseException] = []
     times = {"decode": [], "detect": [], "inpaint": [], "encode": [], "total": []}
     evaluator = _Evaluator() if job.evaluate else None
-    counts = {"in": 0, "out": 0, "no_face": 0}
+    counts = {"in": 0, "out": 0, "no_face": 0, "clipped": 0}
 
     def reader():
+        """Decode, then find the face region (the tracker needs only the frames, in order, so it
+        runs here, beside the inference thread: OpenCV releases the GIL)."""
         try:
             while not stop.is_set():
                 t0 = time.perf_counter()
@@ -201,17 +202,16 @@ def _loop(job: VideoJob, source, vi: VideoInpainter, sink: VideoSink) -> dict:
                 if frame is None or (job.max_frames and counts["in"] >= job.max_frames):
                     break
                 counts["in"] += 1
-                times["decode"].append(time.perf_counter() - t0)
-                while not stop.is_set():
-                    try:
-                        q_in.put((frame, t0), timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
+                t1 = time.perf_counter()
+                times["decode"].append(t1 - t0)
+                region = vi.locate(frame.image, frame.index)
+                times["detect"].append(time.perf_counter() - t1)
+                if not _put(q_in, (frame, region, t0), lambda: not stop.is_set()):
+                    break
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread
             errors.append(exc)
         finally:
-            q_in.put(_END)
+            _put(q_in, _END, lambda: not stop.is_set())
 
     def writer():
         try:
@@ -238,34 +238,38 @@ def _loop(job: VideoJob, source, vi: VideoInpainter, sink: VideoSink) -> dict:
 
         total = source.frame_count if not job.max_frames else min(job.max_frames, source.frame_count or job.max_frames)
         bar = tqdm(total=total, desc="video", unit="frame", leave=False, dynamic_ncols=True)
-    threads = [threading.Thread(target=reader, name="edgefill-video-read", daemon=True),
-               threading.Thread(target=writer, name="edgefill-video-write", daemon=True)]
+    read_thread = threading.Thread(target=reader, name="edgefill-video-read", daemon=True)
+    write_thread = threading.Thread(target=writer, name="edgefill-video-write", daemon=True)
     t_start = time.perf_counter()
-    for t in threads:
-        t.start()
+    read_thread.start()
+    write_thread.start()
     restarts = 0
     steps = []
     try:
-        while True:
-            item = q_in.get()
-            if item is _END or errors:
+        while not errors:
+            try:
+                item = q_in.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if item is _END:
                 break
-            frame, t0 = item
-            out, info = vi.process(frame.image, frame.index)
-            times["detect"].append(info["detect_s"])
+            frame, region, t0 = item
+            out, info = vi.process(frame.image, frame.index, region=region)
             if info["face"]:
                 times["inpaint"].append(info["inpaint_s"])
                 steps.append(info["steps_run"])
                 restarts += int(bool(info["restarted"]))
+                counts["clipped"] += int(info.get("hole_clipped", False))
             else:
                 counts["no_face"] += 1
-            q_out.put((frame, out, info, t0))
+            if not _put(q_out, (frame, out, info, t0), write_thread.is_alive):
+                break
             if bar is not None:
                 bar.update(1)
     finally:
         stop.set()
-        q_out.put(_END)
-        for t in threads:
+        _put(q_out, _END, write_thread.is_alive)
+        for t in (read_thread, write_thread):
             t.join(timeout=30)
         if bar is not None:
             bar.close()
@@ -274,7 +278,9 @@ def _loop(job: VideoJob, source, vi: VideoInpainter, sink: VideoSink) -> dict:
     wall = time.perf_counter() - t_start
     report = {
         "input": job.input, "output": str(Path(job.out)), "frames_in": counts["in"] + source.dropped,
-        "frames_processed": counts["in"], "frames_out": counts["out"], "dropped": source.dropped, "frames_without_face": counts["no_face"], "track_restarts": restarts,
+        "frames_processed": counts["in"], "frames_out": counts["out"], "dropped": source.dropped,
+        "frames_without_face": counts["no_face"], "track_restarts": restarts, "scene_cuts": getattr(vi.region, "cuts", 0),
+        "frames_hole_clipped": counts["clipped"],
         "fps": counts["out"] / wall if wall > 0 else None, "source_fps": source.fps,
         "size": [source.width, source.height], "live": source.live,
         "steps_run": {"mean": float(np.mean(steps)) if steps else None, "max": int(max(steps)) if steps else None},
@@ -282,7 +288,8 @@ def _loop(job: VideoJob, source, vi: VideoInpainter, sink: VideoSink) -> dict:
         "settings": {"mask": job.mask, "box": job.box, "face": job.face or ("auto" if job.box is None else None),
                      "steps": vi.config.steps, "frame_budget_ms": job.frame_budget_ms, "init": job.init or "auto",
                      "previous_z": job.previous, "smooth": job.smooth, "box_smoothing": job.box_smoothing,
-                     "detect_every": job.detect_every, "codec": sink.codec, "side_by_side": job.side_by_side,
+                     "detect_every": job.detect_every, "follow": job.follow, "refine": job.refine and vi.pipeline.has_refiner,
+                     "codec": sink.codec, "side_by_side": job.side_by_side,
                      "realtime": job.realtime, "backend": vi.pipeline.backend, "provider": vi.pipeline.provider,
                      "seed": job.seed},
     }

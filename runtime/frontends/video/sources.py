@@ -6,7 +6,9 @@ open_source(spec, realtime=False) -> Source
     pattern ("frames/%04d.png"), or a video file. A file is read frame by frame, nothing dropped;
     with realtime=True it is paced at its own fps like a live source. A live source (camera,
     URL, or a paced file) is read by a thread that keeps only the NEWEST frame: a consumer that
-    falls behind gets the latest frame and the frames it never saw are counted as dropped.
+    falls behind gets the latest frame and the frames it never saw are counted as dropped. That
+    thread starts at the first read() (the clock of a paced file starts there), so loading the
+    model drops nothing.
 Source.read() -> Frame | None (None: the end). Frame: index (position in the source), t
 (seconds since the source started), image RGB uint8 (H,W,3).
 """
@@ -80,12 +82,13 @@ class Source:
             ok, first = cap.read() if opened else (False, None)
         if not opened:
             what = {"camera": "camera", "url": "stream", "sequence": "image sequence", "file": "video"}[self.kind]
-            raise EdgefillError(f"cannot open {what} {self.spec}" + (" (not a video OpenCV can read?)"
+            raise EdgefillError(f"cannot open {what} {self.spec}" + (": not a video OpenCV can read, or it has no frames"
                                                                        if self.kind == "file" else ""))
         self._cap = cap
         if not ok or first is None:
             cap.release()
-            raise EdgefillError(f"{self.spec} has no frames")
+            raise EdgefillError(f"{self.spec} has no frames" if self.kind in ("file", "sequence") else
+                                f"{self.kind} {self.spec} opened but gave no frame")
         self._first = first
         fps = cap.get(cv2.CAP_PROP_FPS)
         self.fps = float(fps) if fps and np.isfinite(fps) and 0 < fps < 1000 else fallback_fps
@@ -100,10 +103,7 @@ class Source:
         self._ended = False
         self._cond = threading.Condition()
         self._stop = False
-        self._thread = None
-        if self.live:
-            self._thread = threading.Thread(target=self._pump, name="edgefill-video-reader", daemon=True)
-            self._thread.start()
+        self._thread = None  # a live source's reader starts at the first read(), when the consumer is ready
 
     def _decode(self) -> np.ndarray | None:
         if self._first is not None:
@@ -144,6 +144,10 @@ class Source:
         """The next frame (file) or the newest frame (live); None at the end."""
         if not self.live:
             return self._read_direct()
+        if self._thread is None:
+            self._start = time.perf_counter()
+            self._thread = threading.Thread(target=self._pump, name="edgefill-video-reader", daemon=True)
+            self._thread.start()
         with self._cond:
             while self._latest is None and not self._ended:
                 self._cond.wait(0.5)

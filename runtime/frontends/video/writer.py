@@ -6,7 +6,9 @@ that this OpenCV writes, checked by opening a writer). With the `video` extra (i
 `--keep-audio` copies the source's audio stream into the result (ffmpeg -c copy; a source without
 audio is reported, not an error), and --codec h264 encodes H.264 with its ffmpeg.
 finish() renames the file onto OUT. abort() (Ctrl-C) closes the writer, which leaves a playable
-file, and renames it to OUT's name + ".partial" + its extension; nothing is left at OUT.
+file, and renames it to OUT's name + ".partial" + its extension; nothing is left at OUT. restamp(fps)
+re-times a live run's frames at the fps it achieved. ffmpeg runs in its own session, so a Ctrl-C
+in the terminal reaches edgefill only, which then closes ffmpeg's input and lets it finish the file.
 """
 from __future__ import annotations
 
@@ -81,7 +83,8 @@ class VideoSink:
             self._ffmpeg = subprocess.Popen(
                 [exe, "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}",
                  "-r", f"{self.fps:.6f}", "-i", "-", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", "veryfast",
-                 str(self.tmp)], stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+                 str(self.tmp)], stdin=subprocess.PIPE, stderr=subprocess.PIPE,
+                start_new_session=True)  # Ctrl-C in a terminal reaches edgefill, which closes ffmpeg cleanly
         else:
             if len(self.codec) != 4:
                 self.tmp.unlink()
@@ -97,24 +100,44 @@ class VideoSink:
 
     def write(self, frame: np.ndarray) -> None:
         if self._ffmpeg is not None:
-            self._ffmpeg.stdin.write(np.ascontiguousarray(frame).tobytes())
+            try:
+                self._ffmpeg.stdin.write(np.ascontiguousarray(frame).tobytes())
+            except (BrokenPipeError, OSError):
+                raise EdgefillError(f"ffmpeg stopped while writing {self.out}: {self._close()}") from None
         else:
             self._writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
         self.frames += 1
 
-    def _close(self) -> None:
+    def _close(self) -> str | None:
+        """Close the writer; for ffmpeg, None when it finished cleanly, else its last error line."""
         if self._writer is not None:
             self._writer.release()
             self._writer = None
+        problem = None
         if self._ffmpeg is not None:
-            self._ffmpeg.stdin.close()
-            self._ffmpeg.wait(timeout=120)
-            self._ffmpeg = None
+            proc, self._ffmpeg = self._ffmpeg, None
+            try:
+                proc.stdin.close()
+            except (BrokenPipeError, OSError):
+                pass
+            try:
+                err = proc.stderr.read().decode(errors="replace")
+                proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                err = "ffmpeg did not finish"
+            if proc.returncode != 0:
+                problem = (err.strip().splitlines() or [f"ffmpeg exited with {proc.returncode}"])[-1]
+        return problem
 
     def finish(self, audio_from: str | None = None) -> dict:
         """Close, copy audio from `audio_from` when asked and present, rename onto OUT.
         Returns {"audio": "copied" | "none in the source" | None}."""
-        self._close()
+        problem = self._close()
+        if problem is not None:
+            self.discard()
+            raise EdgefillError(f"writing {self.out} failed: {problem}")
         audio = None
         if audio_from is not None:
             exe = ffmpeg_exe()
@@ -138,6 +161,36 @@ class VideoSink:
         os.chmod(self.tmp, 0o644)
         os.replace(self.tmp, self.out)
         return {"audio": audio}
+
+    def restamp(self, fps: float) -> float:
+        """A live run: re-time the written frames at the fps achieved (same frames, new rate).
+        cv2 codecs are re-encoded frame by frame with the same FourCC; H.264 with ffmpeg."""
+        fps = round(max(float(fps), 0.1), 3)
+        self._close()
+        retimed = self.tmp.with_name(self.tmp.stem + ".fps" + self.tmp.suffix)
+        try:
+            if self.h264:
+                proc = subprocess.run([ffmpeg_exe(), "-y", "-loglevel", "error", "-r", f"{fps:.6f}", "-i", str(self.tmp),
+                                       "-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", "veryfast", str(retimed)],
+                                      capture_output=True, text=True, timeout=3600, start_new_session=True)
+                if proc.returncode != 0:
+                    raise EdgefillError("re-timing the output failed: " +
+                                        (proc.stderr.strip().splitlines() or ["ffmpeg failed"])[-1])
+            else:
+                cap = cv2.VideoCapture(str(self.tmp))
+                out = cv2.VideoWriter(str(retimed), cv2.VideoWriter_fourcc(*self.codec), fps, self.size)
+                while True:
+                    ok, img = cap.read()
+                    if not ok:
+                        break
+                    out.write(img)
+                cap.release()
+                out.release()
+            os.replace(retimed, self.tmp)
+        finally:
+            retimed.unlink(missing_ok=True)
+        self.fps = fps
+        return fps
 
     def abort(self) -> Path | None:
         """Ctrl-C: keep what was written as OUT.partial.EXT (playable), or nothing if no frame."""
