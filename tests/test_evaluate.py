@@ -14,7 +14,8 @@ from edgefill.runtime.errors import EdgefillError
 from edgefill.runtime.core.search_config import SearchConfig
 from edgefill.runtime.core.best_of_k import SearchResult
 
-RESULT_KEYS = ["mask", "method", "n", "psnr", "hole_psnr", "ssim", "psnr_ci", "hole_psnr_ci", "ssim_ci"]
+RESULT_KEYS = ["mask", "method", "n", "psnr", "hole_psnr", "ssim", "seam", "psnr_ci", "hole_psnr_ci", "ssim_ci",
+               "seam_ci", "seam_truth"]
 BUNDLE_KEYS = {"path", "toolkit_version", "models", "precision", "search", "training"}
 
 
@@ -28,6 +29,7 @@ def check_report(report: dict, masks, methods, n: int) -> None:
             lo, hi = r[f"{name}_ci"]
             assert lo <= r[name] <= hi, (name, r)
         assert 0.0 < r["ssim"] <= 1.0 and 0.0 < r["hole_psnr"] <= r["psnr"] <= 100.0
+        assert 0.0 <= r["seam"] <= 255.0 and 0.0 < r["seam_truth"] <= 255.0
     s = report["settings"]
     assert s["masks"] == list(masks) and s["methods"] == list(methods) and s["images"] == n
     assert len(s["data_sha256"]) == 64
@@ -52,6 +54,22 @@ class FakeInpainter:
 
     def __init__(self):
         self.calls = []
+        self.pipeline = self
+
+    # the pipeline's start stages (a random start, like a bundle without an encoder)
+    @staticmethod
+    def make_start(init=None):
+        from edgefill.runtime.core.starts import RandomStart
+
+        return RandomStart()
+
+    def start(self, images, masks, cfg, start, seeds):
+        from edgefill.runtime.core.starts import random_rows
+
+        return random_rows(len(images), cfg.restarts, 100, seeds)
+
+    def config_for(self, steps=None, restarts=None, start="random", **_):
+        return self.search_defaults.replace(steps=steps, restarts=restarts)
 
     def search(self, images, masks, config=None, seed=0, time_budget_ms=None, progress=False, *, z0=None):
         hole = masks >= 128
@@ -87,10 +105,25 @@ def test_one_search_per_batch_and_derived_methods(sample_faces):
     # the three lsgan methods differ only in the hole, so they share the known-pixel error; the
     # refiner's +10 shift changes the hole PSNR
     assert res[("center", "lsgan")]["hole_psnr"] != res[("center", "lsgan+refiner")]["hole_psnr"]
+    # the seam: a flat grey fill steps away from the face at the border; the truth's own step is shared
+    assert res[("center", "lsgan")]["seam"] > 0
+    assert res[("center", "lsgan")]["seam_truth"] == res[("center", "telea")]["seam_truth"]
+    assert ev.report["settings"]["init"] == "auto" and ev.report["settings"]["start"] == "random"
     grid = E.grid_image(ev)
     assert grid.ndim == 3 and grid.shape[1] > grid.shape[0] / 8 * 0  # drawn
     assert set(ev.grid_rows["center"]) == {"input", "truth", *E.METHODS}
     assert len(ev.grid_rows["center"]["input"]) == cfg.grid_rows
+
+
+@pytest.mark.parametrize("blend", ["paste", "poisson"])
+def test_refiner_method_refines_what_the_product_blends(sample_faces, blend):
+    """lsgan+refiner is the product's output: the bundle's blend, then the refiner."""
+    fake = FakeInpainter()
+    masks = E.mask_batch("center", np.arange(4), 0)
+    cfg = SearchConfig(steps=2, restarts=1, blend=blend)
+    out = E.run_methods(sample_faces[:4], masks, E.METHODS, fake, cfg, np.arange(4), start=fake.make_start())
+    blended = out["lsgan+poisson" if blend == "poisson" else "lsgan"]
+    np.testing.assert_array_equal(out["lsgan+refiner"], fake.refine(blended, masks))
 
 
 def test_masks_depend_only_on_seed_kind_and_index():

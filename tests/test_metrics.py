@@ -127,3 +127,25 @@ def test_mean_ci():
     mean, lo, hi, n = M.mean_ci([1.0, float("nan"), 3.0])
     assert n == 2 and mean == 2.0 and lo < mean < hi
     assert M.mean_ci([])[3] == 0 and math.isnan(M.mean_ci([])[0])
+
+
+def test_seam_measures_the_step_across_the_hole_border():
+    from edgefill.runtime.imaging.masks import center_mask
+
+    mask = center_mask()
+    flat = np.full((64, 64, 3), 100, np.uint8)
+    filled = flat.copy()
+    filled[mask >= 128] = 130  # a fill 30 levels off: a seam of 30 all round the border
+    assert M.seam(flat, mask) == 0.0
+    assert M.seam(filled, mask) == pytest.approx(30.0)
+    # one channel off by 30 averages to 10 over the three channels; batched input gives (N,)
+    one = flat.copy()
+    one[mask >= 128, 0] = 130
+    np.testing.assert_allclose(M.seam(np.stack([filled, one]), np.stack([mask, mask])), [30.0, 10.0])
+    # a gradient that runs smoothly across the border has the same step inside as outside
+    ramp = np.repeat(np.repeat(np.arange(64, dtype=np.uint8)[None, :, None] * 2, 64, 0), 3, 2)
+    assert M.seam(ramp, mask) == pytest.approx(1.0)  # 2 levels on the 64 vertical edges, 0 on the horizontal
+    assert np.isnan(M.seam(flat, np.zeros((64, 64), np.uint8)))
+    assert np.isnan(M.seam(flat, np.full((64, 64), 255, np.uint8)))
+    with pytest.raises(EdgefillError):
+        M.seam(flat, mask[:32])

@@ -5,17 +5,22 @@ Methods (names are part of the JSON contract):
     ns             cv2.inpaint(..., radius 3, cv2.INPAINT_NS)      (no bundle needed)
     lsgan          latent search, then paste: M*y + (1-M)*G(z)
     lsgan+poisson  the same search, Poisson-blended (blend.poisson, cv2.seamlessClone)
-    lsgan+refiner  the same search, pasted, then refined: M*y + (1-M)*R(pasted)
-The search runs ONCE per batch of images; the three lsgan methods are derived from it.
+    lsgan+refiner  the product: the same search, blended as the bundle's defaults say (Poisson
+                   for the shipped bundle), then refined: M*y + (1-M)*R(blended[, hole])
+The search runs ONCE per batch of images; the three lsgan methods are derived from it. It
+starts where the product does (`init` "auto": the bundle's encoder when it has one, with the
+bundle's defaults for that start), or from "random"/"encoder" when asked.
 
 Every method sees only the masked input (hole pixels set to grey 128 before anything runs), so
 no ground truth leaks into the hole. Metrics (runtime.metrics): PSNR over the whole image, PSNR
-over the hole, SSIM; per (mask, method): mean and a 95% Student-t interval over the images.
+over the hole, SSIM, the seam (the mean step across the hole's border, 0..255, beside the
+truth's own step on the same border: `seam_truth`); per (mask, method): mean and a 95% Student-t
+interval over the images.
 
 Reproducible: the mask of image i under mask type k is drawn from
 np.random.default_rng([seed, crc32(k), i]) (independent of --limit, batch size and of the other
-mask types); image i's search starts from initial_z(1, restarts, z_dim, seed + i), so the
-numbers do not depend on --batch-size either. A rerun with the same
+mask types); image i's random restarts start from initial_z(1, restarts, z_dim, seed + i) and
+the encoder's start depends on image i alone, so the numbers do not depend on --batch-size either. A rerun with the same
 data, bundle and settings gives identical numbers.
 """
 from __future__ import annotations
@@ -37,11 +42,12 @@ BASELINES = ("telea", "ns")
 LSGAN_METHODS = ("lsgan", "lsgan+poisson", "lsgan+refiner")
 INPAINT_RADIUS = 3
 HOLE_GREY = 128
-METRICS = ("psnr", "hole_psnr", "ssim")
+METRICS = ("psnr", "hole_psnr", "ssim", "seam")
+INITS = ("auto", "random", "encoder")
 BLEND_DESCRIPTION = {
     "lsgan": "paste: M*y + (1-M)*G(z)",
     "lsgan+poisson": "poisson: cv2.seamlessClone (runtime.blend.poisson)",
-    "lsgan+refiner": "paste, then M*y + (1-M)*R(pasted)",
+    "lsgan+refiner": "the bundle's blend, then M*y + (1-M)*R(blended[, hole])",
 }
 
 
@@ -59,8 +65,11 @@ class EvaluateConfig:
     restarts: int | None = None
     batch_size: int = 64
     grid_rows: int = 4
+    init: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.init not in INITS:
+            raise EdgefillError(f"--init must be one of {', '.join(INITS)}, not {self.init!r}")
         if not self.masks:
             raise EdgefillError("--mask: give at least one mask type")
         if not self.methods:
@@ -154,10 +163,11 @@ def _finite_or_none(x: float) -> float | None:
 
 
 def summarise(values: dict[str, np.ndarray]) -> dict:
-    """{metric: per-image values} -> the result fields: n, metric means and [lo, hi] 95% CIs."""
+    """{metric: per-image values} -> the result fields: n, metric means and [lo, hi] 95% CIs
+    (for the METRICS present in `values`, in METRICS order)."""
     row: dict = {"n": int(len(next(iter(values.values()))))}
     cis = {}
-    for name in METRICS:
+    for name in (m for m in METRICS if m in values):
         mean, lo, hi, _ = metrics.mean_ci(values[name])
         row[name] = _finite_or_none(mean)
         cis[f"{name}_ci"] = [_finite_or_none(lo), _finite_or_none(hi)]
@@ -180,15 +190,17 @@ def evaluate(images: np.ndarray, cfg: EvaluateConfig, inpainter=None, data_info:
         raise EdgefillError(f"bundle {inpainter.bundle.root} has no refiner; drop lsgan+refiner from --methods")
     images = np.ascontiguousarray(images[: cfg.limit] if cfg.limit > 0 else images)
     n = len(images)
-    search_cfg = None
+    search_cfg, search_start = None, None
     if inpainter is not None and cfg.needs_bundle:
-        search_cfg = inpainter.search_defaults.replace(steps=cfg.steps, restarts=cfg.restarts)
+        search_start = inpainter.pipeline.make_start(cfg.init)
+        search_cfg = inpainter.config_for(steps=cfg.steps, restarts=cfg.restarts, start=search_start.name)
     per_image: dict = {}
     grid: dict = {}
     bar = tqdm(total=n * len(cfg.masks), desc="evaluate", unit="img", disable=not progress, leave=False)
     try:
         for kind in cfg.masks:
             values = {m: {k: [] for k in METRICS} for m in cfg.methods}
+            truth_seam = []
             grid[kind] = {}
             for start in range(0, n, cfg.batch_size):
                 idx = np.arange(start, min(n, start + cfg.batch_size))
@@ -202,11 +214,13 @@ def evaluate(images: np.ndarray, cfg: EvaluateConfig, inpainter=None, data_info:
                         bar.set_postfix(mask=kind, step=f"{steps_done[0]}/{search_cfg.steps}")
 
                 outputs = run_methods(truth, masks, cfg.methods, inpainter, search_cfg, cfg.seed + idx,
-                                      progress=on_step if progress else None)
+                                      progress=on_step if progress else None, start=search_start)
+                truth_seam.append(metrics.seam(truth, masks))
                 for method, out in outputs.items():
                     values[method]["psnr"].append(metrics.psnr(out, truth))
                     values[method]["hole_psnr"].append(metrics.hole_psnr(out, truth, masks))
                     values[method]["ssim"].append(metrics.ssim(out, truth))
+                    values[method]["seam"].append(metrics.seam(out, masks))
                 take = max(0, cfg.grid_rows - start)
                 if take:
                     _extend(grid[kind], "input", masked_input(truth[:take], masks[:take]))
@@ -216,9 +230,12 @@ def evaluate(images: np.ndarray, cfg: EvaluateConfig, inpainter=None, data_info:
                 bar.set_postfix(mask=kind, refresh=False)
                 bar.update(len(idx))
             per_image[kind] = {m: {k: np.concatenate(v[k]) for k in METRICS} for m, v in values.items()}
+            per_image[kind]["truth"] = {"seam": np.concatenate(truth_seam)}
     finally:
         bar.close()
-    results = [{"mask": kind, "method": method, **summarise(per_image[kind][method])}
+    results = [{"mask": kind, "method": method, **summarise(per_image[kind][method]),
+                "seam_truth": _finite_or_none(float(np.nanmean(per_image[kind]["truth"]["seam"])))
+                if np.isfinite(per_image[kind]["truth"]["seam"]).any() else None}
                for kind in cfg.masks for method in cfg.methods]
     settings = {
         "masks": list(cfg.masks), "methods": list(cfg.methods), "limit": cfg.limit, "images": n,
@@ -229,7 +246,8 @@ def evaluate(images: np.ndarray, cfg: EvaluateConfig, inpainter=None, data_info:
         "search": search_cfg.to_dict() if search_cfg else None,
         "prior": search_cfg.prior if search_cfg else None,
         "blend": {m: BLEND_DESCRIPTION[m] for m in cfg.methods if m in BLEND_DESCRIPTION},
-        "search_seed": "image i starts from initial_z(1, restarts, z_dim, seed + i)",
+        "init": cfg.init, "start": search_start.name if search_start is not None else None,
+        "search_seed": "image i's random restarts start from initial_z(1, restarts, z_dim, seed + i)",
         "backend": getattr(inpainter, "backend", None) if search_cfg else None,
         "provider": getattr(inpainter, "provider", None) if search_cfg else None,
         "opencv_inpaint_radius": INPAINT_RADIUS,
@@ -238,6 +256,8 @@ def evaluate(images: np.ndarray, cfg: EvaluateConfig, inpainter=None, data_info:
                     "hole_psnr": "PSNR over the missing pixels only (all channels)",
                     "ssim": "Wang 2004; skimage gaussian_weights=True, sigma 1.5, population covariance, "
                             "data_range 255, valid region, mean over channels",
+                    "seam": "mean |step| (0..255, mean over channels) between 4-neighbour pairs across the hole "
+                            "border; seam_truth: the truth's own step there",
                     "ci": "95% Student-t interval of the mean"},
         **(data_info or {}),
     }
@@ -250,11 +270,11 @@ def _extend(d: dict, key: str, arr: np.ndarray) -> None:
 
 
 def run_methods(truth: np.ndarray, masks: np.ndarray, methods: tuple[str, ...], inpainter, search_cfg,
-                seeds: np.ndarray, progress=None) -> dict[str, np.ndarray]:
+                seeds: np.ndarray, progress=None, start=None) -> dict[str, np.ndarray]:
     """Every method's uint8 (N,64,64,3) output for one batch; the search runs once, if at all.
-    seeds (N,): image i's restarts start from initial_z(1, restarts, z_dim, seeds[i]), so a result
-    does not depend on the batch it was searched in. progress: called with 1 after every search step."""
-    from ..core.starts import random_rows
+    start: the pipeline's Start (None: RandomStart); seeds (N,): image i's random restarts start
+    from initial_z(1, restarts, z_dim, seeds[i]), so a result does not depend on the batch it was
+    searched in. progress: called with 1 after every search step."""
     from ..imaging import blend
     from ..imaging.images import from_model
 
@@ -264,7 +284,7 @@ def run_methods(truth: np.ndarray, masks: np.ndarray, methods: tuple[str, ...], 
         if m in BASELINES:
             out[m] = opencv_inpaint(masked, masks, m)
     if any(m in LSGAN_METHODS for m in methods):
-        z0 = random_rows(len(masked), search_cfg.restarts, inpainter.bundle.z_dim, seeds)  # RandomStart's rows
+        z0 = inpainter.pipeline.start(masked, masks, search_cfg, start, seeds)
         result = inpainter.search(masked, masks, config=search_cfg, z0=z0, progress=progress or False)
         generated = from_model(result.images)
         pasted = blend.paste(masked, generated, masks)
@@ -273,7 +293,10 @@ def run_methods(truth: np.ndarray, masks: np.ndarray, methods: tuple[str, ...], 
         if "lsgan+poisson" in methods:
             out["lsgan+poisson"] = blend.poisson(masked, generated, masks)
         if "lsgan+refiner" in methods:
-            out["lsgan+refiner"] = inpainter.refine(pasted, masks)
+            blended = out.get(f"lsgan+{search_cfg.blend}") if search_cfg.blend == "poisson" else pasted
+            if blended is None:
+                blended = blend.blend(search_cfg.blend, masked, generated, masks)
+            out["lsgan+refiner"] = inpainter.refine(blended, masks)
     return {m: out[m] for m in methods}
 
 
@@ -285,11 +308,13 @@ def markdown_table(report: dict) -> str:
             return "n/a"
         return f"{mean:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]"
 
-    lines = ["| mask | method | n | PSNR dB [95% CI] | hole PSNR dB [95% CI] | SSIM [95% CI] |",
-             "|---|---|---:|---:|---:|---:|"]
+    lines = ["| mask | method | n | PSNR dB [95% CI] | hole PSNR dB [95% CI] | SSIM [95% CI] | seam (truth) |",
+             "|---|---|---:|---:|---:|---:|---:|"]
     for r in report["results"]:
+        seam = "n/a" if r.get("seam") is None else f"{r['seam']:.1f}"
+        truth = "" if r.get("seam_truth") is None else f" ({r['seam_truth']:.1f})"
         lines.append(f"| {r['mask']} | {r['method']} | {r['n']} | {cell(r, 'psnr', '.2f')} | "
-                     f"{cell(r, 'hole_psnr', '.2f')} | {cell(r, 'ssim', '.4f')} |")
+                     f"{cell(r, 'hole_psnr', '.2f')} | {cell(r, 'ssim', '.4f')} | {seam}{truth} |")
     return "\n".join(lines) + "\n"
 
 

@@ -19,6 +19,9 @@ truncated at 3.5 sigma, normalised), K1 = 0.01, K2 = 0.03, L = 255, population
 border is cropped, so no padding mode enters the result: 54x54 of a 64x64 image), then over
 the three channels.
 
+Seam (`seam`): the mean absolute step across the hole's border (4-neighbour pairs, one pixel in
+the hole, one known), in 0..255 levels; compared with the truth's own step on the same border.
+
 Confidence interval (`mean_ci`): Student's t interval of the mean, mean +- t(0.975, n-1) *
 s / sqrt(n), s the sample standard deviation (ddof = 1); n = 1 gives [mean, mean]. The t
 quantile is computed here (no scipy) by integrating the t density (Simpson) and bisection.
@@ -90,6 +93,36 @@ def hole_psnr(a: np.ndarray, b: np.ndarray, masks: np.ndarray):
     with np.errstate(divide="ignore", invalid="ignore"):
         mse = np.where(count > 0, (diff * diff * hole).sum(axis=(1, 2, 3)) / count, np.nan)
     return _out(mse_to_psnr(mse), single)
+
+
+def seam(images: np.ndarray, masks: np.ndarray):
+    """The step across the hole's border: the mean absolute difference (0..255, mean over the
+    three channels) between 4-neighbour pixel pairs with one pixel in the hole (mask >= 128)
+    and the other known. The truth's own value is the natural step of the face there; an output
+    well above it has a visible seam. NaN where the hole has no known neighbour (no hole, or
+    all hole). uint8 RGB (N,H,W,3) or (H,W,3), masks (N,H,W) or (H,W)."""
+    a4, single = _batch(images, "seam")
+    m = np.asarray(masks)
+    if m.ndim == 2:
+        m = m[None]
+    if m.shape != a4.shape[:3]:
+        raise EdgefillError(f"seam: mask shape {m.shape} does not match images {a4.shape}")
+    hole = m >= 128
+    img = a4.astype(np.float64)
+    total = np.zeros(len(img))
+    count = np.zeros(len(img))
+    for axis in (1, 2):  # vertical and horizontal neighbours
+        n = img.shape[axis]
+        first, second = [slice(None)] * 4, [slice(None)] * 4
+        first[axis], second[axis] = slice(0, n - 1), slice(1, n)
+        h1, h2 = hole[tuple(first[:3])], hole[tuple(second[:3])]
+        border = h1 != h2
+        step = np.abs(img[tuple(first)] - img[tuple(second)]).mean(axis=3)
+        total += (step * border).sum(axis=(1, 2))
+        count += border.sum(axis=(1, 2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = np.where(count > 0, total / count, np.nan)
+    return _out(values, single)
 
 
 def gaussian_window(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> np.ndarray:

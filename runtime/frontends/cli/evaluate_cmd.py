@@ -34,10 +34,12 @@ def register(cli: click.Group) -> None:
     @click.option("--starts", default="random,encoder", show_default=True,
                   help="With --steps-curve: the starts to compare (random, encoder).")
     @click.option("--plot", "plot_path", default=None, help="With --steps-curve: the curve picture (.png/.svg/.pdf).")
+    @click.option("--init", default="auto", show_default=True, type=click.Choice(["auto", "random", "encoder"]),
+                  help="Where the search starts: auto = the bundle's encoder when it has one (the product's default).")
     @click.option("--no-progress", is_flag=True, help="No progress bar.")
     def evaluate_cmd(data, mask_spec, bundle, limit, json_path, markdown_path, grid_path, baselines, methods, steps,
                      restarts, seed, batch_size, grid_rows, provider, backend, steps_curve_spec, starts, plot_path,
-                     no_progress):
+                     init, no_progress):
         """PSNR, hole PSNR and SSIM (mean, 95% CI) per mask type and method, reproducibly seeded."""
         from pathlib import Path
 
@@ -55,7 +57,7 @@ def register(cli: click.Group) -> None:
             raise EdgefillError(f"--grid must end in one of {', '.join(IMAGE_EXTENSIONS)}: {grid_path}")
         cfg = E.EvaluateConfig(masks=E.parse_masks(mask_spec), methods=E.select_methods(methods, baselines),
                                limit=limit, seed=seed, steps=steps, restarts=restarts, batch_size=batch_size,
-                               grid_rows=grid_rows)
+                               grid_rows=grid_rows, init=init)
         faces = load_faces(data, limit=limit, progress=not no_progress)
         inpainter = None
         if cfg.needs_bundle:
