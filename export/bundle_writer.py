@@ -28,7 +28,7 @@ from edgefill.train.checkpoint import load_checkpoint
 from edgefill.train.config import EncoderTrainConfig, RefinerTrainConfig, nested_from_dict, to_dict
 from edgefill.train.encoder import Encoder
 from edgefill.train.gan_source import load_gan_source
-from edgefill.train.refiner import Refiner
+from edgefill.train.refiner import build_refiner
 
 from .onnx_export import export_graph
 from .specs import OPSET, GraphSpec, all_specs
@@ -57,24 +57,25 @@ def _load_state(module: torch.nn.Module, state: dict, what: str) -> torch.nn.Mod
     return module.eval()
 
 
-def load_models(checkpoint: str, refiner: str | None, encoder: str | None = None) -> tuple[TorchModels, dict]:
+def load_models(checkpoint: str, refiner: str | None, encoder: str | None = None) -> tuple[TorchModels, dict, dict]:
     """Eval-mode torch models from a GAN checkpoint or an existing bundle (train/gan_source.py),
-    optionally a refiner checkpoint (a bundle source keeps its own refiner unless one is given)
-    and an encoder checkpoint, plus the training info recorded in the manifest."""
+    optionally a refiner and an encoder checkpoint (a bundle source keeps its own refiner and
+    encoder unless one is given), plus the training info recorded in the manifest and the
+    source bundle's encoder-start search settings ({} unless its encoder is kept)."""
     source = load_gan_source(checkpoint)
     G, D, R, training = source.generator, source.discriminator, source.refiner, dict(source.training)
-    if source.kind == "bundle" and encoder is None:
-        training.pop("encoder", None)  # the source bundle's encoder is not carried over without --encoder
+    E, encoder_start = (source.encoder, dict(source.encoder_start or {})) if encoder is None else (None, {})
+    if E is None:
+        training.pop("encoder", None)
     if refiner is not None:
         rk = load_checkpoint(refiner)
         if rk.kind != "refiner":
             raise EdgefillError(f"{refiner} is a {rk.kind} checkpoint; --refiner takes a refiner checkpoint")
         rcfg = nested_from_dict(RefinerTrainConfig, rk.config)
-        R = _load_state(Refiner(rcfg.refiner), rk.module_state("refiner"), "refiner")
+        R = _load_state(build_refiner(rcfg.refiner), rk.module_state("refiner"), "refiner")
         training["refiner"] = {"checkpoint": str(Path(refiner)), "epochs_planned": rcfg.epochs,
                                "epoch": rk.state.get("epoch"), "steps": rk.state.get("step"),
                                "gan": rk.state.get("gan"), "data": rk.state.get("data")}
-    E = None
     if encoder is not None:
         ek = load_checkpoint(encoder)
         if ek.kind != "encoder":
@@ -86,7 +87,7 @@ def load_models(checkpoint: str, refiner: str | None, encoder: str | None = None
         training["encoder"] = {"checkpoint": str(Path(encoder)), "steps": ek.state.get("step"),
                                "synthetic_steps": ecfg.synthetic_steps, "real_steps": ecfg.real_steps,
                                "batch_size": ecfg.batch_size, "gan": ek.state.get("gan"), "data": ek.state.get("data")}
-    return TorchModels(G, D, R, E), training
+    return TorchModels(G, D, R, E), training, encoder_start
 
 
 def _named_tensors(models: TorchModels) -> dict[str, np.ndarray]:
@@ -154,7 +155,8 @@ def export_bundle(checkpoint: str, out: str, refiner: str | None = None, validat
     """Export a GAN checkpoint or a bundle (+ optional refiner and encoder checkpoints) to a
     bundle folder at `out`. encoder_search: the search settings for a start near the answer
     (encoder or previous frame), e.g. {"steps": 20, "restarts": 1}, stored as the manifest's
-    search.encoder_start (runtime Bundle.search_defaults_for).
+    search.encoder_start (runtime Bundle.search_defaults_for); a bundle source keeps its encoder
+    and these settings unless --encoder / the given values replace them.
 
     fp16: weights stored in float16 (compute and graph I/O stay float32). validate: run
     validate.py's checks and fail (ValidationFailed, nothing written at `out`) unless all pass.
@@ -168,8 +170,10 @@ def export_bundle(checkpoint: str, out: str, refiner: str | None = None, validat
     _prepare_out(out_path)
     precision = "fp16" if fp16 else "fp32"
     search = search or SearchConfig()
-    models, training = load_models(checkpoint, refiner, encoder)
-    specs = all_specs(models.generator.cfg.z_dim, models.refiner is not None, models.encoder is not None)
+    models, training, kept_start = load_models(checkpoint, refiner, encoder)
+    encoder_search = {**kept_start, **{k: v for k, v in (encoder_search or {}).items() if v is not None}}
+    specs = all_specs(models.generator.cfg.z_dim, models.refiner is not None, models.encoder is not None,
+                      models.refiner.cfg.in_channels if models.refiner is not None else 3)
 
     log(f"exporting {', '.join(specs)} ({precision}, opset {OPSET})")
     store = WeightStore(_named_tensors(models), precision)

@@ -135,16 +135,28 @@ def real_faces(n: int = 8) -> np.ndarray:
     return to_model(np.stack([read_image(f) for f in files]))
 
 
+def _mixed_masks(n: int) -> np.ndarray:
+    from edgefill.runtime.imaging.masks import TRAINING_MASK_KINDS, make_mask
+
+    rng = np.random.default_rng(7)
+    return np.stack([make_mask(TRAINING_MASK_KINDS[i % len(TRAINING_MASK_KINDS)], rng) for i in range(n)])
+
+
 def masked_faces(faces: np.ndarray) -> np.ndarray:
     """The encoder's input for real faces (float32 (n,3,64,64) in [-1,1]) under masks of every
     training kind: runtime.core.starts.encoder_input, as the runtime feeds it."""
     from edgefill.runtime.core.starts import encoder_input
     from edgefill.runtime.imaging.images import from_model
-    from edgefill.runtime.imaging.masks import TRAINING_MASK_KINDS, make_mask
 
-    rng = np.random.default_rng(7)
-    masks = np.stack([make_mask(TRAINING_MASK_KINDS[i % len(TRAINING_MASK_KINDS)], rng) for i in range(len(faces))])
-    return encoder_input(from_model(faces), masks)
+    return encoder_input(from_model(faces), _mixed_masks(len(faces)))
+
+
+def refiner_faces(faces: np.ndarray, channels: int) -> np.ndarray:
+    """The refiner's input for real faces under masks of every training kind (channels 4: the
+    hole as the fourth channel): runtime.imaging.images.refiner_input, as the runtime feeds it."""
+    from edgefill.runtime.imaging.images import from_model, refiner_input
+
+    return refiner_input(from_model(faces), _mixed_masks(len(faces)), channels)
 
 
 # ---------------------------------------------------------------- the checks
@@ -222,18 +234,18 @@ class Validator:
 
     def check_forward_graphs(self) -> None:
         self.say("validating generator / discriminator / refiner against torch")
-        z_dim = self.specs["generator"].inputs[0][1][1]
         faces = real_faces()
-        modules = {"generator": ("z", "image"), "discriminator": ("image", "score"), "refiner": ("image", "refined"),
-                   "encoder": ("masked", "z")}
-        shapes = {"generator": (z_dim,), "encoder": (4, 64, 64)}
-        for name, (inp, out) in modules.items():
+        for name in ("generator", "discriminator", "refiner", "encoder"):
             if name not in self.specs:
                 continue
-            inputs = [(f"seeded B={b}", self.rng.uniform(-1, 1, (b, *shapes.get(name, (3, 64, 64)))).astype(np.float32))
+            spec = self.specs[name]
+            (inp, dims), out = spec.inputs[0], spec.output_names[0]
+            inputs = [(f"seeded B={b}", self.rng.uniform(-1, 1, spec.concrete(dims, b)).astype(np.float32))
                       for b in (1, 3)]
             if name == "encoder":
                 inputs.append((f"real faces, mixed masks B={len(faces)}", masked_faces(faces)))
+            elif name == "refiner" and dims[1] == 4:
+                inputs.append((f"real faces, mixed masks B={len(faces)}", refiner_faces(faces, 4)))
             elif name != "generator":
                 inputs.append((f"real faces B={len(faces)}", faces))
             for label, x in inputs:

@@ -21,7 +21,6 @@ from torch import nn
 from edgefill.train.discriminator import LEAK, Discriminator
 from edgefill.train.encoder import Encoder
 from edgefill.train.generator import Generator
-from edgefill.train.refiner import Refiner
 
 ACT_SLOPE = {"relu": 0.0, "leaky": 0.2}
 
@@ -49,9 +48,9 @@ class DiscriminatorExport(nn.Module):
 
 
 class RefinerExport(nn.Module):
-    """image (B,3,64,64) f32 -> refined (B,3,64,64) f32."""
+    """image (B,C,64,64) f32 (C = 3: blended RGB; 4: + the hole) -> refined (B,3,64,64) f32."""
 
-    def __init__(self, refiner: Refiner):
+    def __init__(self, refiner: nn.Module):
         super().__init__()
         self.refiner = refiner
 

@@ -60,14 +60,16 @@ def tiny_models():
     from edgefill.train.discriminator import Discriminator
     from edgefill.train.generator import Generator
     from edgefill.train.layers import randomise_batchnorm_stats
-    from edgefill.train.refiner import Refiner
+    from edgefill.train.refiner import build_refiner
 
     torch.manual_seed(0)
     g, d, r = preset("tiny")
-    models = Generator(g), Discriminator(d), Refiner(r)
+    models = Generator(g), Discriminator(d), build_refiner(r)
     for i, m in enumerate(models):
         randomise_batchnorm_stats(m, seed=i)
         m.eval()
+    with torch.no_grad():  # the U-Net starts as the identity; a random correction makes the refiner visible
+        torch.nn.init.normal_(models[2].out.weight, 0.0, 0.05)
     return models
 
 
@@ -93,7 +95,7 @@ def tiny_refiner_checkpoint(tmp_path_factory, tiny_models, tiny_gan_checkpoint) 
     _, _, r = preset("tiny")
     out = tmp_path_factory.mktemp("tiny_refiner")
     save_checkpoint(out, "refiner", to_dict(RefinerTrainConfig(refiner=r)),
-                    {"epoch": 0, "step_in_epoch": 0, "step": 0, "history": {"mse": []},
+                    {"epoch": 0, "step_in_epoch": 0, "step": 0, "history": {"loss": []},
                      "gan": str(tiny_gan_checkpoint)},
                     {"refiner": tiny_models[2]}, {})
     return out
@@ -107,4 +109,29 @@ def tiny_bundle(tmp_path_factory, tiny_gan_checkpoint, tiny_refiner_checkpoint) 
     out = tmp_path_factory.mktemp("bundles") / "tiny"
     export_bundle(str(tiny_gan_checkpoint), str(out), refiner=str(tiny_refiner_checkpoint), validate=True,
                   progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_old_refiner_bundle(tmp_path_factory, tiny_gan_checkpoint) -> Path:
+    """A tiny bundle whose refiner is the first kind (autoencoder, RGB in: no hole channel),
+    as every bundle exported before the hole-aware refiner has."""
+    import torch
+
+    from edgefill.export.bundle_writer import export_bundle
+    from edgefill.train.checkpoint import save_checkpoint
+    from edgefill.train.config import RefinerConfig, RefinerTrainConfig, to_dict
+    from edgefill.train.layers import randomise_batchnorm_stats
+    from edgefill.train.refiner import Refiner
+
+    torch.manual_seed(1)
+    cfg = RefinerConfig(width=8)
+    R = Refiner(cfg)
+    randomise_batchnorm_stats(R, seed=5)
+    ck = tmp_path_factory.mktemp("tiny_old_refiner")
+    save_checkpoint(ck, "refiner", to_dict(RefinerTrainConfig(refiner=cfg)),
+                    {"epoch": 0, "step_in_epoch": 0, "step": 0, "history": {"mse": []}, "gan": str(tiny_gan_checkpoint)},
+                    {"refiner": R.eval()}, {})
+    out = tmp_path_factory.mktemp("bundles") / "tiny_old_refiner"
+    export_bundle(str(tiny_gan_checkpoint), str(out), refiner=str(ck), validate=True, progress=False)
     return out

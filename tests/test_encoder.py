@@ -230,3 +230,20 @@ def test_steps_curve_bad_input_is_one_line(encoder_bundle, faces_npz, tmp_path, 
     proc = run_cli("evaluate", "--data", str(faces_npz), "--bundle", str(encoder_bundle[0]), "--limit", "2",
                    "--no-progress", *flat)
     assert_one_line_error(proc, fragment)
+
+
+def test_a_new_refiner_on_a_bundle_keeps_its_encoder_and_start_settings(tmp_path, encoder_bundle,
+                                                                       tiny_refiner_checkpoint):
+    """Shipping a retrained refiner must not drop the bundle's encoder (nor its 7 x 1 start)."""
+    from edgefill.export.bundle_writer import export_bundle
+    from edgefill.runtime.core.bundle import open_bundle
+
+    out = tmp_path / "new_refiner"
+    export_bundle(str(encoder_bundle[0]), str(out), refiner=str(tiny_refiner_checkpoint), validate=True)
+    old, new = open_bundle(encoder_bundle[0]), open_bundle(out)
+    assert new.has_graph("encoder") and new.search_defaults_for("encoder").steps == 7
+    for name in old.manifest["tensors"]:
+        if name.startswith("encoder."):
+            assert np.array_equal(old.tensor(name), new.tensor(name)), name
+    assert new.manifest["training"]["encoder"] == old.manifest["training"]["encoder"]
+    assert new.manifest["training"]["refiner"]["checkpoint"] == str(tiny_refiner_checkpoint)

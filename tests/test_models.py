@@ -9,27 +9,49 @@ from edgefill.runtime.core.torch_search import adam_step, search_loss, torch_sea
 from edgefill.train.config import PRESETS, preset
 from edgefill.train.discriminator import Discriminator
 from edgefill.train.generator import Generator
-from edgefill.train.refiner import Refiner
+from edgefill.train.config import RefinerConfig
+from edgefill.train.refiner import Refiner, UNetRefiner, build_refiner
 
 
 @pytest.mark.parametrize("name", list(PRESETS))
 def test_model_shapes(name):
     g, d, r = preset(name)
-    G, D, R = Generator(g).eval(), Discriminator(d).eval(), Refiner(r).eval()
+    G, D, R = Generator(g).eval(), Discriminator(d).eval(), build_refiner(r).eval()
     z = torch.rand(2, g.z_dim) * 2 - 1
     with torch.no_grad():
         x = G(z)
         assert x.shape == (2, 3, 64, 64) and x.abs().max() <= 1.0
         assert D(x).shape == (2, 1)
-        assert R(x).shape == (2, 3, 64, 64)
+        hole = torch.zeros(2, 1, 64, 64)
+        assert R(torch.cat([x, hole], 1)).shape == (2, 3, 64, 64)  # the presets' refiner sees the hole
+    assert r.arch == "unet" and r.mask_channel and r.in_channels == 4
     assert D.head.in_features == 4 * 4 * 8 * d.width
-    assert R.encoder(x).flatten(1).shape[1] == 4 * 4 * 8 * r.width
 
 
 def test_paper_and_base_widths_follow_the_report():
     assert Generator(preset("paper")[0]).convs[0].out_channels == 1024  # 1024-512-256-128 (Table 2.1)
     assert Discriminator(preset("base")[1]).head.in_features == 8192
-    assert Refiner(preset("base")[2]).encoder(torch.zeros(1, 3, 64, 64)).numel() == 8192
+    old = Refiner(RefinerConfig(width=64))  # the report's autoencoder: a 4*4*8r code
+    assert old.encoder(torch.zeros(1, 3, 64, 64)).numel() == 8192
+
+
+def test_unet_refiner_starts_as_the_identity_and_keeps_range():
+    R = UNetRefiner(RefinerConfig(width=8, arch="unet", mask_channel=True)).eval()
+    x = torch.rand(3, 3, 64, 64) * 2 - 1
+    hole = (torch.rand(3, 1, 64, 64) > 0.5).float()
+    with torch.no_grad():
+        assert torch.equal(R(torch.cat([x, hole], 1)), x)  # zero-initialised correction
+        torch.nn.init.normal_(R.out.weight, 0, 1.0)
+        out = R(torch.cat([x, hole], 1))
+    assert out.abs().max() <= 1.0 and not torch.equal(out, x)
+    assert sum(p.numel() for p in build_refiner(preset("base")[2]).parameters()) < 2_500_000
+
+
+def test_refiner_config_refuses_an_unknown_arch():
+    from edgefill.runtime.errors import EdgefillError
+
+    with pytest.raises(EdgefillError, match="unknown refiner arch"):
+        RefinerConfig(arch="transformer")
 
 
 def test_dropout_is_active_only_in_training():

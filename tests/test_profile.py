@@ -38,27 +38,32 @@ def test_latency_stats():
 
 @pytest.mark.parametrize("preset_name", ["tiny", "base", "paper"])
 def test_flops_match_torch_flop_counter(preset_name):
-    """Forward G, D, R and one search step (forward + input-gradient backward) against
-    torch.utils.flop_counter on the real models."""
+    """Forward G, D, R (the preset's U-Net with the hole channel, and the first autoencoder) and
+    one search step (forward + input-gradient backward) against torch.utils.flop_counter."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from edgefill.train.config import preset, to_dict
+    from edgefill.train.config import RefinerConfig, preset, to_dict
     from edgefill.train.discriminator import Discriminator
     from edgefill.train.generator import Generator
-    from edgefill.train.refiner import Refiner
+    from edgefill.train.refiner import build_refiner
 
     g, d, r = preset(preset_name)
+    old = RefinerConfig(width=r.width)
     ours = F.model_flops({"generator": to_dict(g), "discriminator": to_dict(d), "refiner": to_dict(r)})
-    G, D, R = Generator(g).eval(), Discriminator(d).eval(), Refiner(r).eval()
+    ours_old = F.model_flops({"generator": to_dict(g), "discriminator": to_dict(d), "refiner": to_dict(old)})
+    G, D, R, R_old = (Generator(g).eval(), Discriminator(d).eval(), build_refiner(r).eval(),
+                      build_refiner(old).eval())
     for p in [*G.parameters(), *D.parameters()]:
         p.requires_grad_(False)
     x = torch.zeros(1, 3, 64, 64)
-    for name, fn in (("generator", lambda: G(torch.zeros(1, g.z_dim))), ("discriminator", lambda: D(x)),
-                     ("refiner", lambda: R(x))):
+    for counts, name, fn in ((ours, "generator", lambda: G(torch.zeros(1, g.z_dim))),
+                             (ours, "discriminator", lambda: D(x)),
+                             (ours, "refiner", lambda: R(torch.zeros(1, 4, 64, 64))),
+                             (ours_old, "refiner", lambda: R_old(x))):
         with torch.no_grad(), FlopCounterMode(display=False) as fc:
             fn()
-        assert ours[name] == fc.get_total_flops(), name
+        assert counts[name] == fc.get_total_flops(), name
     z = torch.zeros(1, g.z_dim, requires_grad=True)
     with FlopCounterMode(display=False) as fc:
         out = G(z)

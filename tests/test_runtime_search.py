@@ -146,6 +146,43 @@ def test_refiner_keeps_known_pixels(onnx_inpainter, problem):
     assert not np.array_equal(refined[hole], images[hole])
 
 
+def test_refiner_sees_the_hole_and_old_refiners_still_load(onnx_inpainter, tiny_bundle, tiny_old_refiner_bundle,
+                                                           tiny_models, problem):
+    """The new refiner graph takes the hole as a fourth channel (runtime.imaging.images.refiner_input)
+    and matches torch on it; a bundle with the first (RGB-only) refiner loads and refines as before."""
+    import torch
+
+    from edgefill.runtime.core.bundle import open_bundle
+    from edgefill.runtime.frontends.inpainter import Inpainter
+    from edgefill.runtime.imaging.images import from_model, refiner_input
+
+    images, masks = problem
+    assert onnx_inpainter.pipeline.refiner_channels == 4
+    assert "image_hole" in open_bundle(tiny_bundle).manifest["graphs"]["refiner"]["inputs"]
+    x = refiner_input(images, masks, 4)
+    assert x.shape == (len(images), 4, 64, 64) and x.dtype == np.float32
+    np.testing.assert_array_equal(x[:, 3], (masks >= 128).astype(np.float32))
+    with torch.no_grad():
+        ref = from_model(tiny_models[2](torch.from_numpy(x)).numpy())
+    hole = masks >= 128
+    got = onnx_inpainter.refine(images, masks)
+    assert np.abs(got[hole].astype(int) - ref[hole].astype(int)).max() <= 1
+    # the same pixels with another hole give another answer: the refiner reads the mask
+    other = masks[::-1].copy()
+    both = hole & (other >= 128)
+    assert not np.array_equal(onnx_inpainter.refine(images, other)[both], got[both])
+    old = Inpainter(str(tiny_old_refiner_bundle), provider="cpu")
+    assert old.pipeline.refiner_channels == 3
+    assert open_bundle(tiny_old_refiner_bundle).manifest["models"]["refiner"]["arch"] == "autoencoder"
+    out = old.refine(images, masks)
+    np.testing.assert_array_equal(out[~hole], images[~hole])
+    assert not np.array_equal(out[hole], images[hole])
+    res = old.inpaint(images[0], masks[0], steps=2, restarts=1, seed=0)
+    assert res.stats["refined"] is True
+    with pytest.raises(EdgefillError, match="3 or 4 input channels"):
+        refiner_input(images, masks, 5)
+
+
 def test_inpaint_api_contract(onnx_inpainter, sample_faces):
     res = onnx_inpainter.inpaint(sample_faces[0], "center", steps=5, restarts=2, seed=1, blend="poisson")
     hole = make_mask("center") >= 128

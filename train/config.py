@@ -42,11 +42,35 @@ class DiscriminatorConfig:
     width: int = 64
 
 
+REFINER_ARCHS = ("autoencoder", "unet")
+
+
 @dataclass(frozen=True)
 class RefinerConfig:
-    """Autoencoder: image (N,3,64,64) -> code 4*4*8r (8192 at r=64) -> image (N,3,64,64)."""
+    """The refiner R (train/refiner.py). arch "autoencoder" (the report's): strided convs down
+    to a 4*4*8r code (8192 at r=64) and back, no skips. arch "unet": the same strided path with
+    skip connections at every scale and a residual output (R predicts a correction of the
+    blended image). mask_channel: R also sees the hole, input (N,4,64,64) = blended RGB in
+    [-1,1] + hole mask (1 = hole, 0 = known; runtime.imaging.images.refiner_input); else
+    (N,3,64,64). The defaults are the shipped bundle's first refiner, so a manifest written
+    before arch/mask_channel existed ({"width": 64}) still describes its graph."""
 
     width: int = 64
+    arch: str = "autoencoder"
+    mask_channel: bool = False
+
+    def __post_init__(self) -> None:
+        if self.arch not in REFINER_ARCHS:
+            raise EdgefillError(f"unknown refiner arch {self.arch!r}; use one of {', '.join(REFINER_ARCHS)}")
+
+    @property
+    def in_channels(self) -> int:
+        return 4 if self.mask_channel else 3
+
+
+def hole_refiner(width: int) -> RefinerConfig:
+    """The refiner that sees the hole: a U-Net with the mask as a fourth input channel."""
+    return RefinerConfig(width=width, arch="unet", mask_channel=True)
 
 
 @dataclass(frozen=True)
@@ -60,9 +84,9 @@ class EncoderConfig:
 
 
 PRESETS: dict[str, tuple[GeneratorConfig, DiscriminatorConfig, RefinerConfig]] = {
-    "tiny": (GeneratorConfig(width=8), DiscriminatorConfig(width=8), RefinerConfig(width=8)),
-    "base": (GeneratorConfig(width=64), DiscriminatorConfig(width=64), RefinerConfig(width=64)),
-    "paper": (GeneratorConfig(width=128), DiscriminatorConfig(width=64), RefinerConfig(width=64)),
+    "tiny": (GeneratorConfig(width=8), DiscriminatorConfig(width=8), hole_refiner(8)),
+    "base": (GeneratorConfig(width=64), DiscriminatorConfig(width=64), hole_refiner(32)),
+    "paper": (GeneratorConfig(width=128), DiscriminatorConfig(width=64), hole_refiner(32)),
 }
 
 
@@ -98,9 +122,13 @@ class GanTrainConfig:
 
 @dataclass(frozen=True)
 class RefinerTrainConfig:
-    """One `edgefill train refiner` run: completions from the LSGAN search, then MSE training."""
+    """One `edgefill train refiner` run: completions (train/completions.py), then training on
+    the composite M*y + (1-M)*R(x): `loss` ("mse" or "l1") over the hole's pixels plus
+    `ssim_weight` * (1 - SSIM) of the whole composite. completions: training faces completed
+    (0: all), each under `masks_per_face` random masks; `search` applies to a GAN run's torch
+    completions (a bundle completes at its own defaults)."""
 
-    refiner: RefinerConfig = field(default_factory=RefinerConfig)
+    refiner: RefinerConfig = field(default_factory=lambda: hole_refiner(32))
     epochs: int = 20
     batch_size: int = 64
     lr: float = 2e-4
@@ -116,6 +144,15 @@ class RefinerTrainConfig:
     search_batch: int = 256
     checkpoint_every: int = 200
     limit: int = 0
+    masks_per_face: int = 1
+    loss: str = "mse"
+    ssim_weight: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.loss not in ("mse", "l1"):
+            raise EdgefillError(f"refiner loss must be mse or l1, not {self.loss!r}")
+        if self.masks_per_face < 1 or self.ssim_weight < 0:
+            raise EdgefillError("masks per face must be >= 1 and the SSIM weight >= 0")
 
 
 @dataclass(frozen=True)

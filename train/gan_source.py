@@ -3,7 +3,8 @@
 `edgefill train encoder --gan X` and `edgefill export --checkpoint X` accept either: a GAN run
 folder (train/checkpoint.py) or a bundle folder/.zip (its weights, as stored: an fp16 bundle's
 weights come back exactly, so re-exporting it in fp16 reproduces them bit for bit). A bundle
-also yields its refiner and the training record of its manifest.
+also yields its refiner, its encoder with the search settings it ships for an encoder start,
+and the training record of its manifest.
 """
 from __future__ import annotations
 
@@ -16,25 +17,29 @@ from edgefill.runtime.core.bundle import MANIFEST, open_bundle
 from edgefill.runtime.errors import EdgefillError
 
 from .checkpoint import find_checkpoint, load_checkpoint
-from .config import (DiscriminatorConfig, GanTrainConfig, GeneratorConfig, RefinerConfig, from_dict,
-                     nested_from_dict)
+from .config import (DiscriminatorConfig, EncoderConfig, GanTrainConfig, GeneratorConfig, RefinerConfig,
+                     from_dict, nested_from_dict)
 from .discriminator import Discriminator
+from .encoder import Encoder
 from .generator import Generator
-from .refiner import Refiner
+from .refiner import build_refiner
 
 
 @dataclass
 class GanSource:
-    """Eval-mode G and D (and the bundle's refiner, when the source is a bundle), the GAN's
-    validation split (val_fraction, seed) and a training record for the manifest."""
+    """Eval-mode G and D (and the bundle's refiner and encoder, when the source is a bundle),
+    the GAN's validation split (val_fraction, seed) and a training record for the manifest.
+    encoder_start: the bundle's search settings for an encoder start ({} when none)."""
 
     generator: Generator
     discriminator: Discriminator
-    refiner: Refiner | None
+    refiner: torch.nn.Module | None
     val_fraction: float
     seed: int
     training: dict
     kind: str  # "checkpoint" or "bundle"
+    encoder: Encoder | None = None
+    encoder_start: dict | None = None
 
 
 def is_bundle(path: str) -> bool:
@@ -61,11 +66,16 @@ def load_gan_source(path: str, flag: str = "--checkpoint") -> GanSource:
                   bundle.state_dict("discriminator"), "discriminator")
         R = None
         if bundle.has_graph("refiner") and models.get("refiner"):
-            R = _load(Refiner(from_dict(RefinerConfig, models["refiner"])), bundle.state_dict("refiner"), "refiner")
+            R = _load(build_refiner(from_dict(RefinerConfig, models["refiner"])), bundle.state_dict("refiner"),
+                      "refiner")
+        E = None
+        if bundle.has_graph("encoder") and models.get("encoder"):
+            E = _load(Encoder(from_dict(EncoderConfig, models["encoder"])), bundle.state_dict("encoder"), "encoder")
         training = dict(bundle.manifest.get("training") or {})
         gan = training.get("gan", {})
         return GanSource(G, D, R, float(gan.get("val_fraction", 0.02)), int(gan.get("seed", 0)),
-                         {**training, "from_bundle": str(bundle.root)}, "bundle")
+                         {**training, "from_bundle": str(bundle.root)}, "bundle", E,
+                         dict(bundle.manifest.get("search", {}).get("encoder_start") or {}))
     if find_checkpoint(path) is None:
         raise EdgefillError(f"no edgefill checkpoint or bundle in {path} ({flag} takes a GAN run folder or a bundle)")
     ck = load_checkpoint(path)

@@ -1,4 +1,20 @@
-"""The report's refiner: a convolutional autoencoder that cleans blended search outputs."""
+"""The refiner R: cleans the blended search output inside the hole.
+
+Input x: float32 (N,C,64,64), RGB in [-1,1] first; C = 4 when the config's mask_channel is set,
+the fourth channel being the hole mask (1 = hole, 0 = known; runtime.imaging.images.refiner_input
+builds it, for training and the runtime alike). Output: RGB (N,3,64,64) in [-1,1]. The product
+keeps only the hole of it: M*y + (1-M)*R(x).
+
+arch "autoencoder" (the report's): 4 strided 4x4 convs with BN + LeakyReLU(0.2), 64 -> 4, a
+4*4*8r code (8192 at r=64), 4 transposed convs back, tanh. Everything must pass the 4x4 code,
+which is why its fills are blurry.
+
+arch "unet": the same strided path down to 4x4 (r-2r-4r-8r channels), a 3x3 conv at 4x4, then
+transposed convs back up, each concatenated with the encoder features of its scale (skips), and
+at 64x64 with the input itself; a 3x3 conv gives a correction d, and the output is
+clamp(x_rgb + d, -1, 1): R starts near the identity on the blended image, and the skips carry
+the known pixels' colours and edges right up to the hole border.
+"""
 from __future__ import annotations
 
 import torch
@@ -8,20 +24,30 @@ from .config import RefinerConfig
 from .layers import dcgan_init
 
 
-class Refiner(nn.Module):
-    """image (N,3,64,64) float32 in [-1,1], RGB -> image (N,3,64,64) in [-1,1] (tanh).
+def _down(cin: int, cout: int, norm: bool = True) -> nn.Sequential:
+    """(N,cin,H,W) -> (N,cout,H/2,W/2): 4x4 stride-2 conv, BN, LeakyReLU(0.2)."""
+    layers: list[nn.Module] = [nn.Conv2d(cin, cout, 4, 2, 1, bias=not norm)]
+    if norm:
+        layers.append(nn.BatchNorm2d(cout))
+    layers.append(nn.LeakyReLU(0.2))
+    return nn.Sequential(*layers)
 
-    Encoder: 4 strided 4x4 convs with BN + LeakyReLU(0.2): 64 -> 32 -> 16 -> 8 -> 4, giving a
-    4*4*8r code (8192 at r=64). Decoder: 4 transposed convs back to 64x64 (BN + ReLU, tanh out).
-    """
+
+def _up(cin: int, cout: int) -> nn.Sequential:
+    """(N,cin,H,W) -> (N,cout,2H,2W): 4x4 stride-2 transposed conv, BN, ReLU."""
+    return nn.Sequential(nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
+
+
+class Refiner(nn.Module):
+    """The report's autoencoder: x (N,C,64,64) -> RGB (N,3,64,64) in [-1,1] (tanh); module docstring."""
 
     def __init__(self, cfg: RefinerConfig):
         super().__init__()
         self.cfg = cfg
         r = cfg.width
-        enc = [3, r, 2 * r, 4 * r, 8 * r]
+        enc = [cfg.in_channels, r, 2 * r, 4 * r, 8 * r]
         layers: list[nn.Module] = []
-        for i in range(4):  # (N,3,64,64) -> (N,r,32,32) -> (N,2r,16,16) -> (N,4r,8,8) -> (N,8r,4,4)
+        for i in range(4):  # (N,C,64,64) -> (N,r,32,32) -> (N,2r,16,16) -> (N,4r,8,8) -> (N,8r,4,4)
             layers += [nn.Conv2d(enc[i], enc[i + 1], 4, 2, 1, bias=False), nn.BatchNorm2d(enc[i + 1]),
                        nn.LeakyReLU(0.2)]
         self.encoder = nn.Sequential(*layers)
@@ -36,3 +62,43 @@ class Refiner(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.encoder(x))
+
+
+class UNetRefiner(nn.Module):
+    """The refiner that keeps the known pixels' detail: x (N,C,64,64) -> RGB (N,3,64,64) in
+    [-1,1] = clamp(x[:, :3] + d); module docstring. About 2.2M parameters (116 MMACs) at r=32."""
+
+    def __init__(self, cfg: RefinerConfig):
+        super().__init__()
+        self.cfg = cfg
+        r, c = cfg.width, cfg.in_channels
+        self.d1 = _down(c, r, norm=False)      # (N,C,64,64)  -> (N,r,32,32)
+        self.d2 = _down(r, 2 * r)              # -> (N,2r,16,16)
+        self.d3 = _down(2 * r, 4 * r)          # -> (N,4r,8,8)
+        self.d4 = _down(4 * r, 8 * r)          # -> (N,8r,4,4)
+        self.mid = nn.Sequential(nn.Conv2d(8 * r, 8 * r, 3, 1, 1, bias=False), nn.BatchNorm2d(8 * r), nn.ReLU())
+        self.u4 = _up(8 * r, 4 * r)            # (N,8r,4,4) -> (N,4r,8,8), + d3 -> 8r
+        self.u3 = _up(8 * r, 2 * r)            # -> (N,2r,16,16), + d2 -> 4r
+        self.u2 = _up(4 * r, r)                # -> (N,r,32,32), + d1 -> 2r
+        self.u1 = _up(2 * r, r)                # -> (N,r,64,64), + x -> r + C
+        self.out = nn.Conv2d(r + c, 3, 3, 1, 1)
+        dcgan_init(self)
+        nn.init.zeros_(self.out.weight)        # start as the identity on the blended image
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        e1 = self.d1(x)
+        e2 = self.d2(e1)
+        e3 = self.d3(e2)
+        h = self.mid(self.d4(e3))
+        h = self.u4(h)
+        h = self.u3(torch.cat([h, e3], 1))
+        h = self.u2(torch.cat([h, e2], 1))
+        h = self.u1(torch.cat([h, e1], 1))
+        d = self.out(torch.cat([h, x], 1))
+        return torch.clamp(x[:, :3] + d, -1.0, 1.0)
+
+
+def build_refiner(cfg: RefinerConfig) -> nn.Module:
+    """The refiner module for a config (its arch)."""
+    return UNetRefiner(cfg) if cfg.arch == "unet" else Refiner(cfg)

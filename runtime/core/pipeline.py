@@ -22,7 +22,8 @@ Stages (each usable alone; `run` composes them):
     start(images, masks, cfg, start, seeds) -> z0 float32 (N*restarts, z_dim)
     search(y, W, cfg, z0, time_budget_ms, progress) -> SearchResult (G(z_best), z_best, loss, ...)
     blend(images, generated, masks, mode) -> uint8 (N,64,64,3)
-    refine(blended, masks) -> uint8 (N,64,64,3) = M*y + (1-M)*R(blended)
+    refine(blended, masks) -> uint8 (N,64,64,3) = M*y + (1-M)*R(blended[, hole]) (the hole as a
+        fourth channel when the bundle's refiner takes one: runtime.imaging.images.refiner_input)
     run(images, masks, cfg, start=RandomStart(), seeds=..., refine=True) -> BatchResult
 """
 from __future__ import annotations
@@ -35,7 +36,7 @@ import numpy as np
 
 from ..errors import EdgefillError
 from ..imaging import blend as blending
-from ..imaging.images import IMAGE_SIZE, from_model, to_model
+from ..imaging.images import IMAGE_SIZE, from_model, refiner_input, to_model
 from ..imaging.masks import importance_weights
 from .best_of_k import SearchResult
 from .bundle import Bundle, open_bundle
@@ -106,6 +107,11 @@ class Pipeline:
     @property
     def has_refiner(self) -> bool:
         return self.bundle.has_graph("refiner")
+
+    @property
+    def refiner_channels(self) -> int:
+        """3 (the first refiner: blended RGB) or 4 (blended RGB + the hole), read off the graph."""
+        return int(self.engine.session("refiner").get_inputs()[0].shape[1])
 
     def _torch_searcher(self):
         from .torch_fallback import TorchSearch
@@ -179,7 +185,8 @@ class Pipeline:
         if not self.has_refiner:
             raise EdgefillError(f"bundle {self.bundle.root} has no refiner")
         blended, masks = check_batch(blended, masks)
-        refined = from_model(self.engine.forward("refiner", to_model(blended)))
+        x = refiner_input(blended, masks, self.refiner_channels)
+        refined = from_model(self.engine.forward("refiner", x))
         return blending.paste(blended, refined, masks)
 
     # -- all stages -------------------------------------------------------------------------

@@ -116,3 +116,15 @@ def known_from_mask(masks: np.ndarray) -> np.ndarray:
     if arr.ndim == 2:
         arr = arr[None]
     return (arr < 128).astype(np.float32)[:, None]
+
+
+def refiner_input(blended: np.ndarray, masks: np.ndarray, channels: int) -> np.ndarray:
+    """The refiner graph's input, for training and the runtime alike: blended uint8 (N,64,64,3)
+    RGB, masks uint8 (N,64,64) 255 = fill -> float32 (N,channels,64,64): RGB in [-1,1], plus for
+    channels == 4 the hole mask (1 = hole, 0 = known). channels 3 is the first refiner's input."""
+    x = to_model(blended)
+    if channels == 3:
+        return x
+    if channels != 4:
+        raise EdgefillError(f"a refiner takes 3 or 4 input channels, not {channels}")
+    return np.concatenate([x, 1.0 - known_from_mask(masks)], axis=1)

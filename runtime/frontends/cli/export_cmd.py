@@ -17,7 +17,8 @@ def register(cli: click.Group) -> None:
     @click.option("--checkpoint", default=None,
                   help="GAN run folder (or its checkpoint/), or an existing bundle whose G, D and refiner to re-export.")
     @click.option("--refiner", default=None, help="Refiner run folder or checkpoint/ folder (optional).")
-    @click.option("--encoder", default=None, help="Encoder run folder (`edgefill train encoder`; optional).")
+    @click.option("--encoder", default=None,
+                  help="Encoder run folder (`edgefill train encoder`; optional: a bundle source keeps its own).")
     @click.option("--encoder-steps", default=None, type=click.IntRange(1),
                   help="Search default for an encoder start: Adam steps (default: the random start's).")
     @click.option("--encoder-restarts", default=None, type=click.IntRange(1),

@@ -16,7 +16,7 @@ MAC count, and of a linear layer a linear layer. So backward = forward, and one 
 2 x (G + D) forward MACs, i.e. 4 x (G + D) MACs in FLOPs.
 
 Shapes follow edgefill.train's models (DESIGN section 1), read from the manifest configs:
-generator {"z_dim", "width"}, discriminator {"width"}, refiner {"width"}.
+generator {"z_dim", "width"}, discriminator {"width"}, refiner {"width", "arch", "mask_channel"}.
 """
 from __future__ import annotations
 
@@ -47,10 +47,10 @@ def generator_layers(z_dim: int = 100, width: int = 64) -> list[Layer]:
     return layers
 
 
-def _strided_encoder(prefix: str, width: int) -> list[Layer]:
-    """The critic's and the refiner encoder's shared stack: 64x64x3 -> 32x32xw -> 16x16x2w ->
+def _strided_encoder(prefix: str, width: int, in_channels: int = 3) -> list[Layer]:
+    """The critic's and the refiner encoder's shared stack: 64x64xC -> 32x32xw -> 16x16x2w ->
     8x8x4w -> 4x4x8w, Conv2d 4x4 stride 2."""
-    chans = [3, width, 2 * width, 4 * width, 8 * width]
+    chans = [in_channels, width, 2 * width, 4 * width, 8 * width]
     layers, size = [], 64
     for i in range(4):
         size //= 2
@@ -66,14 +66,30 @@ def discriminator_layers(width: int = 64) -> list[Layer]:
     return layers
 
 
-def refiner_layers(width: int = 64) -> list[Layer]:
-    """Encoder 64x64x3 -> 4x4x8r (4 strided convs), decoder back to 64x64x3 (4 transposed convs)."""
-    layers, size = _strided_encoder("R", width), 4
+def refiner_layers(width: int = 64, arch: str = "autoencoder", in_channels: int = 3) -> list[Layer]:
+    """autoencoder: 64x64xC -> 4x4x8r (4 strided convs), decoder back to 64x64x3 (4 transposed
+    convs). unet (train/refiner.py): the same encoder, a 3x3 conv at 4x4, transposed convs whose
+    inputs are widened by the skips, a 3x3 output conv on r + C channels."""
+    if arch == "unet":
+        return _unet_refiner_layers(width, in_channels)
+    layers, size = _strided_encoder("R", width, in_channels), 4
     dec = [8 * width, 4 * width, 2 * width, width, 3]
     for i in range(4):
         layers.append(Layer(f"R.convT{i}", "convT", (dec[i + 1], size * 2, size * 2),
                             dec[i] * dec[i + 1] * KERNEL * KERNEL * size * size))
         size *= 2
+    return layers
+
+
+def _unet_refiner_layers(r: int, c: int) -> list[Layer]:
+    layers = _strided_encoder("R", r, c)
+    layers.append(Layer("R.mid", "conv", (8 * r, 4, 4), 8 * r * 8 * r * 9 * 16))
+    ups = [(8 * r, 4 * r), (8 * r, 2 * r), (4 * r, r), (2 * r, r)]  # (in with skip, out)
+    size = 4
+    for i, (cin, cout) in enumerate(ups):
+        layers.append(Layer(f"R.up{i}", "convT", (cout, size * 2, size * 2), cin * cout * KERNEL * KERNEL * size * size))
+        size *= 2
+    layers.append(Layer("R.out", "conv", (3, 64, 64), (r + c) * 3 * 9 * 64 * 64))
     return layers
 
 
@@ -89,7 +105,8 @@ def model_flops(models: dict) -> dict:
     r = models.get("refiner")
     g_f = 2 * total_macs(generator_layers(int(g.get("z_dim", 100)), int(g.get("width", 64))))
     d_f = 2 * total_macs(discriminator_layers(int(d.get("width", 64))))
-    r_f = 2 * total_macs(refiner_layers(int(r.get("width", 64)))) if r else None
+    r_f = (2 * total_macs(refiner_layers(int(r.get("width", 64)), r.get("arch", "autoencoder"),
+                                         4 if r.get("mask_channel") else 3)) if r else None)
     return {"generator": g_f, "discriminator": d_f, "refiner": r_f, "search_step": 2 * (g_f + d_f),
             "convention": "2 FLOPs per multiply-accumulate; conv/convT/linear only; search step = "
                           "forward G + D and the input-gradient backward (same MACs as the forward)"}
