@@ -156,7 +156,8 @@ def test_cli_train_refiner_tiny_end_to_end(tmp_path, tiny_gan_checkpoint, tiny_r
     proc = run_cli(*args)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
-    assert summary["completions"] == 32 and np.isfinite(summary["train_mse"])
+    assert summary["completions"] == 32 and np.isfinite(summary["train_loss"])
+    assert summary["val_seam_truth"] > 0 and np.isfinite(summary["val_ssim_refined"])
     assert len(list((out / "completions" / "train").glob("chunk_*.npz"))) == 2
     assert load_checkpoint(out, kind="refiner").module_state("refiner")
     # resuming reuses the cached completions and continues to 2 epochs
@@ -166,6 +167,42 @@ def test_cli_train_refiner_tiny_end_to_end(tmp_path, tiny_gan_checkpoint, tiny_r
     bad = run_cli("train", "refiner", "--data", str(faces_npz), "--gan", str(tiny_refiner_checkpoint),
                   "--out", str(tmp_path / "r2"))
     assert_one_line_error(bad, "expected a gan checkpoint")
+
+
+def test_cli_train_refiner_from_a_bundle_shares_its_completions(tmp_path, tiny_bundle, faces_npz):
+    """A bundle source completes with the bundle's own pipeline; two masks per face; L1 + SSIM;
+    a second run reuses the cache; a cache made differently is refused in one line."""
+    from edgefill.train.completions import BundleCompletions
+
+    cache = tmp_path / "cache"
+    base = ["train", "refiner", "--data", str(faces_npz), "--gan", str(tiny_bundle), "--config", "tiny",
+            "--completions", "16", "--masks-per-face", "2", "--batch-size", "8", "--search-batch", "8",
+            "--completions-dir", str(cache)]
+    proc = run_cli(*base, "--out", str(tmp_path / "a"), "--completions-only")
+    assert proc.returncode == 0, proc.stderr
+    made = json.loads(proc.stdout)
+    assert made["completions"] == 32 and made["faces"] == 16
+    assert not (tmp_path / "a" / "checkpoint").exists()
+    chunks = sorted((cache / "train").glob("chunk_*.npz"))
+    assert len(chunks) == 4
+    with np.load(chunks[0]) as f:
+        index, masks, comp = f["index"], f["masks"], f["completions"]
+    assert index[0] == index[1] and not np.array_equal(masks[0], masks[1])  # one face, two masks
+    # the cache holds exactly what the bundle's pipeline makes of the masked faces
+    from edgefill.train.completions import masked_faces
+
+    with np.load(faces_npz) as f:
+        faces = f["images"]
+    src = BundleCompletions(str(tiny_bundle))
+    again, _ = src.complete(masked_faces(faces[index], masks), masks, 0 * 1009 + 0)
+    assert np.array_equal(again, comp)
+    mtime = chunks[0].stat().st_mtime_ns
+    proc = run_cli(*base, "--out", str(tmp_path / "b"), "--epochs", "1", "--loss", "l1", "--ssim-weight", "0.5")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["completions"] == 32 and np.isfinite(summary["train_loss"]) and chunks[0].stat().st_mtime_ns == mtime
+    bad = run_cli(*[a if a != "2" else "1" for a in base], "--out", str(tmp_path / "c"))
+    assert_one_line_error(bad, "holds completions made differently")
 
 
 def test_help_is_instant_and_lists_commands():

@@ -1,12 +1,25 @@
-"""LSGAN completions for refiner training: search + paste-blend under random masks, cached.
+"""Completions for refiner training: what the product hands the refiner, under random masks, cached.
 
-Chunk k of the cache (`completions/chunk_00k.npz`) holds, for `search_batch` training images:
-`index` int64 (B,) into the training array, `masks` uint8 (B,64,64) 255=fill, `completions`
-uint8 (B,64,64,3) RGB (M*y + (1-M)*G(z_best)), `loss` float32 (B,). Chunks are written
-atomically, so a resumed run skips the finished ones and redoes at most one.
+Two ways to complete a face (the refiner must be trained on what it will see at run time):
+- BundleCompletions: the runtime Pipeline of an exported bundle, at that bundle's own defaults
+  (the encoder start and its few steps when the bundle has an encoder, the bundle's blend):
+  exactly the product's completion, and cheap (a few ms a face on a CPU with the encoder);
+- TorchCompletions: a GAN run's G and D (no encoder yet): the torch latent search from random
+  starts, then the search config's blend.
+Every method sees only the masked face (hole pixels set to grey 128), like evaluate.
+
+Chunk k of the cache (`DIR/chunk_00k.npz`) holds, for `chunk` problems: `index` int64 (B,) into
+the training array, `masks` uint8 (B,64,64) 255=fill, `completions` uint8 (B,64,64,3) RGB (the
+blended search result), `loss` float32 (B,). A face appears `masks_per_face` times, under
+different masks. Chunks are written atomically, so a resumed run skips the finished ones and
+redoes at most one; `DIR/source.json` records what made them, and a cache made by something
+else is refused rather than mixed.
 """
 from __future__ import annotations
 
+import hashlib
+import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,11 +27,14 @@ import torch
 from tqdm import tqdm
 
 from edgefill.runtime.atomic import atomic_path
-from edgefill.runtime.imaging.blend import paste
-from edgefill.runtime.imaging.images import from_model, known_from_mask, to_model
-from edgefill.runtime.imaging.masks import TRAINING_MASK_KINDS, importance_weights, make_mask
 from edgefill.runtime.core.search_config import SearchConfig
 from edgefill.runtime.core.torch_search import torch_search
+from edgefill.runtime.errors import EdgefillError
+from edgefill.runtime.imaging.blend import blend
+from edgefill.runtime.imaging.images import from_model, known_from_mask, to_model
+from edgefill.runtime.imaging.masks import TRAINING_MASK_KINDS, importance_weights, make_mask
+
+HOLE_GREY = 128
 
 
 def draw_masks(n: int, seed: int, kinds: tuple[str, ...] = TRAINING_MASK_KINDS) -> np.ndarray:
@@ -28,32 +44,90 @@ def draw_masks(n: int, seed: int, kinds: tuple[str, ...] = TRAINING_MASK_KINDS) 
     return np.stack([make_mask(kinds[c], rng) for c in choice])
 
 
-def make_completions(G: torch.nn.Module, D: torch.nn.Module, images: np.ndarray, indices: np.ndarray,
-                     search: SearchConfig, cache_dir: Path, chunk: int, seed: int, device: torch.device,
-                     progress: bool = True) -> dict[str, np.ndarray]:
-    """Complete images[indices] under random masks (cached); returns the concatenated arrays."""
+def masked_faces(images: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """uint8 (N,64,64,3) with the hole (mask >= 128) grey: all a completion may see."""
+    return np.where((masks >= 128)[..., None], np.uint8(HOLE_GREY), images).astype(np.uint8)
+
+
+@dataclass
+class BundleCompletions:
+    """The product's completion: Pipeline(bundle).run at the bundle's defaults, refiner off."""
+
+    bundle: str
+
+    def __post_init__(self) -> None:
+        from edgefill.runtime.core.pipeline import Pipeline
+
+        self.pipeline = Pipeline(self.bundle, provider="auto")
+        self.start = self.pipeline.make_start("auto")
+        self.config = self.pipeline.config(start=self.start.name)
+
+    def describe(self) -> dict:
+        return {"kind": "bundle", "bundle": str(self.bundle), "start": self.start.name,
+                "search": self.config.to_dict()}
+
+    def complete(self, masked: np.ndarray, masks: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        seeds = [seed * 100003 + i for i in range(len(masked))]
+        res = self.pipeline.run(masked, masks, self.config, start=self.start, seeds=seeds, refine=False)
+        return res.searched, np.asarray(res.search.loss, np.float32)
+
+
+@dataclass
+class TorchCompletions:
+    """A GAN run's completion: the torch latent search (random starts), then `search.blend`."""
+
+    G: torch.nn.Module
+    D: torch.nn.Module
+    search: SearchConfig
+    device: torch.device
+
+    def describe(self) -> dict:
+        return {"kind": "torch_search", "start": "random", "search": self.search.to_dict()}
+
+    def complete(self, masked: np.ndarray, masks: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        result = torch_search(lambda z: self.G(z), lambda x: self.D(x), to_model(masked), importance_weights(masks),
+                              self.search, z_dim=self.G.cfg.z_dim, seed=seed, device=str(self.device))
+        return blend(self.search.blend, masked, from_model(result.images), masks), result.loss.astype(np.float32)
+
+
+def _check_source(cache_dir: Path, described: dict) -> None:
+    record = cache_dir / "source.json"
+    if record.is_file():
+        if json.loads(record.read_text()) != described:
+            raise EdgefillError(f"{cache_dir} holds completions made differently ({record}); "
+                                "delete the folder or choose another --out")
+        return
+    with atomic_path(record) as tmp:
+        Path(tmp).write_text(json.dumps(described, indent=1, sort_keys=True))
+
+
+def make_completions(source, images: np.ndarray, indices: np.ndarray, cache_dir: Path, chunk: int, seed: int,
+                     masks_per_face: int = 1, progress: bool = True) -> dict[str, np.ndarray]:
+    """Complete images[indices] (each under `masks_per_face` random masks) with `source`
+    (BundleCompletions or TorchCompletions), cached (module docstring); the concatenated arrays."""
     cache_dir.mkdir(parents=True, exist_ok=True)
-    masks_all = draw_masks(len(indices), seed)
-    n_chunks = (len(indices) + chunk - 1) // chunk
+    problems = np.repeat(indices, masks_per_face)
+    _check_source(cache_dir, {**source.describe(), "masks_per_face": masks_per_face, "seed": seed,
+                              "problems": len(problems),
+                              "problems_sha256": hashlib.sha256(problems.astype(np.int64).tobytes()).hexdigest()})
+    masks_all = draw_masks(len(problems), seed)
+    n_chunks = (len(problems) + chunk - 1) // chunk
     parts = []
-    bar = tqdm(total=len(indices), desc="completions", unit="img", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=len(problems), desc=f"completions {cache_dir.name}", unit="img", disable=not progress,
+               dynamic_ncols=True)
     for k in range(n_chunks):
         path = cache_dir / f"chunk_{k:03d}.npz"
-        sl = slice(k * chunk, min((k + 1) * chunk, len(indices)))
+        sl = slice(k * chunk, min((k + 1) * chunk, len(problems)))
         if path.is_file():
             with np.load(path) as f:
                 part = {key: f[key] for key in f.files}
-            if np.array_equal(part["index"], indices[sl]):
+            if np.array_equal(part["index"], problems[sl]) and np.array_equal(part["masks"], masks_all[sl]):
                 parts.append(part)
                 bar.update(sl.stop - sl.start)
                 continue
-        idx, masks = indices[sl], masks_all[sl]
-        y = to_model(images[idx])
-        W = importance_weights(masks)
-        result = torch_search(lambda z: G(z), lambda x: D(x), y, W, search, z_dim=G.cfg.z_dim,
-                              seed=seed * 100003 + k, device=str(device))
-        part = {"index": idx, "masks": masks, "completions": paste(images[idx], from_model(result.images), masks),
-                "loss": result.loss.astype(np.float32)}
+        idx, masks = problems[sl], masks_all[sl]
+        completions, loss = source.complete(masked_faces(images[idx], masks), masks, seed * 1009 + k)
+        part = {"index": idx, "masks": masks, "completions": completions, "loss": loss}
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as f:
                 np.savez(f, **part)

@@ -1,14 +1,16 @@
-"""`edgefill train refiner`: train the report's autoencoder on LSGAN completions.
+"""`edgefill train refiner`: train the refiner on the completions it will see at run time.
 
-1. Load the GAN checkpoint (G and D, eval mode) and the data; the validation images are the
-   GAN run's own hold-out when it had one (else `val_fraction` of the data).
-2. Complete `completions` training images (and up to 256 validation images) under random masks
-   of every DESIGN kind with the torch latent search (`search.steps`, fewer than at inference,
-   so training stays affordable); completions are cached in OUT/completions/.
-3. Train the Refiner with MSE between the final output M*y + (1-M)*R(x) and the ground truth
-   (the pixels the product actually returns), horizontal flips as augmentation.
+1. The source (`--gan`): a bundle (its G, D and, above all, its own pipeline: encoder start,
+   steps and blend at the bundle's defaults) or a GAN run folder (the torch search from random
+   starts). Validation faces are the GAN's own hold-out when it had one (else `val_fraction`).
+2. Complete `completions` training faces, each under `masks_per_face` random masks of every
+   DESIGN kind, and up to 256 validation faces (train/completions.py); cached in OUT/completions/.
+3. Train the refiner (train/refiner.py: the U-Net that sees the hole by default) on the final
+   output the product returns, M*y + (1-M)*R(x): `loss` (MSE or L1) over the hole's pixels +
+   `ssim_weight` * (1 - SSIM of the whole composite); horizontal flips as augmentation.
 Output folder: checkpoint/, refine_epochNNN.png (columns: masked, completion, refined, truth),
-loss_curve.png, train_log.jsonl (per epoch: train MSE, validation MSE and PSNR on the hole).
+loss_curve.png, train_log.jsonl (per epoch: train loss, validation hole PSNR, SSIM and the
+border seam of completion and refined output, against the truth's own seam).
 """
 from __future__ import annotations
 
@@ -25,13 +27,18 @@ from edgefill.runtime.imaging.images import from_model, to_model
 from edgefill.runtime.imaging.pictures import save_grid
 
 from .checkpoint import load_checkpoint, resume_run, save_checkpoint
-from .completions import composite, known_tensor, make_completions
+from edgefill.runtime.imaging import metrics
+from edgefill.runtime.imaging.images import refiner_input
+
+from .completions import BundleCompletions, TorchCompletions, composite, known_tensor, make_completions
 from .config import GanTrainConfig, RefinerTrainConfig, nested_from_dict, to_dict
+from .gan_source import is_bundle, load_gan_source
+from .losses import hole_error, ssim_map
 from .data import epoch_batches, load_faces, split_validation, steps_per_epoch
 from .device import resolve_device, seed_everything
 from .discriminator import Discriminator
 from .generator import Generator
-from .refiner import Refiner
+from .refiner import build_refiner
 from .run_state import restore_rng, rng_state, save_loss_curve
 
 VAL_COMPLETIONS = 256
@@ -60,40 +67,56 @@ def _hole_psnr(refined: np.ndarray, truth: np.ndarray, masks: np.ndarray) -> flo
     return 10 * np.log10(255.0 ** 2 / max(mse, 1e-10))
 
 
+def completion_source(gan: str, cfg: RefinerTrainConfig, device: torch.device):
+    """(source, val_fraction, seed): BundleCompletions for a bundle, TorchCompletions for a GAN run."""
+    if is_bundle(gan):
+        src = load_gan_source(gan, "--gan")
+        return BundleCompletions(gan), src.val_fraction, src.seed
+    G, D, gan_cfg = load_gan(gan, device)
+    return TorchCompletions(G, D, cfg.search, device), gan_cfg.val_fraction, gan_cfg.seed
+
+
 def train_refiner(cfg: RefinerTrainConfig, data: str, gan: str, out: str, resume: bool = False,
-                  progress: bool = True) -> dict:
-    """Make (or reuse) completions, then train (or resume) the refiner; returns a summary dict."""
+                  progress: bool = True, completions_dir: str | None = None, completions_only: bool = False) -> dict:
+    """Make (or reuse) completions, then train (or resume) the refiner; returns a summary dict.
+    completions_dir: the cache (default OUT/completions; runs with the same source, faces, masks
+    and seed can share one). completions_only: stop once the cache is complete."""
     out_dir = Path(out)
+    cache = Path(completions_dir) if completions_dir else out_dir / "completions"
     ckpt = None
     if resume:
         ckpt, cfg = resume_run(out_dir, "refiner", RefinerTrainConfig, cfg)
         gan = ckpt.state.get("gan", gan)
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
-    G, D, gan_cfg = load_gan(gan, device)
+    source, gan_val_fraction, gan_seed = completion_source(gan, cfg, device)
     faces = load_faces(data, limit=cfg.limit, progress=progress)
-    if gan_cfg.val_fraction > 0:
-        train_idx, val_idx = split_validation(len(faces.images), gan_cfg.val_fraction, gan_cfg.seed)
+    if gan_val_fraction > 0:
+        train_idx, val_idx = split_validation(len(faces.images), gan_val_fraction, gan_seed)
     else:
         train_idx, val_idx = split_validation(len(faces.images), cfg.val_fraction, cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    n_train = len(train_idx) if cfg.completions <= 0 else min(cfg.completions, len(train_idx))
-    chosen = np.sort(rng.choice(train_idx, size=n_train, replace=False))
+    n_faces = len(train_idx) if cfg.completions <= 0 else min(cfg.completions, len(train_idx))
+    chosen = np.sort(rng.choice(train_idx, size=n_faces, replace=False))
+    n_train = n_faces * cfg.masks_per_face
     if n_train < cfg.batch_size:
         raise EdgefillError(f"{n_train} training completions, fewer than one batch of {cfg.batch_size}")
     out_dir.mkdir(parents=True, exist_ok=True)
-    train_set = make_completions(G, D, faces.images, chosen, cfg.search, out_dir / "completions" / "train",
-                                 cfg.search_batch, cfg.seed, device, progress)
+    train_set = make_completions(source, faces.images, chosen, cache / "train",
+                                 cfg.search_batch, cfg.seed, cfg.masks_per_face, progress)
     val_set = None
     if len(val_idx):
-        val_set = make_completions(G, D, faces.images, val_idx[:VAL_COMPLETIONS], cfg.search,
-                                   out_dir / "completions" / "val", cfg.search_batch, cfg.seed + 1, device, progress)
-    del G, D
+        val_set = make_completions(source, faces.images, val_idx[:VAL_COMPLETIONS], cache / "val",
+                                   cfg.search_batch, cfg.seed + 1, 1, progress)
+    del source
+    if completions_only:
+        return {"completions": int(n_train), "faces": int(n_faces), "validation": 0 if val_set is None else
+                len(val_set["index"]), "cache": str(cache)}
 
-    R = Refiner(cfg.refiner).to(device)
+    R = build_refiner(cfg.refiner).to(device)
     opt = torch.optim.Adam(R.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
     use_amp = cfg.amp and device.type == "cuda"
-    history: dict[str, list[float]] = {"mse": []}
+    history: dict[str, list[float]] = {"loss": []}
     epoch, step_in_epoch, global_step, log = 0, 0, 0, []
     if ckpt is not None:
         R.load_state_dict(ckpt.module_state("refiner"))
@@ -104,7 +127,8 @@ def train_refiner(cfg: RefinerTrainConfig, data: str, gan: str, out: str, resume
 
     def checkpoint() -> None:
         state = {"epoch": epoch, "step_in_epoch": step_in_epoch, "step": global_step, "history": history,
-                 "gan": str(gan), "data": {"source": faces.source, "completions": int(n_train)}}
+                 "gan": str(gan), "data": {"source": faces.source, "completions": int(n_train),
+                                                  "faces": int(n_faces), "masks_per_face": cfg.masks_per_face}}
         save_checkpoint(out_dir, "refiner", to_dict(cfg), state, {"refiner": R},
                         {"opt": opt.state_dict(), "rng": rng_state()})
 
@@ -119,33 +143,39 @@ def train_refiner(cfg: RefinerTrainConfig, data: str, gan: str, out: str, resume
             if i < step_in_epoch:
                 continue
             t0 = time.perf_counter()
-            x = torch.from_numpy(to_model(_flip_batch(train_set["completions"][idx], flips))).to(device)
+            masks = _flip_batch(train_set["masks"][idx], flips)
+            x = torch.from_numpy(refiner_input(_flip_batch(train_set["completions"][idx], flips), masks,
+                                               cfg.refiner.in_channels)).to(device)
             y = torch.from_numpy(to_model(_flip_batch(truth_all[train_set["index"][idx]], flips))).to(device)
-            known = known_tensor(_flip_batch(train_set["masks"][idx], flips)).to(device)
+            known = known_tensor(masks).to(device)
             with torch.autocast(device.type, enabled=use_amp):
                 refined = R(x)
-            loss = torch.mean((composite(refined.float(), y, known) - y) ** 2)
+            final = composite(refined.float(), y, known)
+            loss = hole_error(final, y, known, cfg.loss)
+            if cfg.ssim_weight > 0:
+                loss = loss + cfg.ssim_weight * (1.0 - ssim_map(final, y).mean())
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             value = loss.item()
             if not np.isfinite(value):
                 raise EdgefillError(f"refiner training diverged at step {global_step}")
-            history["mse"].append(value)
+            history["loss"].append(value)
             busy += time.perf_counter() - t0
             seen += len(idx)
             step_in_epoch, global_step = i + 1, global_step + 1
             bar.update(1)
-            bar.set_postfix(mse=f"{value:.4f}", ips=f"{seen / max(busy, 1e-9):.0f}")
+            bar.set_postfix(loss=f"{value:.4f}", ips=f"{seen / max(busy, 1e-9):.0f}")
             if cfg.checkpoint_every and global_step % cfg.checkpoint_every == 0 and step_in_epoch < per_epoch:
                 checkpoint()
         bar.close()
         epoch, step_in_epoch = epoch + 1, 0
-        record = {"epoch": epoch, "step": global_step, "train_mse": float(np.mean(history["mse"][-per_epoch:])),
+        record = {"epoch": epoch, "step": global_step, "train_loss": float(np.mean(history["loss"][-per_epoch:])),
                   "images_per_s": seen / max(busy, 1e-9), "device": str(device)}
         if val_set is not None:
             record.update(evaluate_refiner(R, val_set, truth_all, device, out_dir / f"refine_epoch{epoch:03d}.png"))
-        save_loss_curve(out_dir, history, "refiner MSE")
+        save_loss_curve(out_dir, history, f"refiner loss ({cfg.loss} on the hole"
+                        + (f" + {cfg.ssim_weight:g} (1 - SSIM))" if cfg.ssim_weight else ")"))
         checkpoint()
         log.append(record)
         with open(out_dir / "train_log.jsonl", "a") as f:
@@ -155,23 +185,35 @@ def train_refiner(cfg: RefinerTrainConfig, data: str, gan: str, out: str, resume
 
 
 @torch.no_grad()
-def evaluate_refiner(R: Refiner, val_set: dict, truth_all: np.ndarray, device: torch.device, grid_path: Path) -> dict:
-    """Validation: hole PSNR of completion vs refined output; saves a picture of 8 examples."""
+def refine_set(R: torch.nn.Module, completions: np.ndarray, masks: np.ndarray, truth: np.ndarray,
+               device: torch.device, batch: int = 128) -> np.ndarray:
+    """uint8 (N,64,64,3): the product's output M*y + (1-M)*R(x) for cached completions."""
     R.eval()
-    comp = val_set["completions"]
+    out = []
+    for s in range(0, len(completions), batch):
+        x = torch.from_numpy(refiner_input(completions[s:s + batch], masks[s:s + batch], R.cfg.in_channels))
+        y = torch.from_numpy(to_model(truth[s:s + batch])).to(device)
+        known = known_tensor(masks[s:s + batch]).to(device)
+        out.append(from_model(composite(R(x.to(device)).float(), y, known).cpu().numpy()))
+    return np.concatenate(out)
+
+
+def evaluate_refiner(R: torch.nn.Module, val_set: dict, truth_all: np.ndarray, device: torch.device,
+                     grid_path: Path) -> dict:
+    """Validation: hole PSNR, SSIM and border seam of completion vs refined output (the seam
+    against the truth's own, runtime.imaging.metrics.seam); saves a picture of 8 examples."""
+    comp, masks = val_set["completions"], val_set["masks"]
     truth = truth_all[val_set["index"]]
-    masks = val_set["masks"]
-    refined = []
-    for s in range(0, len(comp), 128):
-        x = torch.from_numpy(to_model(comp[s:s + 128])).to(device)
-        y = torch.from_numpy(to_model(truth[s:s + 128])).to(device)
-        known = known_tensor(masks[s:s + 128]).to(device)
-        refined.append(from_model(composite(R(x).float(), y, known).cpu().numpy()))
-    refined = np.concatenate(refined)
+    refined = refine_set(R, comp, masks, truth, device)
     masked = np.where((masks >= 128)[..., None], 255, truth).astype(np.uint8)
     k = min(8, len(comp))
     tiles = np.stack([masked[:k], comp[:k], refined[:k], truth[:k]], axis=1).reshape(-1, *comp.shape[1:])
     save_grid(grid_path, tiles, ncols=4, scale=2, col_titles=["masked", "completion", "refined", "truth"])
+    seam_truth = float(np.nanmean(metrics.seam(truth, masks)))
     return {"val_hole_psnr_completion": _hole_psnr(comp, truth, masks),
             "val_hole_psnr_refined": _hole_psnr(refined, truth, masks),
-            "val_mse_refined": float(np.mean((to_model(refined) - to_model(truth)) ** 2))}
+            "val_ssim_completion": float(np.mean(metrics.ssim(comp, truth))),
+            "val_ssim_refined": float(np.mean(metrics.ssim(refined, truth))),
+            "val_seam_completion": float(np.nanmean(metrics.seam(comp, masks))),
+            "val_seam_refined": float(np.nanmean(metrics.seam(refined, masks))),
+            "val_seam_truth": seam_truth}
