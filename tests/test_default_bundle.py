@@ -26,6 +26,9 @@ def test_default_bundle_is_found_verified_and_within_budget():
     # the amortised search: the encoder ships, with its own (tuned) search defaults
     assert "encoder" in m["graphs"] and m["training"].get("encoder")
     assert bundle.search_defaults_for("encoder").steps < bundle.search_defaults.steps
+    # the refiner that sees the hole (issue 13): a U-Net with the mask as its fourth channel
+    assert m["models"]["refiner"]["arch"] == "unet" and m["models"]["refiner"]["mask_channel"] is True
+    assert m["graphs"]["refiner"]["inputs"]["image_hole"][1] == 4
 
 
 def test_readme_main_job_inpaints_a_sample_with_the_default_bundle(tmp_path):
