@@ -79,8 +79,10 @@ def test_round_trip_manifest_graphs_and_shared_weights(tiny_bundle, tiny_models)
             assert img.shape == (b, 3, 64, 64) and np.abs(img - ref).max() < 1e-5
             (score,) = _session(bundle, "discriminator").run(None, {"image": ref})
             assert np.abs(score - D(torch.from_numpy(ref)).numpy()).max() < 1e-5
-            (refined,) = _session(bundle, "refiner").run(None, {"image": ref})
-            assert np.abs(refined - R(torch.from_numpy(ref)).numpy()).max() < 1e-5
+            hole = (rng.uniform(size=(b, 1, 64, 64)) < 0.3).astype(np.float32)  # the refiner sees the hole
+            x = np.concatenate([ref, hole], axis=1)
+            (refined,) = _session(bundle, "refiner").run(None, {"image_hole": x})
+            assert np.abs(refined - R(torch.from_numpy(x)).numpy()).max() < 1e-5
 
 
 @pytest.mark.parametrize("prior", ["lsgan", "log"])
