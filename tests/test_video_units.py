@@ -237,8 +237,11 @@ def test_sink_writes_atomically_and_keeps_a_partial_file_on_abort(tmp_path):
         assert not out.exists()  # nothing at OUT until the run finishes
     assert sink.abort() == tmp_path / "o.partial.mkv" and not out.exists()
     cap = cv2.VideoCapture(str(tmp_path / "o.partial.mkv"))
-    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 3 or cap.read()[0]
+    decoded = 0
+    while cap.read()[0]:
+        decoded += 1
     cap.release()
+    assert decoded == 3  # playable, every frame written before the abort
     empty = VideoSink(out, 10.0, (48, 40))
     assert empty.abort() is None and sorted(p.name for p in tmp_path.iterdir()) == ["o.partial.mkv"]
     (tmp_path / "dir.mkv").mkdir()
@@ -247,16 +250,14 @@ def test_sink_writes_atomically_and_keeps_a_partial_file_on_abort(tmp_path):
 
 
 def test_video_help_is_fast_and_imports_no_heavy_module():
-    code = ("import sys, time; t = time.perf_counter()\n"
+    code = ("import sys\n"
             "from edgefill.runtime.frontends.cli.main import main\n"
             "import contextlib, io\n"
             "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
             "    assert main(['video', '--help']) == 0\n"
             "assert '--frame-budget-ms' in out.getvalue() and '--realtime' in out.getvalue()\n"
             "heavy = [m for m in ('cv2', 'onnxruntime', 'numpy', 'torch') if m in sys.modules]\n"
-            "print(heavy, time.perf_counter() - t)\n")
+            "print(heavy)\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    heavy, seconds = proc.stdout.rsplit("]", 1)
-    assert heavy + "]" == "[]", proc.stdout
-    assert float(seconds) < 2.0
+    assert proc.stdout.strip() == "[]", proc.stdout  # what makes --help fast on any machine: no heavy import

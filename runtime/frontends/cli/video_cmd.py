@@ -79,7 +79,7 @@ def video_cmd(input_spec, out, mask, box, face, steps, frame_budget_ms, init, no
     except VideoInterrupted as exc:
         click.echo(f"edgefill: interrupted: {exc}", err=True)
         raise SystemExit(130) from None
-    summary = {k: v for k, v in report.items() if k != "evaluation"}
+    summary = {k: v for k, v in report.items() if k not in ("evaluation", "per_frame")}
     if "evaluation" in report:
         summary["evaluation"] = {k: v for k, v in report["evaluation"].items() if k != "per_frame"}
     click.echo(json.dumps(summary, indent=2))

@@ -98,12 +98,13 @@ class VideoInpainter:
         return self.region(index, frame)
 
     def process(self, frame: np.ndarray, index: int | None = None,
-                region: Region | None = None) -> tuple[np.ndarray, dict]:
+                region: Region | None = None, progress=None) -> tuple[np.ndarray, dict]:
         """RGB uint8 (H,W,3) -> (the frame with its hole filled, info). info: index, face (bool),
         box, restarted, start, steps_run, loss, detect_s, inpaint_s, mask (uint8 (H,W) full-frame
         hole, None without a face), hole_clipped (present and True when a full-frame mask reached
         past the face crop: only its part inside the crop is filled). region: this frame's
-        locate() result, if already found."""
+        locate() result, if already found. progress: called after every search step (it may raise
+        to abandon the frame: `edgefill video` does on Ctrl-C)."""
         t0 = time.perf_counter()
         frame = np.asarray(frame)
         if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
@@ -135,7 +136,7 @@ class VideoInpainter:
         if self.budget is not None:
             budget = max(1.0, self.budget - (time.perf_counter() - t0) * 1000.0)
         batch = self.pipeline.run(prep.image64[None], prep.mask64[None], self.config, start=start, seeds=[self.seed],
-                                  time_budget_ms=budget, refine=self.refine)
+                                  time_budget_ms=budget, refine=self.refine, progress=progress)
         result64 = self.temporal.update(batch.search.z[0], batch.final[0], prep.mask64)
         out = paste_back(prep, result64)
         info.update(inpaint_s=time.perf_counter() - t1, steps_run=int(batch.search.steps_run),

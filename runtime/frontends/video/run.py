@@ -7,7 +7,12 @@ bounded queues, and the JSON report.
     writer thread   VideoSink.write (+ --side-by-side composition, + --evaluate metrics)
 The queues hold QUEUE_SIZE frames: a slow writer or reader applies back-pressure, never drops a
 frame of a file. Everything is checked (source, mask, output, codec) before the first frame is
-processed. Ctrl-C: the writer closes what it has as OUT.partial.EXT (playable) and says so.
+processed. Ctrl-C only sets a flag (a SIGINT handler while run_video runs on the main thread): the
+search checks it after every step, the loops between frames, every queue wait has a timeout, so
+the run stops within one search step and the encoding of the frames already done, however loaded
+the machine; the writer closes what it has as OUT.partial.EXT (playable) and says so. A source
+that breaks mid-stream (a truncated file, a frame of another size) ends the run the same way:
+the frames done are kept as OUT.partial.EXT and one error line says what happened.
 
 Report: frames in (decoded), processed, out, dropped (live: in = processed + dropped), without a
 face, track restarts, scene cuts, frames whose full-frame hole reached past the face crop (only
@@ -21,8 +26,11 @@ of both.
 """
 from __future__ import annotations
 
+import contextlib
 import queue
+import signal
 import threading
+from collections import Counter
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +45,7 @@ from ...imaging.preprocess import parse_box
 from .api import VIDEO_BOX_SMOOTHING, VIDEO_DETECT_EVERY, VIDEO_REFINE, VIDEO_SMOOTH, VideoInpainter
 from .flicker import FlickerMeter
 from .masks import MaskSource
-from .sources import open_source
+from .sources import SourceError, open_source
 from .writer import VideoSink
 
 QUEUE_SIZE = 8
@@ -46,6 +54,38 @@ _END = object()
 
 class VideoInterrupted(EdgefillError):
     """Ctrl-C during a run; the message says what was kept."""
+
+
+class _Cancelled(Exception):
+    """Raised by the search's progress callback once Ctrl-C was pressed: abandons that frame."""
+
+
+@dataclass
+class _Failed:
+    """A reader failure, queued after the frames read before it (so they are still written)."""
+
+    error: BaseException
+
+
+@contextlib.contextmanager
+def _sigint_sets(flag: threading.Event):
+    """While inside: SIGINT sets `flag` instead of raising at an arbitrary point (a second one
+    raises KeyboardInterrupt at once). Only the main thread can install handlers; elsewhere (an
+    embedding application's thread) SIGINT keeps its usual behaviour."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        if flag.is_set():
+            raise KeyboardInterrupt
+        flag.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @dataclass(frozen=True)
@@ -127,6 +167,12 @@ class _Evaluator:
 
 def run_video(job: VideoJob) -> dict:
     """Run one job (module docstring) -> the report (dict)."""
+    interrupted = threading.Event()
+    with _sigint_sets(interrupted):
+        return _run(job, interrupted)
+
+
+def _run(job: VideoJob, interrupted: threading.Event) -> dict:
     t_begin = time.perf_counter()
     box = parse_box(job.box)
     if box is not None and job.face is not None:
@@ -153,7 +199,16 @@ def run_video(job: VideoJob) -> dict:
                             follow=job.follow, seed=job.seed, refine=job.refine, frame_count=source.frame_count, pipeline=pipeline)
         width = source.width * (2 if job.side_by_side else 1)
         sink = VideoSink(job.out, source.fps, (width, source.height), job.codec)
-        report = _loop(job, source, vi, sink)
+        if interrupted.is_set():
+            raise KeyboardInterrupt
+        try:
+            report = _loop(job, source, vi, sink, interrupted)
+        except SourceError as exc:
+            done = sink.frames
+            kept = sink.abort()
+            sink = None
+            raise EdgefillError(f"{exc}; kept {kept} ({done} frames)" if kept else f"{exc}; no frame was written") \
+                from None
         if source.live and report["frames_out"] > 1:
             report["fps_stamped"] = sink.restamp(report["fps"])
         audio = sink.finish(audio_from=job.input if job.keep_audio else None)
@@ -183,20 +238,23 @@ def _put(q: queue.Queue, item, alive) -> bool:
                 return False
 
 
-def _loop(job: VideoJob, source, vi: VideoInpainter, sink: VideoSink) -> dict:
+def _loop(job: VideoJob, source, vi: VideoInpainter, sink: VideoSink, interrupted: threading.Event) -> dict:
     q_in: queue.Queue = queue.Queue(QUEUE_SIZE)
     q_out: queue.Queue = queue.Queue(QUEUE_SIZE)
     stop = threading.Event()
-    errors: list[BaseException] = []
+    errors: list[BaseException] = []  # the writer's
     times = {"decode": [], "detect": [], "inpaint": [], "encode": [], "total": []}
     evaluator = _Evaluator() if job.evaluate else None
     counts = {"in": 0, "out": 0, "no_face": 0, "clipped": 0}
+    running = lambda: not stop.is_set() and not interrupted.is_set()  # noqa: E731
 
     def reader():
         """Decode, then find the face region (the tracker needs only the frames, in order, so it
-        runs here, beside the inference thread: OpenCV releases the GIL)."""
+        runs here, beside the inference thread: OpenCV releases the GIL). A failure is queued
+        after the frames read before it."""
+        end = _END
         try:
-            while not stop.is_set():
+            while running():
                 t0 = time.perf_counter()
                 frame = source.read()
                 if frame is None or (job.max_frames and counts["in"] >= job.max_frames):
@@ -206,12 +264,12 @@ def _loop(job: VideoJob, source, vi: VideoInpainter, sink: VideoSink) -> dict:
                 times["decode"].append(t1 - t0)
                 region = vi.locate(frame.image, frame.index)
                 times["detect"].append(time.perf_counter() - t1)
-                if not _put(q_in, (frame, region, t0), lambda: not stop.is_set()):
+                if not _put(q_in, (frame, region, t0), running):
                     break
-        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
-            errors.append(exc)
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread, in order
+            end = _Failed(exc)
         finally:
-            _put(q_in, _END, lambda: not stop.is_set())
+            _put(q_in, end, running)
 
     def writer():
         try:
@@ -226,11 +284,15 @@ def _loop(job: VideoJob, source, vi: VideoInpainter, sink: VideoSink) -> dict:
                 now = time.perf_counter()
                 times["encode"].append(now - t1)
                 times["total"].append(now - t0)
-                if evaluator is not None:
+                if evaluator is not None and not interrupted.is_set():
                     evaluator.add(frame.image, out, info)
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
             stop.set()
+
+    def check_interrupt(_steps: int) -> None:
+        if interrupted.is_set():
+            raise _Cancelled
 
     bar = None
     if job.progress and not source.live:
@@ -245,23 +307,37 @@ def _loop(job: VideoJob, source, vi: VideoInpainter, sink: VideoSink) -> dict:
     write_thread.start()
     restarts = 0
     steps = []
+    starts: Counter = Counter()
+    per_frame = []
+    failure = None
     try:
-        while not errors:
+        while not errors and not interrupted.is_set():
             try:
                 item = q_in.get(timeout=0.2)
             except queue.Empty:
                 continue
             if item is _END:
                 break
+            if isinstance(item, _Failed):
+                failure = item.error
+                break
             frame, region, t0 = item
-            out, info = vi.process(frame.image, frame.index, region=region)
+            try:
+                out, info = vi.process(frame.image, frame.index, region=region, progress=check_interrupt)
+            except _Cancelled:
+                break
             if info["face"]:
                 times["inpaint"].append(info["inpaint_s"])
                 steps.append(info["steps_run"])
                 restarts += int(bool(info["restarted"]))
                 counts["clipped"] += int(info.get("hole_clipped", False))
+                if info["start"]:
+                    starts[info["start"]] += 1
             else:
                 counts["no_face"] += 1
+            per_frame.append({"index": info["index"], "face": info["face"],
+                              "box": list(info["box"]) if info["box"] is not None else None,
+                              "restarted": bool(info["restarted"]), "start": info["start"], "steps_run": info["steps_run"]})
             if not _put(q_out, (frame, out, info, t0), write_thread.is_alive):
                 break
             if bar is not None:
@@ -269,17 +345,22 @@ def _loop(job: VideoJob, source, vi: VideoInpainter, sink: VideoSink) -> dict:
     finally:
         stop.set()
         _put(q_out, _END, write_thread.is_alive)
-        for t in (read_thread, write_thread):
-            t.join(timeout=30)
+        write_thread.join(timeout=60)  # encodes at most the QUEUE_SIZE frames already done
+        read_thread.join(timeout=2)  # a daemon: a source stuck in a read is left behind
         if bar is not None:
             bar.close()
     if errors:
         raise errors[0]
+    if interrupted.is_set():
+        raise KeyboardInterrupt
+    if failure is not None:
+        raise failure
     wall = time.perf_counter() - t_start
     report = {
         "input": job.input, "output": str(Path(job.out)), "frames_in": counts["in"] + source.dropped,
         "frames_processed": counts["in"], "frames_out": counts["out"], "dropped": source.dropped,
         "frames_without_face": counts["no_face"], "track_restarts": restarts, "scene_cuts": getattr(vi.region, "cuts", 0),
+        "detections": getattr(vi.region, "detections", None), "starts": dict(starts),
         "frames_hole_clipped": counts["clipped"],
         "fps": counts["out"] / wall if wall > 0 else None, "source_fps": source.fps,
         "size": [source.width, source.height], "live": source.live,
@@ -292,6 +373,7 @@ def _loop(job: VideoJob, source, vi: VideoInpainter, sink: VideoSink) -> dict:
                      "codec": sink.codec, "side_by_side": job.side_by_side,
                      "realtime": job.realtime, "backend": vi.pipeline.backend, "provider": vi.pipeline.provider,
                      "seed": job.seed},
+        "per_frame": per_frame,
     }
     if evaluator is not None:
         report["evaluation"] = evaluator.report()

@@ -68,7 +68,10 @@ class VideoSink:
         self.fps, self.size = float(fps), size
         self.codec = codec or DEFAULT_CODECS[suffix]
         self.h264 = self.codec.lower() in ("h264", "avc1", "x264")
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.out.stem}.", suffix=self.out.suffix, dir=parent)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.out.stem}.", suffix=self.out.suffix, dir=parent)
+        except OSError as exc:  # a read-only file system, a full disk, permissions root does not bypass
+            raise EdgefillError(f"--out {out}: cannot write in the folder {parent}: {exc.strerror or exc}") from None
         os.close(fd)
         self.tmp = Path(tmp)
         self.frames = 0
