@@ -24,16 +24,25 @@ def register(cli: click.Group) -> None:
 @click.option("--max-batch", default=16, show_default=True, type=click.IntRange(1))
 @click.option("--max-queue", default=64, show_default=True, type=click.IntRange(0),
               help="Waiting requests beyond which the server answers 503 at once (0: unbounded).")
+@click.option("--max-queue-delay-ms", default=0, show_default=True, type=click.IntRange(0),
+              help="Latency bound of admission: a request queued this long without being scheduled is rejected "
+                   "(503) instead of delaying every later one (0: no bound).")
 @click.option("--instances", default=1, show_default=True, type=click.IntRange(1))
 @click.option("--provider", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda", "tensorrt"]))
 @click.option("--threads", default=0, show_default=True, type=click.IntRange(0),
               help="onnxruntime threads per instance (0: physical cores / instances).")
+@click.option("--max-image-pixels", default=4096 * 4096, show_default=True, type=click.IntRange(1),
+              help="The largest image accepted; the HTTP guard refuses bigger declared tensors before Triton "
+                   "allocates them.")
 @click.option("--exit-timeout", default=30, show_default=True, type=click.IntRange(1),
               help="Seconds a stop waits for requests in flight.")
 @click.option("--log-file", default=None, help="Write tritonserver's log here (default: a temp file, removed).")
-def serve_cmd(bundle, repository, host, http_port, grpc_port, metrics_port, max_batch, max_queue, instances,
-              provider, threads, exit_timeout, log_file):
-    """Serve inpainting with Triton Inference Server (HTTP/gRPC KServe v2, dynamic batching, metrics)."""
+def serve_cmd(bundle, repository, host, http_port, grpc_port, metrics_port, max_batch, max_queue,
+              max_queue_delay_ms, instances, provider, threads, max_image_pixels, exit_timeout, log_file):
+    """Serve inpainting with Triton Inference Server (HTTP/gRPC KServe v2, dynamic batching, metrics).
+
+    HTTP goes through edgefill's guard (sizes checked before Triton allocates, model control
+    refused); a supervisor restarts tritonserver when it or its Python stub dies."""
     import signal
     import tempfile
     import threading
@@ -41,11 +50,14 @@ def serve_cmd(bundle, repository, host, http_port, grpc_port, metrics_port, max_
 
     from ...errors import EdgefillError
     from ..serve.config import ServeConfig
-    from ..serve.launcher import TritonServer
-    from ..serve.repository import build_repository, is_repository
+    from ..serve.guard import GuardLimits
+    from ..serve.repository import build_repository, is_repository, read_serve_config
+    from ..serve.supervisor import ServingStack
 
     if bundle and repository:
         raise EdgefillError("give --bundle or --repository, not both")
+    if len({http_port, grpc_port, metrics_port}) < 3:
+        raise EdgefillError("--http-port, --grpc-port and --metrics-port must differ")
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -55,28 +67,33 @@ def serve_cmd(bundle, repository, host, http_port, grpc_port, metrics_port, max_
             raise EdgefillError(f"--repository {repository} is not an edgefill model repository "
                                 "(make one with `edgefill export triton`)")
         repo = Path(repository)
+        cfg = read_serve_config(repo)
     else:
         cfg = ServeConfig(max_batch=max_batch, max_queue=max_queue, instances=instances,
                           kind="gpu" if provider in ("cuda", "tensorrt") else "cpu", provider=provider,
-                          threads=threads)
+                          threads=threads, max_image_pixels=max_image_pixels, max_queue_delay_ms=max_queue_delay_ms)
         made = Path(tempfile.mkdtemp(prefix="edgefill-repo-"))
-        repo = build_repository(bundle, made / "repository", cfg)
-    server = TritonServer(repo, host, http_port, grpc_port, metrics_port, exit_timeout=exit_timeout,
-                          log_file=log_file)
+    log = lambda line: click.echo(f"edgefill: {line}", err=True)  # noqa: E731
+    stack = None
     try:
-        click.echo(f"edgefill: starting tritonserver on {repo}", err=True)
-        server.start()
-        click.echo(f"edgefill: ready: HTTP {server.url}, gRPC {host}:{grpc_port}, metrics "
-                   f"http://{host}:{metrics_port}/metrics, model 'edgefill'; Ctrl-C or SIGTERM stops", err=True)
+        if made is not None:
+            repo = build_repository(bundle, made / "repository", cfg)
+        stack = ServingStack(repo, host, http_port, grpc_port, metrics_port,
+                             limits=GuardLimits.for_pixels(cfg.max_image_pixels), exit_timeout=exit_timeout,
+                             log_file=log_file, log=log)
+        stack.start()
+        log(f"ready: HTTP {stack.url}, gRPC {host}:{grpc_port}, metrics http://{host}:{metrics_port}/metrics, "
+            "model 'edgefill'; Ctrl-C or SIGTERM stops")
         while not stop.wait(0.5):
-            if server.process.poll() is not None:
-                raise EdgefillError(f"tritonserver stopped on its own (code {server.process.returncode}): "
-                                    f"{server.log_tail(3)}")
-        click.echo("edgefill: stopping: draining requests in flight", err=True)
+            if stack.failure:
+                raise EdgefillError(f"tritonserver cannot be kept running: {stack.failure}")
+        log("stopping: draining requests in flight")
     finally:
-        server.stop()
+        if stack is not None:
+            stack.stop()
         if made is not None:
             import shutil
 
             shutil.rmtree(made, ignore_errors=True)
-    click.echo("edgefill: stopped", err=True)
+    restarts = stack.state.restarts if stack is not None else 0
+    log(f"stopped ({restarts} restart{'s' if restarts != 1 else ''})")

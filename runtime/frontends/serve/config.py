@@ -33,7 +33,11 @@ class ServeConfig:
     fill a batch; instances: model instances (each its own process and pipeline); kind: cpu |
     gpu instance group; provider: onnxruntime provider inside the model (auto, cpu, cuda,
     tensorrt); threads: onnxruntime intra-op threads per instance (0: physical cores / instances);
-    max_image_pixels, max_steps, max_restarts: the largest request accepted (400 beyond)."""
+    max_image_pixels, max_steps, max_restarts: the largest request accepted (400 beyond);
+    max_queue_delay_ms: the latency bound of admission (0: none): a request that has waited this
+    long in Triton's queue without being scheduled is rejected (Triton's queue policy,
+    timeout_action REJECT) instead of adding to every later request's wait; with max_queue it
+    bounds what an accepted request can wait under overload."""
 
     max_batch: int = 16
     max_queue: int = 64
@@ -45,6 +49,7 @@ class ServeConfig:
     max_image_pixels: int = 4096 * 4096
     max_steps: int = 2000
     max_restarts: int = 16
+    max_queue_delay_ms: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -54,8 +59,8 @@ class ServeConfig:
         for name in ("max_batch", "instances", "max_image_pixels", "max_steps", "max_restarts"):
             if getattr(self, name) < 1:
                 raise EdgefillError(f"{name.replace('_', '-')} must be at least 1")
-        if self.max_queue < 0 or self.queue_delay_us < 0 or self.threads < 0:
-            raise EdgefillError("max-queue, queue delay and threads must not be negative")
+        if self.max_queue < 0 or self.queue_delay_us < 0 or self.threads < 0 or self.max_queue_delay_ms < 0:
+            raise EdgefillError("max-queue, queue delays and threads must not be negative")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -89,8 +94,14 @@ def config_pbtxt(cfg: ServeConfig, bundle_dir: str = "bundle") -> str:
     for name, dtype, dims in OUTPUTS:
         lines += ["output [", "  {", f'    name: "{name}"', f"    data_type: {dtype}", f"    dims: {dims}", "  }", "]"]
     lines += ["", "dynamic_batching {", f"  max_queue_delay_microseconds: {cfg.queue_delay_us}"]
-    if cfg.max_queue:
-        lines += ["  default_queue_policy {", f"    max_queue_size: {cfg.max_queue}", "  }"]
+    if cfg.max_queue or cfg.max_queue_delay_ms:
+        lines.append("  default_queue_policy {")
+        if cfg.max_queue:
+            lines.append(f"    max_queue_size: {cfg.max_queue}")
+        if cfg.max_queue_delay_ms:
+            lines += ["    timeout_action: REJECT",
+                      f"    default_timeout_microseconds: {cfg.max_queue_delay_ms * 1000}"]
+        lines.append("  }")
     lines += ["}", "", "instance_group [", "  {", f"    count: {cfg.instances}",
               f"    kind: {'KIND_GPU' if cfg.kind == 'gpu' else 'KIND_CPU'}", "  }", "]", ""]
     params = {"bundle": bundle_dir, "serve_config": json.dumps(cfg.to_dict(), sort_keys=True)}

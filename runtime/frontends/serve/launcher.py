@@ -113,9 +113,10 @@ class TritonServer:
 
     def __init__(self, repository: str | os.PathLike, host: str = "127.0.0.1", http_port: int = 8000,
                  grpc_port: int = 8001, metrics_port: int = 8002, exit_timeout: int = 30, log_verbose: int = 0,
-                 log_file: str | os.PathLike | None = None):
+                 log_file: str | os.PathLike | None = None, public_host: str | None = None):
         self.repository = Path(repository).resolve()
         self.host, self.http_port, self.grpc_port, self.metrics_port = host, http_port, grpc_port, metrics_port
+        self.public_host = host if public_host is None else public_host  # gRPC and metrics bind here
         self.exit_timeout = exit_timeout
         self.log_verbose = log_verbose
         self.log_file = log_file
@@ -131,7 +132,8 @@ class TritonServer:
 
     def command(self, binary: Binary, backends: Path | None) -> list[str]:
         cmd = [str(binary.path), "--model-repository", str(self.repository), "--http-address", self.host,
-               "--http-port", str(self.http_port), "--grpc-address", self.host, "--grpc-port", str(self.grpc_port),
+               "--http-port", str(self.http_port), "--grpc-address", self.public_host,
+               "--grpc-port", str(self.grpc_port), "--metrics-address", self.public_host,
                "--metrics-port", str(self.metrics_port), "--allow-metrics", "true", "--allow-gpu-metrics", "false",
                "--metrics-config", "summary_latencies=true", "--exit-timeout-secs", str(self.exit_timeout),
                "--strict-readiness", "true", "--log-verbose", str(self.log_verbose)]
@@ -184,11 +186,15 @@ class TritonServer:
             time.sleep(0.2)
         raise EdgefillError(f"tritonserver was not ready after {timeout:.0f} s: {_first_error(self.log_tail(20))}")
 
-    def stop(self) -> int | None:
-        """SIGTERM, drain (Triton finishes requests in flight), reap, clean up. Returns the exit code."""
+    def stop(self, drain: bool = True) -> int | None:
+        """SIGTERM, drain (Triton finishes requests in flight), reap, clean up. Returns the exit code.
+        drain=False: SIGKILL at once (a restart after a failure: its requests are lost anyway)."""
         code = None
         p = self.process
-        if p is not None and p.poll() is None:
+        if p is not None and p.poll() is None and not drain:
+            os.killpg(p.pid, signal.SIGKILL)
+            code = p.wait()
+        elif p is not None and p.poll() is None:
             p.send_signal(signal.SIGTERM)
             try:
                 code = p.wait(timeout=self.exit_timeout + 15)

@@ -12,7 +12,9 @@ Python needs the edgefill package (pip install edgefill) to run model.py.
 """
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -25,6 +27,19 @@ MODEL_SOURCE = Path(__file__).with_name("triton_model.py")
 
 def is_repository(path: Path) -> bool:
     return (path / MODEL_NAME / "config.pbtxt").is_file()
+
+
+def read_serve_config(path: Path) -> ServeConfig:
+    """The ServeConfig a repository was made with (its config.pbtxt's `serve_config` parameter;
+    the defaults for a hand-written config without it)."""
+    text = (Path(path) / MODEL_NAME / "config.pbtxt").read_text()
+    match = re.search(r'key: "serve_config"\s*value: \{ string_value: ("(?:[^"\\]|\\.)*") \}', text)
+    if match is None:
+        return ServeConfig()
+    try:
+        return ServeConfig(**json.loads(json.loads(match.group(1))))
+    except (ValueError, TypeError) as exc:
+        raise EdgefillError(f"{path}: the serve_config parameter of config.pbtxt is unreadable: {exc}") from None
 
 
 def build_repository(bundle: str | None, out: str | os.PathLike, cfg: ServeConfig) -> Path:
