@@ -17,21 +17,31 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
     """Yield a temporary path in the target's folder; rename it onto `target` on success.
 
     `suffix` defaults to the target's own suffix, so writers that infer the format from the
-    extension (cv2.imwrite, np.savez) do the right thing.
+    extension (cv2.imwrite, np.savez) do the right thing. A folder that cannot be made or written
+    and a full disk (any OSError here or in the writer) become one EdgefillError line naming the
+    target; the temporary file is removed and nothing appears under the target's name.
     """
+    from .errors import EdgefillError
+
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix if suffix is not None else target.suffix,
-                               dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = None
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.",
+                                   suffix=suffix if suffix is not None else target.suffix, dir=target.parent)
+        os.close(fd)
+        tmp_path = Path(tmp)
         yield tmp_path
         os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give outputs normal permissions
         os.replace(tmp_path, target)
+    except OSError as exc:
+        raise EdgefillError(f"cannot write {target}: {exc.strerror or exc}") from None
     finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+        if tmp_path is not None and tmp_path.exists():
+            try:
+                tmp_path.unlink()
+            except OSError:
+                pass
 
 
 def _umask() -> int:

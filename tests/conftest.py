@@ -24,6 +24,29 @@ def run_cli(*args: str, env: dict | None = None, timeout: float = 300) -> subpro
                           env=full_env, timeout=timeout)
 
 
+def run_cli_on_unwritable(folder: Path, kind: str, *args: str, timeout: float = 300):
+    """Run the CLI with `folder` made unwritable for real, even for root (who writes through a
+    folder's permissions): kind "read-only" (a read-only bind mount) or "full" (a 4 KiB tmpfs
+    already filled by a hidden .fill file, so every write meets a full disk), in a private mount namespace (unshare -m). Returns
+    (completed process, the folder's entries as the command left them), or skips where the
+    machine allows neither."""
+    import shutil
+
+    if shutil.which("unshare") is None:
+        pytest.skip("no unshare here: no way to make a folder unwritable for root")
+    mount = {"read-only": 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0"',
+             "full": 'mount -t tmpfs -o size=4k tmpfs "$0" && { head -c 8192 /dev/zero > "$0/.fill" 2>/dev/null; true; }'}[kind]
+    script = mount + ' || exit 97; "$@"; rc=$?; echo "LEFT:$(ls -A "$0" | tr "\\n" "|")"; exit $rc'
+    proc = subprocess.run(["unshare", "-m", "sh", "-c", script, str(folder), sys.executable, "-m", "edgefill.runtime",
+                           *args], capture_output=True, text=True, timeout=timeout)
+    if proc.returncode == 97:
+        pytest.skip(f"cannot make a {kind} folder here: {proc.stderr.strip()[:200]}")
+    left_line = [ln for ln in proc.stdout.splitlines() if ln.startswith("LEFT:")]
+    left = [x for x in left_line[-1][5:].split("|") if x and x != ".fill"] if left_line else []
+    proc.stdout = "\n".join(ln for ln in proc.stdout.splitlines() if not ln.startswith("LEFT:"))
+    return proc, left
+
+
 def assert_one_line_error(proc: subprocess.CompletedProcess, fragment: str = "") -> None:
     """A bad-input failure: non-zero exit, one `edgefill: error:` line, no traceback."""
     assert proc.returncode != 0, proc.stdout + proc.stderr

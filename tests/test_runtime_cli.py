@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import SAMPLES, assert_one_line_error, run_cli
+from conftest import SAMPLES, assert_one_line_error, run_cli, run_cli_on_unwritable
 
 FAST = ("--steps", "4", "--restarts", "2", "--no-progress")
 
@@ -232,3 +232,48 @@ def test_bad_input_is_one_line_and_writes_nothing(tiny_bundle, face, tmp_path, c
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert not out.exists() and not (tmp_path / "outdir").exists()
+
+
+def test_output_paths_are_checked_before_any_work(tiny_bundle, face, tmp_path):
+    """Every protection of `inpaint`'s outputs: one line, exit 2, nothing written."""
+    common = ("--mask", "center", "--bundle", str(tiny_bundle), "--steps", "2", "--no-progress")
+    src = tmp_path / "face.png"
+    shutil.copy(face[0], src)
+    # an output file with a suffix that is no image
+    assert_one_line_error(run_cli("inpaint", str(src), "--out", str(tmp_path / "out.txt"), *common), "must end in")
+    # several inputs into an existing file
+    existing = tmp_path / "existing"
+    existing.write_text("keep me")
+    assert_one_line_error(run_cli("inpaint", str(src), str(src), "--out", str(existing), *common), "existing file")
+    assert existing.read_text() == "keep me"
+    # two inputs of the same name would overwrite each other
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    for d in ("a", "b"):
+        shutil.copy(face[0], tmp_path / d / "same.png")
+    proc = run_cli("inpaint", str(tmp_path / "a" / "same.png"), str(tmp_path / "b" / "same.png"), "--out",
+                   str(tmp_path / "outs"), *common)
+    assert_one_line_error(proc, "several inputs are named 'same'")
+    # the side-by-side picture would replace the output
+    out = tmp_path / "o.png"
+    assert_one_line_error(run_cli("inpaint", str(src), "--out", str(out), "--side-by-side", str(out), *common),
+                          "same file")
+    # an output that is an existing folder
+    (tmp_path / "outs2" / "face.png").mkdir(parents=True)
+    assert_one_line_error(run_cli("inpaint", str(src), str(tmp_path / "a" / "same.png"), "--out",
+                                  str(tmp_path / "outs2"), *common), "existing folder")
+    assert not out.exists() and not (tmp_path / "outs").exists()
+    assert not [p for p in tmp_path.rglob(".*") if p.is_file()]  # no temp file left anywhere
+
+
+@pytest.mark.parametrize("kind", ["read-only", "full"])
+def test_unwritable_output_folder_is_one_line_and_leaves_nothing(tiny_bundle, face, tmp_path, kind):
+    src = tmp_path / "face.png"
+    shutil.copy(face[0], src)
+    folder = tmp_path / "out"
+    folder.mkdir()
+    proc, left = run_cli_on_unwritable(folder, kind, "inpaint", str(src), "--mask", "center", "--out",
+                                       str(folder / "filled.png"), "--bundle", str(tiny_bundle), "--steps", "2",
+                                       "--no-progress")
+    assert_one_line_error(proc, "cannot write")
+    assert ("Read-only" in proc.stderr) if kind == "read-only" else ("No space" in proc.stderr or "could not" in proc.stderr)
+    assert left == [], left  # neither the output nor a temporary file

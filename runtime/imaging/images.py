@@ -62,9 +62,13 @@ def write_image(path: str | os.PathLike, image_rgb: np.ndarray) -> None:
     path = Path(path)
     if path.suffix.lower() not in IMAGE_EXTENSIONS:
         raise EdgefillError(f"output must end in one of {', '.join(IMAGE_EXTENSIONS)}: {path}")
+    # encoded in memory and written by Python: a full disk is one OSError line (runtime.atomic),
+    # not libpng's own message on stderr
+    ok, data = cv2.imencode(path.suffix.lower(), cv2.cvtColor(np.ascontiguousarray(image_rgb), cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise EdgefillError(f"could not encode image: {path}")
     with atomic_path(path) as tmp:
-        if not cv2.imwrite(str(tmp), cv2.cvtColor(np.ascontiguousarray(image_rgb), cv2.COLOR_RGB2BGR)):
-            raise EdgefillError(f"could not write image: {path}")
+        tmp.write_bytes(data.tobytes())
 
 
 def square_crop_box(height: int, width: int) -> tuple[int, int, int, int]:
