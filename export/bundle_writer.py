@@ -151,12 +151,16 @@ def _swap_in(tmp: Path, out: Path) -> None:
 def export_bundle(checkpoint: str, out: str, refiner: str | None = None, validate: bool = True,
                   progress: bool = False, *, fp16: bool = False, search: SearchConfig | None = None,
                   say: Callable[[str], None] | None = None, encoder: str | None = None,
-                  encoder_search: dict | None = None) -> dict:
+                  encoder_search: dict | None = None, detector: str | None = None,
+                  detector_faces: str | None = None) -> dict:
     """Export a GAN checkpoint or a bundle (+ optional refiner and encoder checkpoints) to a
     bundle folder at `out`. encoder_search: the search settings for a start near the answer
     (encoder or previous frame), e.g. {"steps": 20, "restarts": 1}, stored as the manifest's
     search.encoder_start (runtime Bundle.search_defaults_for); a bundle source keeps its encoder
     and these settings unless --encoder / the given values replace them.
+    detector: MediaPipe's face_detection_short_range.tflite, converted, validated against LiteRT
+    and described in the manifest (export/detector.py; its alignment template measured on
+    `detector_faces`, train.npz); a bundle source keeps its detector unless one is given.
 
     fp16: weights stored in float16 (compute and graph I/O stay float32). validate: run
     validate.py's checks and fail (ValidationFailed, nothing written at `out`) unless all pass.
@@ -175,6 +179,11 @@ def export_bundle(checkpoint: str, out: str, refiner: str | None = None, validat
     specs = all_specs(models.generator.cfg.z_dim, models.refiner is not None, models.encoder is not None,
                       models.refiner.cfg.in_channels if models.refiner is not None else 3)
 
+    from .detector import add_detector, build_detector, kept_detector
+
+    if detector is not None and detector_faces is None:
+        raise EdgefillError("--detector needs --detector-faces (train.npz: the alignment template is measured on it)")
+    det = build_detector(detector, detector_faces, log) if detector is not None else kept_detector(checkpoint)
     log(f"exporting {', '.join(specs)} ({precision}, opset {OPSET})")
     store = WeightStore(_named_tensors(models), precision)
     graphs = {name: store.externalise(model) for name, model in build_graphs(models, specs, precision).items()}
@@ -190,6 +199,8 @@ def export_bundle(checkpoint: str, out: str, refiner: str | None = None, validat
             (tmp / specs[name].file).write_bytes(model.SerializeToString())
         files = {n: sha256_file(tmp / n) for n in [*store.sizes, *(s.file for s in specs.values())]}
         manifest = _manifest(models, specs, store, precision, search, training, files, encoder_search)
+        if det is not None:
+            add_detector(tmp, manifest, *det)  # adds detector.onnx to `files` too
         _write_manifest(tmp, manifest)
         rows, timing, table = [], {}, ""
         if validate:

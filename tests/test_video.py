@@ -624,3 +624,28 @@ def test_read_only_output_folder_is_one_line_and_writes_nothing(clip, tiny_bundl
         assert list(ro.iterdir()) == []
     finally:
         ro.chmod(0o755)
+
+
+def test_face_auto_uses_the_bundles_detector_for_an_eye_aligned_crop(face_clip, tiny_bundle, tmp_path):
+    """The default bundle ships BlazeFace: --face auto finds the landmarks, crops eye-aligned, and
+    changes only the hole and a feathered band around it; --detector haar is the fallback (a
+    bundle without a detector gets it, and asking it for blazeface is a one-line error)."""
+    src, frames = face_clip
+    args = [str(src), "--face", "auto", "--steps", "1", "--max-frames", "6"]
+    aligned, out = _report(tmp_path, "aligned", *args)
+    if aligned["settings"]["detector"] != "blazeface":
+        pytest.skip("the default bundle has no detector")
+    assert aligned["frames_without_face"] == 0 and aligned["settings"]["refine"] is True  # the refiner: on
+    full = json.loads((tmp_path / "aligned.json").read_text())
+    haar, _ = _report(tmp_path, "haar", *args, "--detector", "haar")
+    assert haar["settings"]["detector"] == "haar" and haar["frames_without_face"] == 0
+    for f, (a, b) in enumerate(zip(out, frames[:6])):
+        x, y, w, h = full["per_frame"][f]["box"]
+        changed = np.abs(a.astype(int) - b.astype(int)).max(axis=2) > 0
+        assert changed.any()
+        ys, xs = np.nonzero(changed)
+        assert xs.min() >= x and xs.max() < x + w and ys.min() >= y and ys.max() < y + h  # only inside the crop
+        assert changed.sum() < 0.5 * w * h  # the hole (a quarter of the crop) and its feathered edge
+    proc = video(str(src), "--face", "auto", "--bundle", str(tiny_bundle), "--detector", "blazeface", "--out",
+                 str(tmp_path / "x.mkv"))
+    assert_one_line_error(proc, "has no detector graph")

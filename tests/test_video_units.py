@@ -261,3 +261,155 @@ def test_video_help_is_fast_and_imports_no_heavy_module():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]", proc.stdout  # what makes --help fast on any machine: no heavy import
+
+
+# --- the bundle's face detector (BlazeFace) and the eye-aligned crop ---------------------------
+
+def _default_detector_spec() -> dict:
+    from edgefill.runtime.core.bundle import open_bundle
+
+    spec = open_bundle(None).manifest.get("detector")
+    if not spec:
+        pytest.skip("the default bundle has no detector")
+    return spec
+
+
+def test_blazeface_anchors_follow_the_spec_order():
+    from edgefill.runtime.frontends.video.blazeface import anchors
+
+    a = anchors(_default_detector_spec())
+    assert a.shape == (896, 2)
+    assert np.allclose(a[0], [0.5 / 16, 0.5 / 16]) and np.allclose(a[1], a[0])  # 2 per cell on the 16x16 grid
+    assert np.allclose(a[2], [1.5 / 16, 0.5 / 16])
+    assert np.allclose(a[512], [0.5 / 8, 0.5 / 8]) and np.allclose(a[512:518], a[512])  # then 6 per cell, 8x8
+    assert np.allclose(a[-1], [7.5 / 8, 7.5 / 8])
+
+
+def test_blazeface_decode_offsets_scores_and_weighted_nms():
+    from edgefill.runtime.frontends.video.blazeface import anchors, decode
+
+    spec = _default_detector_spec()
+    a = anchors(spec)
+    reg = np.zeros((896, 16), np.float32)
+    logits = np.full((896, 1), -20.0, np.float32)
+    i, j = 100, 101  # two anchors of one cell: the same face, slightly different boxes
+    for k, dx in ((i, 0.0), (j, 4.0)):
+        reg[k, :4] = [dx, 0.0, 40.0, 40.0]
+        reg[k, 4:16] = np.tile([dx - 8.0, -6.0], 6)
+    logits[i], logits[j] = 3.0, 1.0
+    far = 700
+    reg[far, :4] = [0, 0, 30, 30]
+    logits[far] = 0.5
+    found = decode(reg, logits, spec, a)
+    assert len(found) == 2 and found[0][0] == pytest.approx(1 / (1 + np.exp(-3.0)))
+    score, box, kp = found[0]
+    w1, w2 = 1 / (1 + np.exp(-3.0)), 1 / (1 + np.exp(-1.0))
+    cx = a[i, 0] + (w2 * 4.0 / 128) / (w1 + w2)  # the two overlapping boxes, averaged by score
+    assert (box[0] + box[2]) / 2 == pytest.approx(cx, abs=1e-6) and box[2] - box[0] == pytest.approx(40 / 128)
+    assert kp.shape == (6, 2) and kp[0, 1] == pytest.approx(a[i, 1] - 6 / 128)
+    strict = decode(reg, logits, spec, a, min_score=0.9)  # only the 0.953 box passes: nothing to average
+    assert len(strict) == 1 and (strict[0][1][0] + strict[0][1][2]) / 2 == pytest.approx(a[i, 0], abs=1e-6)
+    assert [round(f[0], 3) for f in decode(reg, logits, spec, a, min_score=0.6)] == [0.953, 0.622]
+
+
+def test_letterbox_maps_frame_pixels_back():
+    from edgefill.runtime.frontends.video.blazeface import letterbox
+
+    frame = np.zeros((180, 320, 3), np.uint8)
+    frame[90, 160] = 255
+    x, scale, px, py = letterbox(frame, 128)
+    assert x.shape == (1, 3, 128, 128) and scale == pytest.approx(0.4) and px == 0 and py == 28
+    assert x[0, 0, :28].max() == -1.0 and x[0, 0, -28:].max() == -1.0  # the padding is black (-1)
+    yy, xx = np.unravel_index(np.argmax(x[0, 0]), (128, 128))
+    assert (xx - px) / scale == pytest.approx(160, abs=3) and (yy - py) / scale == pytest.approx(90, abs=3)
+
+
+def test_shipped_detector_finds_the_sample_faces_where_the_template_says():
+    """The default bundle's detector.onnx on the committed CelebA test faces (as a frame would show
+    them: upscaled and padded): one face each, its keypoints within a few crop pixels of the
+    template measured on train.npz."""
+    from edgefill.runtime.core.pipeline import Pipeline
+    from edgefill.runtime.frontends.video.blazeface import BlazeFace
+    from edgefill.runtime.imaging.images import read_image
+
+    spec = _default_detector_spec()
+    det = BlazeFace(Pipeline(None).engine)
+    template = np.array(spec["template"]["points"])
+    assert template[0, 0] < template[1, 0] and abs(template[0, 1] - template[1, 1]) < 2  # eyes level
+    for path in sorted((SAMPLES / "faces").glob("*.png")):
+        big = cv2.copyMakeBorder(cv2.resize(read_image(path), (128, 128), interpolation=cv2.INTER_CUBIC),
+                                 64, 64, 64, 64, cv2.BORDER_REPLICATE)
+        faces = det(big)
+        assert len(faces) == 1 and faces[0].score > 0.5, path.name
+        kp = (faces[0].keypoints[:4] - 64) / 2
+        assert np.abs(kp[:2] - template[:2]).max() < 3, (path.name, kp)  # eyes: CelebA is eye-aligned
+        assert np.abs(kp[2:] - template[2:]).max() < 8, (path.name, kp)  # nose, mouth: heads turn
+
+
+def test_similarity_crop_and_paste_back_touch_only_the_hole_and_its_feather():
+    from edgefill.runtime.frontends.video import align
+
+    template = np.array([[21.0, 34.0], [43.0, 34.0], [32.0, 48.0], [32.0, 59.0]])
+    angle = np.deg2rad(10)
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    points = (template - 32) @ rot.T * 3 + [160, 90]  # the face 3x bigger, rotated 10 degrees, at (160, 90)
+    m = align.similarity(points, template)
+    back = points @ m[:, :2].T + m[:, 2]
+    assert np.abs(back - template).max() < 1e-3
+    assert np.hypot(*m[:, 0]) == pytest.approx(1 / 3, rel=1e-3)
+    frame = textured(180, 320)
+    crop = align.warp_in(frame, m)
+    assert crop.shape == (64, 64, 3)
+    mask64 = np.zeros((64, 64), np.uint8)
+    mask64[16:48, 16:48] = 255
+    hole = align.hole_in_frame(mask64, m, 320, 180)
+    assert (hole >= 128).sum() == pytest.approx(32 * 32 * 9, rel=0.05)  # the hole, 3x bigger in the frame
+    result = np.full((64, 64, 3), 7, np.uint8)
+    out = align.paste_aligned(frame, result, hole, m)
+    inside = hole >= 128
+    assert (out[inside] == 7).all()  # the hole is the result only, never mixed with what was under it
+    near = cv2.dilate(inside.astype(np.uint8), np.ones((15, 15), np.uint8)) > 0
+    assert np.array_equal(out[~near], frame[~near])  # beyond the feather: untouched
+    band = near & ~inside
+    assert (out[band] != frame[band]).any()  # the feathered edge
+
+
+class FakeLandmarks:
+    """Stands in for BlazeFace: scripted faces (keypoints (6,2)) per call."""
+
+    def __init__(self, faces):
+        self.faces = list(faces)
+
+    def __call__(self, image):
+        from edgefill.runtime.frontends.video.blazeface import Face
+
+        kps = self.faces.pop(0) if self.faces else []
+        return [Face(0.9, (0, 0, 1, 1), np.asarray(k, np.float32)) for k in kps]
+
+
+def _kp(cx, cy, s=1.0):
+    base = np.array([[-11, -14], [11, -14], [0, 0], [0, 11], [-24, -10], [24, -10]], np.float64) * s
+    return base + [cx, cy]
+
+
+def test_aligned_tracker_smooths_landmarks_restarts_on_a_jump_and_gives_a_transform():
+    from edgefill.runtime.frontends.video.faces import AlignedTracker
+
+    template = np.array([[21.0, 34.0], [43.0, 34.0], [32.0, 48.0], [32.0, 59.0]])
+    frame = textured()
+    rng = np.random.default_rng(2)
+    script = [[_kp(160 + rng.normal(0, 3), 90 + rng.normal(0, 3), 2.0)] for _ in range(20)]
+    tracker = AlignedTracker(FakeLandmarks(script), template, detect_every=1, smooth=0.15, follow=False)
+    regions = [tracker(i, frame) for i in range(20)]
+    assert regions[0].restarted and not any(r.restarted for r in regions[1:])
+    assert all(r.transform is not None and r.box is not None for r in regions)
+    eyes = np.array([r.points[:2].mean(0) for r in regions])
+    raw = np.array([s[0][:2].mean(0) for s in script])
+    assert np.abs(np.diff(eyes, axis=0)).mean() < 0.4 * np.abs(np.diff(raw, axis=0)).mean()  # smoothed
+    m = regions[-1].transform
+    assert np.hypot(*m[:, 0]) == pytest.approx(0.5, rel=0.05)  # the eyes 44 px apart here, 22 in the crop
+    tracker.detector = FakeLandmarks([[_kp(60, 60, 2.0)]])
+    jumped = tracker(20, frame)
+    assert jumped.restarted and jumped.points[:2].mean(0)[0] == pytest.approx(60, abs=1)
+    tracker.detector = FakeLandmarks([[], [], []])
+    assert [tracker(21 + i, frame).box is not None for i in range(3)] == [True, True, False]

@@ -23,6 +23,11 @@ def register(cli: click.Group) -> None:
                   help="Search default for an encoder start: Adam steps (default: the random start's).")
     @click.option("--encoder-restarts", default=None, type=click.IntRange(1),
                   help="Search default for an encoder start: restarts (encoder z + random ones).")
+    @click.option("--detector", default=None,
+                  help="MediaPipe's face_detection_short_range.tflite: converted to ONNX, validated against LiteRT, "
+                       "shipped as the bundle's face detector (a bundle source keeps its own).")
+    @click.option("--detector-faces", default=None,
+                  help="train.npz: the alignment template is the detector's mean keypoints over its faces.")
     @click.option("--out", default=None, help="Bundle folder to write (replaced only if it is a bundle).")
     @click.option("--fp16", is_flag=True, help="Store weights in float16 (compute and graph I/O stay float32).")
     @click.option("--validate/--no-validate", default=True, show_default=True,
@@ -36,8 +41,8 @@ def register(cli: click.Group) -> None:
     @click.option("--json", "json_path", default=None, help="Write the export summary (sizes, validation) as JSON.")
     @click.option("--quiet", is_flag=True, help="Print only the table and the result line.")
     @click.pass_context
-    def export_cmd(ctx, checkpoint, refiner, encoder, encoder_steps, encoder_restarts, out, fp16, validate, steps,
-                   restarts, lam, lr, prior, blend, json_path, quiet):
+    def export_cmd(ctx, checkpoint, refiner, encoder, encoder_steps, encoder_restarts, detector, detector_faces, out,
+                   fp16, validate, steps, restarts, lam, lr, prior, blend, json_path, quiet):
         """Export generator, critic, refiner, encoder and the latent-search step graph to an ONNX bundle
         (or, with `export triton`, a bundle to a Triton model repository)."""
         if ctx.invoked_subcommand is not None:
@@ -58,7 +63,8 @@ def register(cli: click.Group) -> None:
         try:
             summary = export_bundle(checkpoint, out, refiner=refiner, validate=validate, progress=not quiet,
                                     fp16=fp16, search=search, say=click.echo, encoder=encoder,
-                                    encoder_search={"steps": encoder_steps, "restarts": encoder_restarts})
+                                    encoder_search={"steps": encoder_steps, "restarts": encoder_restarts},
+                                    detector=detector, detector_faces=detector_faces)
         except ValidationFailed as exc:
             click.echo(exc.table)
             raise

@@ -20,8 +20,12 @@ def register(cli: click.Group) -> None:
                    "video (one mask per frame).")
 @click.option("--box", default=None, help="Fixed face region x,y,w,h (instead of --face auto).")
 @click.option("--face", type=click.Choice(["auto"]), default=None,
-              help="Find the face: OpenCV's Haar cascade on a downscaled frame every few frames, followed by "
-                   "optical flow in between and smoothed (the default without --box).")
+              help="Find the face every few frames, follow it with optical flow in between, smooth it (the default "
+                   "without --box).")
+@click.option("--detector", type=click.Choice(["auto", "blazeface", "haar"]), default="auto", show_default=True,
+              help="Face finder for --face auto: blazeface (the bundle's detector: landmarks, an eye-aligned crop "
+                   "like the model's training faces) or haar (OpenCV's cascade, a box); auto: blazeface when the "
+                   "bundle has it.")
 @click.option("--steps", type=click.IntRange(1), default=None,
               help="Search steps per frame (default 2: each frame starts from the previous frame's z).")
 @click.option("--frame-budget-ms", type=click.FloatRange(min=0, min_open=True), default=None,
@@ -40,8 +44,7 @@ def register(cli: click.Group) -> None:
 @click.option("--no-follow", is_flag=True,
               help="Hold the face box between detections instead of moving it with the face's optical flow.")
 @click.option("--refine/--no-refine", default=None,
-              help="Run the bundle's refiner on each frame's result (default: off for video; it lowered the "
-                   "hole PSNR of video faces).")
+              help="Run the bundle's refiner on each frame's result (default: on; --no-refine saves its few ms).")
 @click.option("--realtime", is_flag=True,
               help="Live behaviour (a file is paced at its fps): newest frame first, late frames dropped and "
                    "counted, the output stamped with the fps achieved.")
@@ -58,7 +61,7 @@ def register(cli: click.Group) -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds mask kinds and random starts.")
 @click.option("--max-frames", type=click.IntRange(0), default=0, show_default=True, help="Stop after N frames (0: all).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
-def video_cmd(input_spec, out, mask, box, face, steps, frame_budget_ms, init, no_previous, smooth, box_smoothing,
+def video_cmd(input_spec, out, mask, box, face, detector, steps, frame_budget_ms, init, no_previous, smooth, box_smoothing,
               detect_every, no_follow, refine, realtime, keep_audio, codec, side_by_side, evaluate, json_path, provider, bundle, threads,
               seed, max_frames, no_progress):
     """Inpaint the face region of every frame of a video file, camera or stream."""
@@ -73,6 +76,7 @@ def video_cmd(input_spec, out, mask, box, face, steps, frame_budget_ms, init, no
                    keep_audio=keep_audio, codec=codec, side_by_side=side_by_side, evaluate=evaluate,
                    provider=None if provider == "auto" else provider, bundle=bundle, threads=threads, seed=seed,
                    previous=not no_previous, follow=not no_follow, max_frames=max_frames, progress=not no_progress,
+                   detector=detector,
                    **{k: v for k, v in optional.items() if v is not None})
     try:
         report = run_video(job)

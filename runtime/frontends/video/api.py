@@ -11,20 +11,22 @@ BGR yourself, or use inpaint_video, which reads with runtime.frontends.video.sou
     vi = VideoInpainter(640, 360, "center", face="auto")       # or step by step
     out, info = vi.process(frame)
 
-Per frame: the face region (video.faces: a fixed box, or Haar detection every few frames, followed
-by optical flow and smoothed), the hole (video.masks), the 64x64 problem
-(imaging.preprocess.prepare), the pipeline (core.pipeline.Pipeline.run: start from the previous
-frame's z, search within the frame budget, blend, optionally the refiner), result smoothing
-(video.temporal), and paste_back (only the hole's pixels change). A frame without a face is
-returned as is (the same array object).
+Per frame: the face region (video.faces: a fixed box; or, with face="auto", the bundle's BlazeFace
+detector's landmarks mapped onto the eye-aligned geometry of the training crops by a similarity
+transform (video.align, AlignedTracker), or OpenCV's Haar box where the bundle has no detector;
+detection every few frames, optical flow in between, smoothed), the hole (video.masks), the 64x64
+problem (imaging.preprocess.prepare, or align.warp_in), the pipeline (core.pipeline.Pipeline.run:
+start from the previous frame's z, search within the frame budget, blend, the refiner), result
+smoothing (video.temporal), and the way back (paste_back, or align.paste_aligned: the hole and a
+feathered band around it). A frame without a face is returned as is (the same array object).
 
 Defaults for video (chosen on single_face.mp4 and face_noface.mov, never on the benchmark clip):
 VIDEO_STEPS = 2 search steps per frame from the previous frame's z (2 and 4 steps gave the same hole
 PSNR and flicker); VIDEO_SMOOTH = 0.6 result smoothing; VIDEO_BOX_SMOOTHING = 0.15 (with the flow
 following the face between detections, a heavier smoothing of the detections costs no lag: flicker
-ratio 1.24 -> 1.00 on single_face.mp4); VIDEO_REFINE = False: the bundle's refiner, trained on
-CelebA completions, lowered the hole PSNR of video faces (single_face.mp4 20.94 -> 19.91 dB,
-face_noface.mov 20.72 -> 19.37 dB) and costs a few ms a frame; `refine=True` (`--refine`) turns it on.
+ratio 1.24 -> 1.00 on single_face.mp4); VIDEO_REFINE = True: the bundle's refiner (the one that
+sees the hole) raised hole PSNR and SSIM and lowered flicker on both clips (README, Video);
+`refine=False` (`--no-refine`) turns it off. detector="auto": BlazeFace when the bundle has it.
 """
 from __future__ import annotations
 
@@ -36,7 +38,8 @@ import numpy as np
 from ...core.pipeline import Pipeline
 from ...errors import EdgefillError
 from ...imaging.preprocess import parse_box, paste_back, prepare
-from .faces import FaceTracker, FixedRegion, Region
+from . import align
+from .faces import AlignedTracker, FaceTracker, FixedRegion, Region
 from .masks import MaskSource
 from .temporal import TemporalState
 
@@ -44,7 +47,8 @@ VIDEO_STEPS = 2
 VIDEO_SMOOTH = 0.6
 VIDEO_BOX_SMOOTHING = 0.15
 VIDEO_DETECT_EVERY = 3
-VIDEO_REFINE = False
+VIDEO_REFINE = True
+DETECTORS = ("auto", "blazeface", "haar")
 
 
 class VideoInpainter:
@@ -67,7 +71,8 @@ class VideoInpainter:
                  previous: bool = True, smooth: float = VIDEO_SMOOTH, box_smoothing: float = VIDEO_BOX_SMOOTHING,
                  detect_every: int = VIDEO_DETECT_EVERY, follow: bool = True, seed: int = 0,
                  refine: bool = VIDEO_REFINE, frame_count: int | None = None, bundle=None,
-                 provider: str | None = None, threads: int | None = None, pipeline: Pipeline | None = None):
+                 provider: str | None = None, threads: int | None = None, pipeline: Pipeline | None = None,
+                 detector: str = "auto"):
         if face is not None and face != "auto":
             raise EdgefillError(f"--face takes 'auto', got {face!r}")
         if box is not None and face is not None:
@@ -76,10 +81,26 @@ class VideoInpainter:
             raise EdgefillError("--frame-budget-ms must be positive")
         if not 0 <= smooth < 1:
             raise EdgefillError(f"--smooth must be in [0, 1), got {smooth}")
+        if detector not in DETECTORS:
+            raise EdgefillError(f"--detector takes one of {', '.join(DETECTORS)}, got {detector!r}")
         self.width, self.height = int(width), int(height)
         self.pipeline = pipeline or Pipeline(bundle, provider=provider, threads=threads)
-        self.region = FixedRegion(parse_box(box), width, height) if box is not None else \
-            FaceTracker(detect_every=detect_every, smooth=box_smoothing, follow=follow)
+        has_detector = self.pipeline.bundle.has_graph("detector")
+        if detector == "blazeface" and not has_detector:
+            raise EdgefillError(f"bundle {self.pipeline.bundle.root} has no detector graph; use --detector haar")
+        tracking = dict(detect_every=detect_every, smooth=box_smoothing, follow=follow)
+        if box is not None:
+            self.region = FixedRegion(parse_box(box), width, height)
+            self.detector = None
+        elif has_detector and detector != "haar":
+            from .blazeface import BlazeFace
+
+            blaze = BlazeFace(self.pipeline.engine)
+            self.region = AlignedTracker(blaze, blaze.spec["template"]["points"], **tracking)
+            self.detector = "blazeface"
+        else:
+            self.region = FaceTracker(**tracking)
+            self.detector = "haar"
         self.masks = mask if isinstance(mask, MaskSource) else MaskSource(mask, width, height, frame_count)
         if box is not None and self.masks.still is not None and _outside(self.masks.still, self.region.box).any():
             x, y, w, h = self.region.box
@@ -120,6 +141,8 @@ class VideoInpainter:
         if region.box is None:
             self.temporal.reset()
             return frame, info
+        if region.transform is not None:
+            return self._process_aligned(frame, index, region, info, t0, t1, progress)
         mask = self.masks.for_frame(index)
         if isinstance(mask, np.ndarray):
             outside = _outside(mask, region.box)
@@ -139,6 +162,40 @@ class VideoInpainter:
                                   time_budget_ms=budget, refine=self.refine, progress=progress)
         result64 = self.temporal.update(batch.search.z[0], batch.final[0], prep.mask64)
         out = paste_back(prep, result64)
+        info.update(inpaint_s=time.perf_counter() - t1, steps_run=int(batch.search.steps_run),
+                    loss=float(batch.search.loss[0]), start=start.name)
+        return out, info
+
+    def _process_aligned(self, frame, index, region, info, t0, t1, progress):
+        """The eye-aligned crop (video.align): warp in, the same pipeline and temporal state, warp
+        back with a feathered edge. A mask kind is drawn in the aligned crop (where CelebA's masks
+        sit); a full-frame mask is warped into it (the part outside the crop is left, counted)."""
+        m = region.transform
+        mask = self.masks.for_frame(index)
+        if isinstance(mask, np.ndarray):
+            mask64 = align.warp_mask_in(mask, m)
+            hole = align.hole_in_frame(mask64, m, self.width, self.height)
+            hole = np.where(mask >= 128, hole, np.uint8(0))
+            if ((mask >= 128) & (hole < 128)).any():
+                info["hole_clipped"] = True
+        else:
+            from ...imaging.masks import make_mask
+
+            mask64 = make_mask(mask, np.random.default_rng(self.seed), 64)
+            hole = align.hole_in_frame(mask64, m, self.width, self.height)
+        info["mask"] = hole
+        if not (mask64 >= 128).any() or not (hole >= 128).any():
+            info["inpaint_s"] = time.perf_counter() - t1
+            return frame, info
+        image64 = align.warp_in(frame, m)
+        start = self.temporal.start(region.restarted)
+        budget = None
+        if self.budget is not None:
+            budget = max(1.0, self.budget - (time.perf_counter() - t0) * 1000.0)
+        batch = self.pipeline.run(image64[None], mask64[None], self.config, start=start, seeds=[self.seed],
+                                  time_budget_ms=budget, refine=self.refine, progress=progress)
+        result64 = self.temporal.update(batch.search.z[0], batch.final[0], mask64)
+        out = align.paste_aligned(frame, result64, hole, m)
         info.update(inpaint_s=time.perf_counter() - t1, steps_run=int(batch.search.steps_run),
                     loss=float(batch.search.loss[0]), start=start.name)
         return out, info

@@ -1,5 +1,9 @@
 """The face region of each frame: a fixed --box, or a detected face shaped like the model's crops.
 
+Two trackers share the machinery below: AlignedTracker (the bundle's BlazeFace landmarks, an
+eye-aligned crop through a similarity transform: video.align; the default when the bundle has a
+detector) and FaceTracker (OpenCV's Haar box, the fallback), described first.
+
 Detection: OpenCV 4.x's Haar frontal-face cascade (ships with opencv-python-headless<5, nothing to
 download) on a frame downscaled to `detect_width` pixels, every `detect_every` frames (the box is
 carried between detections). Of several faces, the one nearest the current track (else the
@@ -43,10 +47,14 @@ CUT_CORRELATION = 0.5  # gray-histogram correlation between consecutive frames b
 @dataclass
 class Region:
     """box: (x, y, w, h) ints inside the frame, or None (no face: pass the frame through);
-    restarted: the track (re)started at this frame (a new face, a jump, or the first frame)."""
+    restarted: the track (re)started at this frame (a new face, a jump, or the first frame);
+    transform: float64 (2,3) frame -> 64x64 crop similarity (AlignedTracker), or None (the crop
+    is `box`, resized); points: the smoothed keypoints it was fitted to (frame pixels)."""
 
     box: tuple[int, int, int, int] | None
     restarted: bool
+    transform: np.ndarray | None = None
+    points: np.ndarray | None = None
 
 
 def crop_from_face(face: tuple[float, float, float, float]) -> tuple[float, float, float]:
@@ -233,3 +241,78 @@ class FaceTracker:
             return Region(None, False)
         box = square_box(*self.track, width, height)
         return Region(box, restarted if box is not None else False)
+
+
+class AlignedTracker(FaceTracker):
+    """--face auto with a bundle that has a detector: the same tracking as FaceTracker (detection
+    every `detect_every` frames, optical flow in between, smoothing, jumps, misses, scene cuts),
+    but the track is the detector's keypoints (eyes, nose tip, mouth; video.align.ALIGN_POINTS),
+    smoothed over time like the box (each detection pulls them `smooth` of the way; the flow moves
+    and scales them between), and each frame's crop is the similarity transform of the smoothed
+    keypoints onto the template (video.align). detector: callable(RGB frame) -> [blazeface.Face],
+    best first; template: float (4,2) crop positions of ALIGN_POINTS."""
+
+    def __init__(self, detector, template, **kw):
+        super().__init__(**kw)
+        from .align import ALIGN_POINTS
+
+        self.detector = detector
+        self.template = np.asarray(template, np.float64)
+        self.align_points = ALIGN_POINTS
+        self.points: np.ndarray | None = None  # (4,2) smoothed keypoints, full-frame pixels
+
+    def detect_points(self, image: np.ndarray) -> list[np.ndarray]:
+        self.detections += 1
+        return [np.asarray(f.keypoints, np.float64)[list(self.align_points)] for f in self.detector(image)]
+
+    def _crop_of(self, points: np.ndarray) -> np.ndarray:
+        """(cx, cy, side) of the crop square the points map to (what flow seeding and jumps use)."""
+        from .align import crop_corners, similarity
+
+        c = crop_corners(similarity(points, self.template))
+        return np.array([c[:, 0].mean(), c[:, 1].mean(), np.linalg.norm(c[1] - c[0])])
+
+    def __call__(self, index: int, image: np.ndarray) -> Region:
+        from .align import crop_box, similarity
+
+        height, width = image.shape[:2]
+        gray = self._small_gray(image)
+        restarted = False
+        if self._cut(gray):
+            self.cuts += 1
+            self.track, self.points, self._points, self.misses = None, None, None, 0
+        if self.points is not None and self.follow:
+            before = self.track.copy()
+            self._follow(gray)
+            shift, scale = self.track[:2] - before[:2], self.track[2] / before[2]
+            self.points = before[:2] + scale * (self.points - before[:2]) + shift
+        if self.points is None or index % self.detect_every == 0:
+            found = self.detect_points(image)
+            if found:
+                centre = lambda p: p[:2].mean(0)  # noqa: E731 - the eyes' midpoint
+                if self.points is None:
+                    new = max(found, key=lambda p: np.linalg.norm(p[1] - p[0]))
+                else:
+                    new = min(found, key=lambda p: np.linalg.norm(centre(p) - centre(self.points)))
+                if self.points is None or np.linalg.norm(centre(new) - centre(self.points)) > self.jump * self.track[2]:
+                    self.points, restarted = new, True
+                else:
+                    self.points = (1 - self.smooth) * self.points + self.smooth * new
+                self.track = self._crop_of(self.points)
+                self.misses = 0
+                if self.follow:
+                    self._seed_points(gray)
+            elif self.points is not None:
+                self.misses += 1
+                if self.misses >= self.lost_after:
+                    self.track, self.points, self._points = None, None, None
+        elif self.follow and self._points is None:
+            self._seed_points(gray)
+        self._gray = gray
+        if self.points is None:
+            return Region(None, False)
+        m = similarity(self.points, self.template)
+        box = crop_box(m, width, height)
+        if box is None:
+            return Region(None, False)
+        return Region(box, restarted, transform=m, points=self.points.copy())

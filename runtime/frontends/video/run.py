@@ -117,6 +117,7 @@ class VideoJob:
     follow: bool = True
     max_frames: int = 0
     progress: bool = True
+    detector: str = "auto"
 
 
 def percentiles(seconds: list[float]) -> dict:
@@ -196,7 +197,8 @@ def _run(job: VideoJob, interrupted: threading.Event) -> dict:
         vi = VideoInpainter(source.width, source.height, masks, box=box, face=face, steps=job.steps,
                             frame_budget_ms=job.frame_budget_ms, init=job.init, previous=job.previous,
                             smooth=job.smooth, box_smoothing=job.box_smoothing, detect_every=job.detect_every,
-                            follow=job.follow, seed=job.seed, refine=job.refine, frame_count=source.frame_count, pipeline=pipeline)
+                            follow=job.follow, seed=job.seed, refine=job.refine, frame_count=source.frame_count, pipeline=pipeline,
+                            detector=job.detector)
         width = source.width * (2 if job.side_by_side else 1)
         sink = VideoSink(job.out, source.fps, (width, source.height), job.codec)
         if interrupted.is_set():
@@ -369,7 +371,7 @@ def _loop(job: VideoJob, source, vi: VideoInpainter, sink: VideoSink, interrupte
         "settings": {"mask": job.mask, "box": job.box, "face": job.face or ("auto" if job.box is None else None),
                      "steps": vi.config.steps, "frame_budget_ms": job.frame_budget_ms, "init": job.init or "auto",
                      "previous_z": job.previous, "smooth": job.smooth, "box_smoothing": job.box_smoothing,
-                     "detect_every": job.detect_every, "follow": job.follow, "refine": job.refine and vi.pipeline.has_refiner,
+                     "detector": vi.detector, "detect_every": job.detect_every, "follow": job.follow, "refine": job.refine and vi.pipeline.has_refiner,
                      "codec": sink.codec, "side_by_side": job.side_by_side,
                      "realtime": job.realtime, "backend": vi.pipeline.backend, "provider": vi.pipeline.provider,
                      "seed": job.seed},
