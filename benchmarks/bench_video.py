@@ -7,20 +7,27 @@ Every config runs twice on the same clip (--face auto, center mask, the default 
 without --evaluate for the frame rate (decode to encode, what a user gets), once with --evaluate
 for per-frame hole PSNR / SSIM against the source frames, OpenCV Telea on the same frames and
 masks, and the masked flicker ratio (DESIGN section 5). Configs:
-    default      the defaults (chosen on single_face.mp4 and face_noface.mov): 2 steps/frame from
-                 the previous frame's z, detection every 3 frames, the box following the face's
-                 flow between detections and smoothed (0.15), result smoothing 0.6, no refiner
+    default      the defaults: the bundle's BlazeFace landmarks -> an eye-aligned crop (similarity
+                 transform onto the template measured on train.npz), detection every 3 frames,
+                 landmarks following the face's flow between detections and smoothed (0.15), 2
+                 steps/frame from the previous frame's z, result smoothing 0.6, the refiner on
+    no_refine    default without the refiner (--no-refine)
+    haar         default, but OpenCV's Haar box instead of the landmarks (--detector haar: the
+                 fallback for a bundle without a detector)
+    haar_no_refine  the previous defaults (Haar box, no refiner)
+    detect1      default with detection on every frame (--detect-every 1)
     steps1/4/8   the same with 1, 4 or 8 steps
     budget25     20 steps, but each frame's search stops at 25 ms
-    refine       default + the bundle's refiner
     no_smooth    default without result smoothing
-    no_follow    default, the box held between detections (no optical flow)
+    no_follow    default, the crop held between detections (no optical flow)
     no_previous  default, but every frame starts from the encoder (no previous z)
-    raw_box      default, but the raw detector box every frame (--box-smoothing 1 --detect-every 1
+    raw_box      default, but the raw detection every frame (--box-smoothing 1 --detect-every 1
                  --no-follow)
     independent  the baseline: per-frame inpainting, every frame from the same seeded random start
                  (--no-previous --init random, like `edgefill inpaint --seed 0` on each frame), 2
-                 steps, the raw detector box every frame, no result smoothing
+                 steps, the raw detection every frame, no result smoothing
+Per config: fps, frames in/out, and per-stage latency p50/p95 (decode, detect, align, search,
+refine, paste, encode; run.py's report) of the speed run.
 Goals (issue 11; a report, never an assertion): default >= 24 fps with no frame lost and hole
 PSNR >= Telea's; flicker ratio <= 2.0 and >= 30% below `independent`.
 """
@@ -40,21 +47,26 @@ CLIP = REPO.parent / "shared" / "data" / "video" / "WolfgangLanger_Pexels.mp4"
 RAW_BOX = {"box_smoothing": 1.0, "detect_every": 1, "follow": False}
 CONFIGS = {
     "default": {},
+    "no_refine": {"refine": False},
+    "haar": {"detector": "haar"},
+    "haar_no_refine": {"detector": "haar", "refine": False},
+    "detect1": {"detect_every": 1},
     "steps1": {"steps": 1},
     "steps4": {"steps": 4},
     "steps8": {"steps": 8},
     "budget25": {"steps": 20, "frame_budget_ms": 25.0},
-    "refine": {"refine": True},
     "no_smooth": {"smooth": 0.0},
     "no_follow": {"follow": False},
     "no_previous": {"previous": False},
     "raw_box": RAW_BOX,
     "independent": {"previous": False, "init": "random", "smooth": 0.0, **RAW_BOX},
 }
+STAGES = ("decode", "detect", "align", "search", "refine", "paste", "encode", "inpaint", "total")
 
 
 def strip(clip: str, path: str, frames=(40, 160, 280, 400)) -> None:
-    """source | masked | output for a few frames of the default config, as one picture."""
+    """source | masked | OpenCV Telea | ours (the defaults) for a few frames, the face region of
+    each (the crop's bounds, a margin around it), as one picture."""
     import cv2
     import numpy as np
 
@@ -72,12 +84,14 @@ def strip(clip: str, path: str, frames=(40, 160, 280, 400)) -> None:
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         out, info = vi.process(rgb, i)
         if i in frames and info["face"]:
-            x, y, s, _ = info["box"]
-            pad = s // 2
-            x0, y0, x1, y1 = max(0, x - pad), max(0, y - pad // 2), min(w, x + s + pad), min(h, y + s + pad // 2)
-            masked = np.where((info["mask"] >= 128)[..., None], np.uint8(255), rgb)
+            x, y, bw, bh = info["box"]
+            pad = max(bw, bh) // 6
+            x0, y0, x1, y1 = max(0, x - pad), max(0, y - pad), min(w, x + bw + pad), min(h, y + bh + pad)
+            hole = info["mask"] >= 128
+            telea = cv2.inpaint(rgb, hole.astype(np.uint8) * 255, 3, cv2.INPAINT_TELEA)
+            masked = np.where(hole[..., None], np.uint8(255), rgb)
             tiles = [cv2.resize(a[y0:y1, x0:x1], (200, int(200 * (y1 - y0) / (x1 - x0))), interpolation=cv2.INTER_AREA)
-                     for a in (rgb, masked, out)]
+                     for a in (rgb, masked, telea, out)]
             rows.append(np.concatenate([np.pad(t, ((2, 2), (2, 2), (0, 0)), constant_values=255) for t in tiles], 1))
     cap.release()
     width = max(r.shape[1] for r in rows)
@@ -127,6 +141,8 @@ def main(argv=None) -> int:
                    "without_face": speed["frames_without_face"], "steps_mean": speed["steps_run"]["mean"],
                    "inpaint_p50_ms": speed["latency"]["inpaint"]["p50_ms"],
                    "inpaint_p95_ms": speed["latency"]["inpaint"]["p95_ms"], "latency": speed["latency"],
+                   "stages_ms": {k: [speed["latency"][k]["p50_ms"], speed["latency"][k]["p95_ms"]] for k in STAGES},
+                   "detector": speed["settings"]["detector"], "refine": speed["settings"]["refine"],
                    "hole_psnr": ev["hole_psnr"]["mean"], "telea_hole_psnr": ev["telea_hole_psnr"]["mean"],
                    "ssim": ev["ssim"]["mean"], "telea_ssim": ev["telea_ssim"]["mean"],
                    "flicker_ratio": ev["flicker"]["ratio"]["output"],
@@ -136,6 +152,8 @@ def main(argv=None) -> int:
                   f"hole PSNR {row['hole_psnr']:.2f} (Telea {row['telea_hole_psnr']:.2f})  SSIM {row['ssim']:.3f} "
                   f"(Telea {row['telea_ssim']:.3f})  flicker {row['flicker_ratio']:.2f} "
                   f"(Telea {row['telea_flicker_ratio']:.2f})", flush=True)
+            print("    p50/p95 ms: " + "  ".join(f"{k} {v[0]:.1f}/{v[1]:.1f}" for k, v in row["stages_ms"].items()
+                                                 if v[0] is not None), flush=True)
             load.append(os.getloadavg()[0])
     by = {r["config"]: r for r in rows}
     goals = {}

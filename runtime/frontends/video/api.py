@@ -154,17 +154,38 @@ class VideoInpainter:
         if not prep.has_hole:
             info["inpaint_s"] = time.perf_counter() - t1
             return frame, info
+        result64 = self._infer(prep.image64, prep.mask64, region, info, t0, t1, progress)
+        t = time.perf_counter()
+        out = paste_back(prep, result64)
+        self._done(info, t, t1)
+        return out, info
+
+    def _infer(self, image64, mask64, region, info, t0, t1, progress) -> np.ndarray:
+        """One 64x64 problem through the pipeline's stages (start, search and blend; the refiner),
+        then the temporal state. Records stage times in info["stages"] (seconds): align (frame ->
+        64x64 problem, from t1), search, refine."""
+        t_search = time.perf_counter()
         start = self.temporal.start(region.restarted)
         budget = None
         if self.budget is not None:
-            budget = max(1.0, self.budget - (time.perf_counter() - t0) * 1000.0)
-        batch = self.pipeline.run(prep.image64[None], prep.mask64[None], self.config, start=start, seeds=[self.seed],
-                                  time_budget_ms=budget, refine=self.refine, progress=progress)
-        result64 = self.temporal.update(batch.search.z[0], batch.final[0], prep.mask64)
-        out = paste_back(prep, result64)
-        info.update(inpaint_s=time.perf_counter() - t1, steps_run=int(batch.search.steps_run),
-                    loss=float(batch.search.loss[0]), start=start.name)
-        return out, info
+            budget = max(1.0, self.budget - (t_search - t0) * 1000.0)
+        batch = self.pipeline.run(image64[None], mask64[None], self.config, start=start, seeds=[self.seed],
+                                  time_budget_ms=budget, refine=False, progress=progress)
+        t_refine = time.perf_counter()
+        final = batch.final
+        if self.refine and self.pipeline.has_refiner:
+            final = self.pipeline.refine(batch.searched, mask64[None])
+        t_end = time.perf_counter()
+        result64 = self.temporal.update(batch.search.z[0], final[0], mask64)
+        info.update(steps_run=int(batch.search.steps_run), loss=float(batch.search.loss[0]), start=start.name,
+                    stages={"align": t_search - t1, "search": t_refine - t_search, "refine": t_end - t_refine})
+        return result64
+
+    @staticmethod
+    def _done(info: dict, t_paste: float, t1: float) -> None:
+        now = time.perf_counter()
+        info["stages"]["paste"] = now - t_paste
+        info["inpaint_s"] = now - t1
 
     def _process_aligned(self, frame, index, region, info, t0, t1, progress):
         """The eye-aligned crop (video.align): warp in, the same pipeline and temporal state, warp
@@ -188,16 +209,10 @@ class VideoInpainter:
             info["inpaint_s"] = time.perf_counter() - t1
             return frame, info
         image64 = align.warp_in(frame, m)
-        start = self.temporal.start(region.restarted)
-        budget = None
-        if self.budget is not None:
-            budget = max(1.0, self.budget - (time.perf_counter() - t0) * 1000.0)
-        batch = self.pipeline.run(image64[None], mask64[None], self.config, start=start, seeds=[self.seed],
-                                  time_budget_ms=budget, refine=self.refine, progress=progress)
-        result64 = self.temporal.update(batch.search.z[0], batch.final[0], mask64)
+        result64 = self._infer(image64, mask64, region, info, t0, t1, progress)
+        t = time.perf_counter()
         out = align.paste_aligned(frame, result64, hole, m)
-        info.update(inpaint_s=time.perf_counter() - t1, steps_run=int(batch.search.steps_run),
-                    loss=float(batch.search.loss[0]), start=start.name)
+        self._done(info, t, t1)
         return out, info
 
     def frames(self, frames: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, dict]]:

@@ -18,8 +18,9 @@ Report: frames in (decoded), processed, out, dropped (live: in = processed + dro
 face, track restarts, scene cuts, frames whose full-frame hole reached past the face crop (only
 the part inside is filled), fps (frames out / wall time from the first decode to the last
 encode; a live output is re-timed at it: fps_stamped), latency per frame p50/p95/p99 of every stage
-(decode, detect = face region, inpaint = mask + pipeline + paste back, encode, and total = decode
-start to encode end, queueing included), the settings; with --evaluate (the mask is synthetic, so the source frame
+(decode, detect = face region, inpaint = mask + pipeline + paste back, split into align (frame ->
+64x64 problem), search (start, search, blend), refine and paste (back into the frame), encode, and
+total = decode start to encode end, queueing included), the settings; with --evaluate (the mask is synthetic, so the source frame
 is the truth): per-frame hole PSNR (full frame, hole pixels) and SSIM (the face crop) of the
 output and of OpenCV Telea on the same frames and masks, and the masked flicker ratio (flicker.py)
 of both.
@@ -245,7 +246,8 @@ def _loop(job: VideoJob, source, vi: VideoInpainter, sink: VideoSink, interrupte
     q_out: queue.Queue = queue.Queue(QUEUE_SIZE)
     stop = threading.Event()
     errors: list[BaseException] = []  # the writer's
-    times = {"decode": [], "detect": [], "inpaint": [], "encode": [], "total": []}
+    times = {"decode": [], "detect": [], "inpaint": [], "align": [], "search": [], "refine": [], "paste": [],
+             "encode": [], "total": []}
     evaluator = _Evaluator() if job.evaluate else None
     counts = {"in": 0, "out": 0, "no_face": 0, "clipped": 0}
     running = lambda: not stop.is_set() and not interrupted.is_set()  # noqa: E731
@@ -330,6 +332,8 @@ def _loop(job: VideoJob, source, vi: VideoInpainter, sink: VideoSink, interrupte
                 break
             if info["face"]:
                 times["inpaint"].append(info["inpaint_s"])
+                for stage, seconds in info.get("stages", {}).items():
+                    times[stage].append(seconds)
                 steps.append(info["steps_run"])
                 restarts += int(bool(info["restarted"]))
                 counts["clipped"] += int(info.get("hole_clipped", False))
