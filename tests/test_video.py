@@ -649,3 +649,48 @@ def test_face_auto_uses_the_bundles_detector_for_an_eye_aligned_crop(face_clip, 
     proc = video(str(src), "--face", "auto", "--bundle", str(tiny_bundle), "--detector", "blazeface", "--out",
                  str(tmp_path / "x.mkv"))
     assert_one_line_error(proc, "has no detector graph")
+
+
+def make_two_face_clip(path: Path, frames: int = 6) -> list[np.ndarray]:
+    """Two committed CelebA test faces (140 px) side by side on a texture, drifting apart 2 px a
+    frame (lossless FFV1)."""
+    from edgefill.runtime.imaging.images import read_image
+
+    faces = [cv2.resize(read_image(REPO / "samples" / "faces" / name), (140, 140), interpolation=cv2.INTER_CUBIC)
+             for name in ("face0_celeba182655.png", "face1_celeba185239.png")]
+    rng = np.random.default_rng(1)
+    bg = cv2.resize(rng.integers(0, 256, (15, 25, 3), dtype=np.uint8), (400, 240), interpolation=cv2.INTER_CUBIC)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"FFV1"), 12.0, (400, 240))
+    out = []
+    for i in range(frames):
+        img = bg.copy()
+        img[50:190, 40 - 2 * i:180 - 2 * i] = faces[0]
+        img[50:190, 220 + 2 * i:360 + 2 * i] = faces[1]
+        writer.write(cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+        out.append(img)
+    writer.release()
+    return out
+
+
+def test_max_faces_inpaints_every_face_in_one_batched_call(tmp_path, tiny_bundle):
+    """--max-faces 2 on a clip with two faces: both are tracked (two track ids, both holes filled),
+    each from its own start; --max-faces 1 fills one face only; without the bundle's detector,
+    --max-faces 2 is a one-line error."""
+    src = tmp_path / "two_faces_source.mkv"
+    frames = make_two_face_clip(src)
+    two, out2 = _report(tmp_path, "two", str(src), "--face", "auto", "--max-faces", "2", "--steps", "1")
+    if two["settings"]["detector"] != "blazeface":
+        pytest.skip("the default bundle has no detector")
+    assert [f["faces"] for f in two["per_frame"]] == [2] * len(frames)
+    assert two["starts"] == {"encoder": 2, "given": 2 * (len(frames) - 1)}  # each face its own track and z
+    one, out1 = _report(tmp_path, "one", str(src), "--face", "auto", "--steps", "1")
+    assert [f["faces"] for f in one["per_frame"]] == [1] * len(frames)
+    for a2, a1, f in zip(out2, out1, frames):
+        left = np.abs(a2[:, :200].astype(int) - f[:, :200]).max(axis=2) > 0
+        right = np.abs(a2[:, 200:].astype(int) - f[:, 200:]).max(axis=2) > 0
+        assert left.sum() > 500 and right.sum() > 500  # both faces changed
+        changed1 = np.abs(a1.astype(int) - f).max(axis=2) > 0
+        assert min(changed1[:, :200].sum(), changed1[:, 200:].sum()) == 0  # one face only
+    proc = video(str(src), "--face", "auto", "--max-faces", "2", "--bundle", str(tiny_bundle), "--out",
+                 str(tmp_path / "x.mkv"))
+    assert_one_line_error(proc, "--max-faces above 1 needs")

@@ -413,3 +413,20 @@ def test_aligned_tracker_smooths_landmarks_restarts_on_a_jump_and_gives_a_transf
     assert jumped.restarted and jumped.points[:2].mean(0)[0] == pytest.approx(60, abs=1)
     tracker.detector = FakeLandmarks([[], [], []])
     assert [tracker(21 + i, frame).box is not None for i in range(3)] == [True, True, False]
+
+
+def test_multi_face_tracker_keeps_one_track_per_face():
+    from edgefill.runtime.frontends.video.faces import MultiFaceTracker
+
+    template = np.array([[21.0, 34.0], [43.0, 34.0], [32.0, 48.0], [32.0, 59.0]])
+    frame = textured()
+    a, b, c = _kp(80, 90, 1.5), _kp(240, 90, 1.5), _kp(160, 40, 1.0)
+    script = [[a, b]] * 3 + [[b, a, c]] + [[b]] * 3  # a third face while two are tracked; then `a` leaves
+    tracker = MultiFaceTracker(FakeLandmarks(script), template, max_faces=2, detect_every=1, follow=False)
+    regions = [tracker(i, frame) for i in range(len(script))]
+    assert [len(r) for r in regions] == [2, 2, 2, 2, 2, 2, 1]  # `a` held through 2 misses, ended at the 3rd
+    assert [r.track_id for r in regions[0]] == [0, 1] and all(r.restarted for r in regions[0])
+    assert not any(r.restarted for r in regions[1])
+    assert [r.track_id for r in regions[3]] == [0, 1]  # the order of detections does not swap the tracks
+    assert regions[3][0].points[:2].mean(0)[0] == pytest.approx(80, abs=1)  # track 0 stays on face a
+    assert regions[-1][0].track_id == 1  # face b keeps its track; c never got one (no room)

@@ -26,6 +26,9 @@ def register(cli: click.Group) -> None:
               help="Face finder for --face auto: blazeface (the bundle's detector: landmarks, an eye-aligned crop "
                    "like the model's training faces) or haar (OpenCV's cascade, a box); auto: blazeface when the "
                    "bundle has it.")
+@click.option("--max-faces", type=click.IntRange(1), default=1, show_default=True,
+              help="Inpaint every face of the frame, up to N, each its own track, all in one batched pipeline "
+                   "call (N > 1 needs the bundle's face detector).")
 @click.option("--steps", type=click.IntRange(1), default=None,
               help="Search steps per frame (default 2: each frame starts from the previous frame's z).")
 @click.option("--frame-budget-ms", type=click.FloatRange(min=0, min_open=True), default=None,
@@ -61,7 +64,7 @@ def register(cli: click.Group) -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds mask kinds and random starts.")
 @click.option("--max-frames", type=click.IntRange(0), default=0, show_default=True, help="Stop after N frames (0: all).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
-def video_cmd(input_spec, out, mask, box, face, detector, steps, frame_budget_ms, init, no_previous, smooth, box_smoothing,
+def video_cmd(input_spec, out, mask, box, face, detector, max_faces, steps, frame_budget_ms, init, no_previous, smooth, box_smoothing,
               detect_every, no_follow, refine, realtime, keep_audio, codec, side_by_side, evaluate, json_path, provider, bundle, threads,
               seed, max_frames, no_progress):
     """Inpaint the face region of every frame of a video file, camera or stream."""
@@ -76,7 +79,7 @@ def video_cmd(input_spec, out, mask, box, face, detector, steps, frame_budget_ms
                    keep_audio=keep_audio, codec=codec, side_by_side=side_by_side, evaluate=evaluate,
                    provider=None if provider == "auto" else provider, bundle=bundle, threads=threads, seed=seed,
                    previous=not no_previous, follow=not no_follow, max_frames=max_frames, progress=not no_progress,
-                   detector=detector,
+                   detector=detector, max_faces=max_faces,
                    **{k: v for k, v in optional.items() if v is not None})
     try:
         report = run_video(job)

@@ -39,7 +39,7 @@ from ...core.pipeline import Pipeline
 from ...errors import EdgefillError
 from ...imaging.preprocess import parse_box, paste_back, prepare
 from . import align
-from .faces import AlignedTracker, FaceTracker, FixedRegion, Region
+from .faces import AlignedTracker, FaceTracker, FixedRegion, MultiFaceTracker, Region
 from .masks import MaskSource
 from .temporal import TemporalState
 
@@ -72,7 +72,7 @@ class VideoInpainter:
                  detect_every: int = VIDEO_DETECT_EVERY, follow: bool = True, seed: int = 0,
                  refine: bool = VIDEO_REFINE, frame_count: int | None = None, bundle=None,
                  provider: str | None = None, threads: int | None = None, pipeline: Pipeline | None = None,
-                 detector: str = "auto"):
+                 detector: str = "auto", max_faces: int = 1):
         if face is not None and face != "auto":
             raise EdgefillError(f"--face takes 'auto', got {face!r}")
         if box is not None and face is not None:
@@ -89,6 +89,14 @@ class VideoInpainter:
         if detector == "blazeface" and not has_detector:
             raise EdgefillError(f"bundle {self.pipeline.bundle.root} has no detector graph; use --detector haar")
         tracking = dict(detect_every=detect_every, smooth=box_smoothing, follow=follow)
+        if int(max_faces) < 1:
+            raise EdgefillError(f"--max-faces must be at least 1, got {max_faces}")
+        if max_faces > 1 and (box is not None or not has_detector or detector == "haar"):
+            raise EdgefillError("--max-faces above 1 needs --face auto and the bundle's face detector (landmarks); "
+                                + ("--box is one region" if box is not None else
+                                   "--detector haar follows one face" if detector == "haar" else
+                                   f"bundle {self.pipeline.bundle.root} has no detector graph"))
+        self.max_faces = int(max_faces)
         if box is not None:
             self.region = FixedRegion(parse_box(box), width, height)
             self.detector = None
@@ -96,7 +104,10 @@ class VideoInpainter:
             from .blazeface import BlazeFace
 
             blaze = BlazeFace(self.pipeline.engine)
-            self.region = AlignedTracker(blaze, blaze.spec["template"]["points"], **tracking)
+            if max_faces > 1:
+                self.region = MultiFaceTracker(blaze, blaze.spec["template"]["points"], max_faces=max_faces, **tracking)
+            else:
+                self.region = AlignedTracker(blaze, blaze.spec["template"]["points"], **tracking)
             self.detector = "blazeface"
         else:
             self.region = FaceTracker(**tracking)
@@ -109,6 +120,8 @@ class VideoInpainter:
         self.config = self.pipeline.config(steps=steps or VIDEO_STEPS, restarts=1,
                                            start="given" if previous else first.name)
         self.temporal = TemporalState(first, previous=previous, smooth=smooth)
+        self._temporal_args = (first, previous, smooth)
+        self._temporals: dict[int, TemporalState] = {}  # per face track (--max-faces)
         self.budget = frame_budget_ms
         self.seed, self.refine = seed, refine
         self.index = 0
@@ -136,6 +149,8 @@ class VideoInpainter:
         if region is None:
             region = self.locate(frame, index)
         t1 = time.perf_counter()
+        if isinstance(region, list):
+            return self._process_many(frame, index, region, t0, t1, progress)
         info = {"index": index, "face": region.box is not None, "box": region.box, "restarted": region.restarted,
                 "detect_s": t1 - t0, "inpaint_s": 0.0, "steps_run": 0, "loss": None, "start": None, "mask": None}
         if region.box is None:
@@ -213,6 +228,70 @@ class VideoInpainter:
         t = time.perf_counter()
         out = align.paste_aligned(frame, result64, hole, m)
         self._done(info, t, t1)
+        return out, info
+
+    def _process_many(self, frame, index, regions, t0, t1, progress):
+        """--max-faces: every tracked face's aligned crop in ONE batched pipeline call, each face
+        with its own temporal state (start from its previous z, its smoothing); pasted back in turn.
+        info as process(), for the first face, plus faces (count), boxes, track_ids; mask: the
+        union of the faces' holes."""
+        from ...imaging.masks import make_mask
+
+        info = {"index": index, "face": bool(regions), "box": regions[0].box if regions else None,
+                "restarted": any(r.restarted for r in regions), "detect_s": t1 - t0, "inpaint_s": 0.0,
+                "steps_run": 0, "loss": None, "start": None, "mask": None, "faces": len(regions),
+                "boxes": [r.box for r in regions], "track_ids": [r.track_id for r in regions]}
+        live = {r.track_id for r in regions}
+        self._temporals = {k: v for k, v in self._temporals.items() if k in live}
+        if not regions:
+            return frame, info
+        mask = self.masks.for_frame(index)
+        problems, union = [], np.zeros((self.height, self.width), np.uint8)
+        for r in regions:
+            m = r.transform
+            if isinstance(mask, np.ndarray):
+                mask64 = align.warp_mask_in(mask, m)
+                hole = np.where(mask >= 128, align.hole_in_frame(mask64, m, self.width, self.height), np.uint8(0))
+            else:
+                mask64 = make_mask(mask, np.random.default_rng(self.seed), 64)
+                hole = align.hole_in_frame(mask64, m, self.width, self.height)
+            union = np.maximum(union, hole)
+            if (mask64 >= 128).any() and (hole >= 128).any():
+                problems.append((r, mask64, hole, align.warp_in(frame, m)))
+        if isinstance(mask, np.ndarray) and ((mask >= 128) & (union < 128)).any():
+            info["hole_clipped"] = True
+        info["mask"] = union
+        if not problems:
+            info["inpaint_s"] = time.perf_counter() - t1
+            return frame, info
+        t_search = time.perf_counter()
+        states = [self._temporals.setdefault(r.track_id, TemporalState(*self._temporal_args[:1],
+                                                                       previous=self._temporal_args[1],
+                                                                       smooth=self._temporal_args[2]))
+                  for r, *_ in problems]
+        starts = [st.start(r.restarted) for st, (r, *_) in zip(states, problems)]
+        images = np.stack([p[3] for p in problems])
+        masks64 = np.stack([p[1] for p in problems])
+        z0 = np.concatenate([self.pipeline.start(images[i:i + 1], masks64[i:i + 1], self.config, starts[i], [self.seed])
+                             for i in range(len(problems))])
+        budget = None
+        if self.budget is not None:
+            budget = max(1.0, self.budget - (t_search - t0) * 1000.0)
+        batch = self.pipeline.run(images, masks64, self.config, z0=z0, time_budget_ms=budget, refine=False,
+                                  progress=progress)
+        t_refine = time.perf_counter()
+        final = batch.final
+        if self.refine and self.pipeline.has_refiner:
+            final = self.pipeline.refine(batch.searched, masks64)
+        t_paste = time.perf_counter()
+        out = frame
+        for i, (st, (r, mask64, hole, _)) in enumerate(zip(states, problems)):
+            result64 = st.update(batch.search.z[i], final[i], mask64)
+            out = align.paste_aligned(out, result64, hole, r.transform)
+        info.update(steps_run=int(batch.search.steps_run), loss=float(batch.search.loss[0]), start=starts[0].name,
+                    starts=[s.name for s in starts],
+                    stages={"align": t_search - t1, "search": t_refine - t_search, "refine": t_paste - t_refine})
+        self._done(info, t_paste, t1)
         return out, info
 
     def frames(self, frames: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, dict]]:

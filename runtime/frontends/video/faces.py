@@ -49,12 +49,14 @@ class Region:
     """box: (x, y, w, h) ints inside the frame, or None (no face: pass the frame through);
     restarted: the track (re)started at this frame (a new face, a jump, or the first frame);
     transform: float64 (2,3) frame -> 64x64 crop similarity (AlignedTracker), or None (the crop
-    is `box`, resized); points: the smoothed keypoints it was fitted to (frame pixels)."""
+    is `box`, resized); points: the smoothed keypoints it was fitted to (frame pixels); track_id:
+    which face (MultiFaceTracker; 0 otherwise)."""
 
     box: tuple[int, int, int, int] | None
     restarted: bool
     transform: np.ndarray | None = None
     points: np.ndarray | None = None
+    track_id: int = 0
 
 
 def crop_from_face(face: tuple[float, float, float, float]) -> tuple[float, float, float]:
@@ -316,3 +318,97 @@ class AlignedTracker(FaceTracker):
         if box is None:
             return Region(None, False)
         return Region(box, restarted, transform=m, points=self.points.copy())
+
+
+class _Track:
+    """One face of MultiFaceTracker: the same state FaceTracker/AlignedTracker keep for their one
+    face (FaceTracker._follow and _seed_points run on it)."""
+
+    def __init__(self, ident: int, points: np.ndarray, crop: np.ndarray, scale: float):
+        self.id = ident
+        self.points = points
+        self.track = crop
+        self._points = None
+        self._gray = None
+        self._scale = scale
+        self.misses = 0
+        self.restarted = True
+
+
+class MultiFaceTracker(AlignedTracker):
+    """--max-faces N (N > 1; needs the bundle's detector): every face of the frame, up to N, each
+    its own track with its own smoothing, flow following, misses and restarts (AlignedTracker's
+    rules, per face). At a detection, each track takes the nearest unclaimed face within `jump`
+    crop sides of it (tracks in order of age); a track that finds none misses; a face nobody
+    claimed starts a new track while fewer than N are alive (the largest first); with no room, it
+    restarts the nearest track that missed (one face jumping, as for N = 1). Returns a list of
+    Regions (region.track_id set), in track order; a scene cut ends every track."""
+
+    def __init__(self, detector, template, max_faces: int = 2, **kw):
+        super().__init__(detector, template, **kw)
+        self.max_faces = int(max_faces)
+        self.tracks: list[_Track] = []
+        self._next_id = 0
+
+    def __call__(self, index: int, image: np.ndarray) -> list[Region]:
+        from .align import crop_box, similarity
+
+        height, width = image.shape[:2]
+        gray = self._small_gray(image)
+        if self._cut(gray):
+            self.cuts += 1
+            self.tracks = []
+        for t in self.tracks:
+            t.restarted = False
+            if self.follow:
+                before = t.track.copy()
+                t._gray, t._scale = self._gray, self._scale
+                FaceTracker._follow(t, gray)
+                shift, scale = t.track[:2] - before[:2], t.track[2] / before[2]
+                t.points = before[:2] + scale * (t.points - before[:2]) + shift
+        if not self.tracks or index % self.detect_every == 0:
+            found = self.detect_points(image)
+            centre = lambda p: p[:2].mean(0)  # noqa: E731
+            free = list(range(len(found)))
+            missed = []
+            for t in self.tracks:
+                near = [(np.linalg.norm(centre(found[i]) - centre(t.points)), i) for i in free]
+                near = [(d, i) for d, i in near if d <= self.jump * t.track[2]]
+                if near:
+                    _, i = min(near)
+                    free.remove(i)
+                    t.points = (1 - self.smooth) * t.points + self.smooth * found[i]
+                    t.track, t.misses = self._crop_of(t.points), 0
+                    if self.follow:
+                        FaceTracker._seed_points(t, gray)
+                else:
+                    t.misses += 1
+                    missed.append(t)
+            for i in sorted(free, key=lambda i: -np.linalg.norm(found[i][1] - found[i][0])):
+                new = found[i]
+                if len(self.tracks) < self.max_faces:
+                    t = _Track(self._next_id, new, self._crop_of(new), self._scale)
+                    self._next_id += 1
+                    self.tracks.append(t)
+                elif missed:
+                    t = min(missed, key=lambda t: np.linalg.norm(centre(new) - centre(t.points)))
+                    missed.remove(t)
+                    t.points, t.track, t.misses, t.restarted, t._points = new, self._crop_of(new), 0, True, None
+                else:
+                    continue
+                if self.follow:
+                    FaceTracker._seed_points(t, gray)
+            self.tracks = [t for t in self.tracks if t.misses < self.lost_after]
+        elif self.follow:
+            for t in self.tracks:
+                if t._points is None:
+                    FaceTracker._seed_points(t, gray)
+        self._gray = gray
+        regions = []
+        for t in self.tracks:
+            t._gray = gray
+            m = similarity(t.points, self.template)
+            box = crop_box(m, width, height)
+            if box is not None:
+                regions.append(Region(box, t.restarted, transform=m, points=t.points.copy(), track_id=t.id))
+        return regions

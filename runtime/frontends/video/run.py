@@ -119,6 +119,7 @@ class VideoJob:
     max_frames: int = 0
     progress: bool = True
     detector: str = "auto"
+    max_faces: int = 1
 
 
 def percentiles(seconds: list[float]) -> dict:
@@ -199,7 +200,7 @@ def _run(job: VideoJob, interrupted: threading.Event) -> dict:
                             frame_budget_ms=job.frame_budget_ms, init=job.init, previous=job.previous,
                             smooth=job.smooth, box_smoothing=job.box_smoothing, detect_every=job.detect_every,
                             follow=job.follow, seed=job.seed, refine=job.refine, frame_count=source.frame_count, pipeline=pipeline,
-                            detector=job.detector)
+                            detector=job.detector, max_faces=job.max_faces)
         width = source.width * (2 if job.side_by_side else 1)
         sink = VideoSink(job.out, source.fps, (width, source.height), job.codec)
         if interrupted.is_set():
@@ -337,11 +338,12 @@ def _loop(job: VideoJob, source, vi: VideoInpainter, sink: VideoSink, interrupte
                 steps.append(info["steps_run"])
                 restarts += int(bool(info["restarted"]))
                 counts["clipped"] += int(info.get("hole_clipped", False))
-                if info["start"]:
-                    starts[info["start"]] += 1
+                for name in info.get("starts") or ([info["start"]] if info["start"] else []):
+                    starts[name] += 1
             else:
                 counts["no_face"] += 1
-            per_frame.append({"index": info["index"], "face": info["face"],
+            per_frame.append({"index": info["index"], "face": info["face"], "faces": info.get("faces", int(info["face"])),
+                              "boxes": [list(b) for b in info["boxes"]] if "boxes" in info else None,
                               "box": list(info["box"]) if info["box"] is not None else None,
                               "restarted": bool(info["restarted"]), "start": info["start"], "steps_run": info["steps_run"]})
             if not _put(q_out, (frame, out, info, t0), write_thread.is_alive):
@@ -375,7 +377,7 @@ def _loop(job: VideoJob, source, vi: VideoInpainter, sink: VideoSink, interrupte
         "settings": {"mask": job.mask, "box": job.box, "face": job.face or ("auto" if job.box is None else None),
                      "steps": vi.config.steps, "frame_budget_ms": job.frame_budget_ms, "init": job.init or "auto",
                      "previous_z": job.previous, "smooth": job.smooth, "box_smoothing": job.box_smoothing,
-                     "detector": vi.detector, "detect_every": job.detect_every, "follow": job.follow, "refine": job.refine and vi.pipeline.has_refiner,
+                     "detector": vi.detector, "max_faces": job.max_faces, "detect_every": job.detect_every, "follow": job.follow, "refine": job.refine and vi.pipeline.has_refiner,
                      "codec": sink.codec, "side_by_side": job.side_by_side,
                      "realtime": job.realtime, "backend": vi.pipeline.backend, "provider": vi.pipeline.provider,
                      "seed": job.seed},
