@@ -1,19 +1,30 @@
-"""Load benchmark of `edgefill serve`: a real tritonserver on loopback, bounded requests and time.
+"""Load, admission, soak and fault benchmark of `edgefill serve`: real tritonservers behind the guard
+and supervisor (ServingStack, what `edgefill serve` runs), on loopback, bounded requests and time.
 
-    python benchmarks/bench_serve.py [--bundle B] [--json out.json] [--plot out.png]
+    python benchmarks/bench_serve.py [--bundle B] [--parts overhead,scaling,isolation,overload,admission,soak,faults]
+                                     [--soak-seconds 600] [--json out.json] [--plot out.png]
 
-Parts (all against one server started here; the in-process Inpainter is the reference):
+Parts (the in-process Inpainter is the reference):
   overhead     concurrency 1: server p50 latency vs the in-process Inpainter.inpaint p50
   scaling      throughput and p50/p90/p99 latency at concurrency 1, 4, 16 (--requests each)
-  isolation    --isolation requests from 16 concurrent clients, 5% of them bad (wrong dtype,
-               empty image, bad mask kind, negative steps): every good response must equal its
-               serial in-process result bit for bit, every bad one get its own 4xx, no 5xx, and
-               the server process must be the same one at the end
-  overload     a burst of 10x the queue bound at once: every request answered (200 or 503)
-               within 1 s, and the p99 of the accepted ones against the unloaded p99
+  isolation    --isolation requests from 16 concurrent clients, 5% of them bad: every good response
+               must equal its serial in-process result bit for bit, every bad one get its own 4xx,
+               no 5xx, and the server process must be the same one at the end
+  overload     a burst of 10x the queue bound at once (the plain settings): every request answered
+               (200 or 503), and the p99 of the accepted ones against the unloaded p99
+  admission    OPEN-LOOP 4x overload (requests sent at 4x the rate the server sustains, measured
+               first) against the plain settings and against latency-bounded admission
+               (--admission-batch, --admission-queue, --max-queue-delay-ms, default: 0.8 x the
+               unloaded p99): accepted p99 vs 2x the unloaded p99, how fast the 503s come back
+  soak         --soak-seconds at concurrency 16 with 5% bad requests (serve_load.hostile_http):
+               0 5xx, every checked good answer equal to its serial run, memory of tritonserver and
+               its stub sampled every 2 s; growth after warm-up (the first quarter) at most 10%
+  faults       SIGKILL of the Python stub under load (4 clients): what the clients saw, seconds until
+               answers are 200 again; SIGKILL of tritonserver: seconds to serve again; 20 clients
+               that hang up mid-request: the server still serves
 Requests: 96x96 faces (test.npz upscaled, else the samples), center mask kind, seeds distinct,
 the bundle's default search settings, sent with tritonclient (binary tensors) like a real client;
-the bad ones as raw KServe JSON. Traffic goes to 127.0.0.1 only.
+the bad ones as raw HTTP. Traffic goes to 127.0.0.1 only.
 """
 from __future__ import annotations
 
@@ -33,6 +44,8 @@ import numpy as np
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import serve_load  # noqa: E402
 
 
 def faces(n: int) -> list[np.ndarray]:
@@ -48,164 +61,356 @@ def faces(n: int) -> list[np.ndarray]:
     return [cv2.resize(imgs[i % len(imgs)], (96, 96), interpolation=cv2.INTER_CUBIC) for i in range(n)]
 
 
-def post(url: str, inputs: dict, timeout: float = 120) -> tuple[int, dict | str, float]:
-    body = {"inputs": [{"name": k, "shape": list(np.asarray(v).shape), "datatype": dt,
-                        "data": np.asarray(v).reshape(-1).tolist()} for k, (v, dt) in inputs.items()]}
-    req = urllib.request.Request(f"{url}/v2/models/edgefill/infer", data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"})
-    t0 = time.perf_counter()
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            out = json.loads(r.read())
-            res = {o["name"]: np.asarray(o["data"]).reshape(o["shape"]) for o in out["outputs"]}
-            return r.status, res, time.perf_counter() - t0
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}").get("error", ""), time.perf_counter() - t0
-
-
 _local = threading.local()
+STEPS: list[int | None] = [None]  # --steps: sent with every good request (None: the bundle's default)
 
 
-def infer(url: str, img: np.ndarray, seed: int) -> tuple[int, dict | str, float]:
+def infer(url: str, img: np.ndarray, seed: int, timeout: float = 120) -> tuple[int, dict | str, float]:
     """A good request through tritonclient (binary tensors, one client per thread), as a real
     client sends it: (HTTP status, {"INPAINTED": ...} or the error, seconds)."""
     import tritonclient.http as http
     from tritonclient.utils import InferenceServerException
 
-    if getattr(_local, "client", None) is None:
-        _local.client = http.InferenceServerClient(url.split("://", 1)[1], network_timeout=120)
+    key = (url, timeout)
+    if getattr(_local, "key", None) != key:
+        _local.client = http.InferenceServerClient(url.split("://", 1)[1], network_timeout=timeout,
+                                                   connection_timeout=timeout)
+        _local.key = key
     inputs = [http.InferInput("IMAGE", [1, *img.shape], "UINT8"), http.InferInput("MASK_KIND", [1, 1], "BYTES"),
               http.InferInput("SEED", [1, 1], "INT64")]
     inputs[0].set_data_from_numpy(img[None])
     inputs[1].set_data_from_numpy(np.array([[b"center"]], dtype=object))
     inputs[2].set_data_from_numpy(np.array([[seed]], np.int64))
+    if STEPS[0] is not None:
+        inputs.append(http.InferInput("STEPS", [1, 1], "INT32"))
+        inputs[-1].set_data_from_numpy(np.array([[STEPS[0]]], np.int32))
     t0 = time.perf_counter()
     try:
         res = _local.client.infer("edgefill", inputs)
         return 200, {"INPAINTED": res.as_numpy("INPAINTED")}, time.perf_counter() - t0
     except InferenceServerException as exc:
         return int(exc.status() or 0), str(exc.message()), time.perf_counter() - t0
-
-
-def good(img: np.ndarray, seed: int) -> dict:
-    return {"IMAGE": (img[None], "UINT8"), "MASK_KIND": ([["center"]], "BYTES"), "SEED": ([[seed]], "INT64")}
-
-
-BAD = [{"IMAGE": (np.zeros((1, 8, 8, 3), np.float32), "FP32"), "MASK_KIND": ([["center"]], "BYTES")},
-       {"IMAGE": (np.zeros((1, 0, 8, 3), np.uint8), "UINT8"), "MASK_KIND": ([["center"]], "BYTES")},
-       {"IMAGE": (np.zeros((1, 8, 8, 3), np.uint8), "UINT8"), "MASK_KIND": ([["sideways"]], "BYTES")},
-       {"IMAGE": (np.zeros((1, 8, 8, 3), np.uint8), "UINT8"), "MASK_KIND": ([["center"]], "BYTES"),
-        "STEPS": ([[-1]], "INT32")}]
+    except Exception as exc:  # noqa: BLE001 - a dropped connection: no HTTP status
+        _local.key = None
+        return 0, str(exc), time.perf_counter() - t0
 
 
 def pct(xs: list[float]) -> dict:
     a = np.asarray(xs) * 1000.0
     return {"p50_ms": float(np.percentile(a, 50)), "p90_ms": float(np.percentile(a, 90)),
-            "p99_ms": float(np.percentile(a, 99)), "n": int(a.size)} if a.size else {}
+            "p99_ms": float(np.percentile(a, 99)), "n": int(a.size)} if a.size else {"n": 0}
+
+
+def start(bundle, tmp: Path, name: str, **cfg):
+    from edgefill.runtime.frontends.serve.config import ServeConfig
+    from edgefill.runtime.frontends.serve.guard import GuardLimits
+    from edgefill.runtime.frontends.serve.repository import build_repository
+    from edgefill.runtime.frontends.serve.supervisor import ServingStack, free_port
+
+    sc = ServeConfig(**cfg)
+    repo = build_repository(bundle, tmp / name, sc)
+    return ServingStack(repo, http_port=free_port(), grpc_port=free_port(), metrics_port=free_port(),
+                        limits=GuardLimits.for_pixels(sc.max_image_pixels), log=lambda line: print("  ", line)).start()
+
+
+def part_overhead(url, inp, imgs) -> dict:
+    local, remote = [], []
+    for i in range(30):
+        t0 = time.perf_counter()
+        inp.inpaint(imgs[i], "center", seed=i, steps=STEPS[0])
+        local.append(time.perf_counter() - t0)
+        remote.append(infer(url, imgs[i], i)[2])
+    return {"in_process": pct(local[5:]), "server_c1": pct(remote[5:]),
+            "p50_difference_ms": float(np.median(remote[5:]) - np.median(local[5:])) * 1000}
+
+
+def closed_loop(url, imgs, c: int, n: int) -> dict:
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(c) as pool:
+        res = list(pool.map(lambda i: infer(url, imgs[i % len(imgs)], i), range(n)))
+    wall = time.perf_counter() - t0
+    lat = [dt for s, _, dt in res if s == 200]
+    return {"concurrency": c, "requests": n, "ok": len(lat), "throughput_rps": len(lat) / wall, **pct(lat)}
+
+
+def open_loop(url, imgs, rate: float, n: int) -> dict:
+    """n requests sent at `rate` per second whatever the answers (a real overload, unlike a closed
+    loop that slows down with the server): accepted latency, and how fast the refusals come."""
+    results: list = [None] * n
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(min(256, n)) as pool:
+        futures = []
+        for i in range(n):
+            delay = t0 + i / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            futures.append(pool.submit(lambda i=i: results.__setitem__(i, infer(url, imgs[i % len(imgs)], i))))
+        for f in futures:
+            f.result()
+    wall = time.perf_counter() - t0
+    ok = [dt for s, _, dt in results if s == 200]
+    refused = [dt for s, _, dt in results if s == 503]
+    reasons = sorted({str(m)[:60] for s, m, _ in results if s != 200})
+    return {"offered_rps": rate, "requests": n, "accepted": len(ok), "refused_503": len(refused),
+            "other": n - len(ok) - len(refused), "served_rps": len(ok) / wall, "accepted_latency": pct(ok),
+            "refusal_latency": pct(refused), "reasons": reasons}
+
+
+def part_admission(args, imgs, tmp: Path) -> dict:
+    """Open-loop 4x overload: the plain settings against latency-bounded admission."""
+    plain = start(args.bundle, tmp, "adm_plain", max_batch=args.max_batch, max_queue=args.max_queue)
+    try:
+        for i in range(5):
+            infer(plain.url, imgs[i], i)
+        unloaded = closed_loop(plain.url, imgs, 1, 60)
+        capacity = closed_loop(plain.url, imgs, 16, 160)["throughput_rps"]
+        rate = 4 * capacity
+        print(f"admission: unloaded p99 {unloaded['p99_ms']:.0f} ms, capacity {capacity:.1f} req/s, offering "
+              f"{rate:.0f} req/s", flush=True)
+        plain_row = open_loop(plain.url, imgs, rate, args.overload_requests)
+    finally:
+        plain.stop()
+    delay = args.max_queue_delay_ms or max(1, int(round(0.8 * unloaded["p99_ms"])))
+    bounded = start(args.bundle, tmp, "adm_bounded", max_batch=args.admission_batch, max_queue=args.admission_queue,
+                    max_queue_delay_ms=delay)
+    try:
+        for i in range(5):
+            infer(bounded.url, imgs[i], i)
+        bounded_unloaded = closed_loop(bounded.url, imgs, 1, 60)
+        bounded_row = open_loop(bounded.url, imgs, rate, args.overload_requests)
+    finally:
+        bounded.stop()
+    report = {"unloaded": unloaded, "capacity_rps": capacity, "offered_rps": rate,
+              "plain": {"settings": {"max_batch": args.max_batch, "max_queue": args.max_queue}, **plain_row},
+              "bounded": {"settings": {"max_batch": args.admission_batch, "max_queue": args.admission_queue,
+                                       "max_queue_delay_ms": delay},
+                          "unloaded": bounded_unloaded, **bounded_row}}
+    for name in ("plain", "bounded"):
+        r = report[name]
+        print(f"  {name} {r['settings']}: accepted {r['accepted']}/{r['requests']} p99 "
+              f"{r['accepted_latency'].get('p99_ms', float('nan')):.0f} ms (unloaded p99 {unloaded['p99_ms']:.0f}), "
+              f"503 p99 {r['refusal_latency'].get('p99_ms', float('nan')):.0f} ms, other {r['other']}", flush=True)
+    return report
+
+
+def part_soak(args, imgs, inp, tmp: Path) -> dict:
+    stack = start(args.bundle, tmp, "soak", max_batch=args.max_batch, max_queue=64)
+    try:
+        n_max = int(args.soak_seconds * 200)
+        expected = {i: inp.inpaint(imgs[i % len(imgs)], "center", seed=i, steps=args.steps).image
+                    for i in range(0, min(n_max, args.soak_checked * 37), 37)}
+        print(f"soak: {len(expected)} serial references ready; {args.soak_seconds:.0f} s at concurrency 16", flush=True)
+        report = serve_load.soak(stack.url, stack.triton.process.pid, imgs, expected, requests=n_max,
+                                 seconds=args.soak_seconds, concurrency=16, bad_every=20, sample_every=2.0,
+                                 steps=args.steps,
+                                 max_elements=stack.limits.max_elements)
+        report["restarts"] = stack.state.restarts
+    finally:
+        stack.stop()
+    print("soak:", {k: v for k, v in report.items() if k != "memory_mb"}, flush=True)
+    return report
+
+
+def part_faults(args, imgs, tmp: Path) -> dict:
+    import signal
+    import socket
+    import subprocess
+
+    from edgefill.runtime.frontends.serve.config import ServeConfig
+    from edgefill.runtime.frontends.serve.guard import GuardLimits
+    from edgefill.runtime.frontends.serve.repository import build_repository
+    from edgefill.runtime.frontends.serve.supervisor import ServingStack, free_port
+
+    repo = build_repository(args.bundle, tmp / "faults", ServeConfig(max_batch=args.max_batch, max_queue=64))
+    stack = ServingStack(repo, http_port=free_port(), grpc_port=free_port(), metrics_port=free_port(),
+                         limits=GuardLimits.for_pixels(4096 * 4096), probe_every=0.5,
+                         log=lambda line: print("  ", line)).start()
+    report = {}
+    try:
+        url = stack.url
+        stop = threading.Event()
+        seen: list = []
+
+        def client(k):
+            i = k
+            while not stop.is_set():
+                s, m, dt = infer(url, imgs[i % len(imgs)], i, timeout=60)
+                seen.append((time.perf_counter(), s, str(m)[:80] if s != 200 else ""))
+                i += 4
+
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(3)
+        ps = subprocess.run(["ps", "-ww", "-eo", "pid,sid,args"], capture_output=True, text=True).stdout.splitlines()
+        stub = next(int(ln.split()[0]) for ln in ps[1:] if ln.split()[1] == str(stack.triton.process.pid)
+                    and "triton_python_backend_stub" in ln)
+        t_kill = time.perf_counter()
+        os.kill(stub, signal.SIGKILL)
+        while time.perf_counter() - t_kill < 60 and not any(t > t_kill and s == 200 for t, s, _ in seen[-50:]):
+            time.sleep(0.05)
+        time.sleep(2)
+        stop.set()
+        for t in threads:
+            t.join()
+        after = [(t - t_kill, s, m) for t, s, m in seen if t > t_kill]
+        first_ok = next((dt for dt, s, _ in after if s == 200), None)
+        report["stub_kill"] = {"requests_after_kill": len(after),
+                               "statuses": {str(k): sum(1 for _, s, _ in after if s == k) for k in {s for _, s, _ in after}},
+                               "messages": sorted({m for _, s, m in after if s != 200}),
+                               "seconds_to_first_200": first_ok, "restarts": stack.state.restarts}
+        print("faults: stub kill:", report["stub_kill"], flush=True)
+        # tritonserver itself killed
+        t_kill = time.perf_counter()
+        os.killpg(stack.triton.process.pid, signal.SIGKILL)
+        while time.perf_counter() - t_kill < 120:
+            if infer(url, imgs[0], 0, timeout=10)[0] == 200:
+                break
+            time.sleep(0.1)
+        report["server_kill"] = {"seconds_to_first_200": time.perf_counter() - t_kill,
+                                 "restarts": stack.state.restarts}
+        print("faults: server kill:", report["server_kill"], flush=True)
+        # clients that hang up mid-request
+        host, port = url.split("://", 1)[1].split(":")
+        body = serve_load.good_json(imgs[0], 0)
+        for _ in range(20):
+            with socket.create_connection((host, int(port))) as sock:
+                sock.sendall(serve_load._http(body))
+        s, _, _ = infer(url, imgs[1], 1)
+        report["client_hangups"] = {"hung_up": 20, "next_request_status": s, "restarts": stack.state.restarts}
+        print("faults: client hang-ups:", report["client_hangups"], flush=True)
+    finally:
+        stack.stop()
+    return report
+
+
+PARTS = ("overhead", "scaling", "isolation", "overload", "admission", "soak", "faults")
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--bundle", default=None)
+    ap.add_argument("--parts", default=",".join(PARTS))
     ap.add_argument("--requests", type=int, default=160, help="requests per concurrency level")
     ap.add_argument("--isolation", type=int, default=2000)
     ap.add_argument("--max-queue", type=int, default=16)
     ap.add_argument("--max-batch", type=int, default=16)
+    ap.add_argument("--overload-requests", type=int, default=400)
+    ap.add_argument("--admission-batch", type=int, default=2)
+    ap.add_argument("--admission-queue", type=int, default=4)
+    ap.add_argument("--max-queue-delay-ms", type=int, default=0, help="0: 0.8 x the unloaded p99")
+    ap.add_argument("--soak-seconds", type=float, default=600)
+    ap.add_argument("--soak-checked", type=int, default=400, help="good soak requests compared with a serial run")
+    ap.add_argument("--steps", type=int, default=None, help="search steps per request (default: the bundle's)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--plot", default=None)
     args = ap.parse_args(argv)
+    STEPS[0] = args.steps
+    parts = [p for p in args.parts.split(",") if p]
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        ap.error(f"unknown parts {sorted(unknown)}; choose from {','.join(PARTS)}")
 
     from edgefill.runtime.frontends.inpainter import Inpainter
-    from edgefill.runtime.frontends.serve.config import ServeConfig
-    from edgefill.runtime.frontends.serve.launcher import TritonServer
-    from edgefill.runtime.frontends.serve.repository import build_repository
 
-    imgs = faces(max(args.requests, args.isolation))
-    report: dict = {}
+    imgs = faces(max(args.requests, args.isolation, 64))
+    inp = Inpainter(args.bundle, provider="cpu")
+    report: dict = {"load_average_start": os.getloadavg()}
     with tempfile.TemporaryDirectory() as tmp:
-        repo = build_repository(args.bundle, Path(tmp) / "repo", ServeConfig(max_batch=args.max_batch, max_queue=args.max_queue))
-        with TritonServer(repo, http_port=18500, grpc_port=18501, metrics_port=18502) as srv:
-            url, pid = srv.url, srv.process.pid
-            inp = Inpainter(args.bundle, provider="cpu")
-            # overhead: in-process vs server, serial, alternating
-            local, remote = [], []
-            for i in range(30):
-                t0 = time.perf_counter()
-                inp.inpaint(imgs[i], "center", seed=i)
-                local.append(time.perf_counter() - t0)
-                status, _, dt = infer(url, imgs[i], i)
-                remote.append(dt)
-            report["overhead"] = {"in_process": pct(local[5:]), "server_c1": pct(remote[5:]),
-                                  "p50_difference_ms": float(np.median(remote[5:]) - np.median(local[5:])) * 1000}
-            print(f"overhead: in-process p50 {report['overhead']['in_process']['p50_ms']:.1f} ms, server "
-                  f"{report['overhead']['server_c1']['p50_ms']:.1f} ms", flush=True)
-            # scaling
-            report["scaling"] = []
-            for c in (1, 4, 16):
-                n = args.requests
-                t0 = time.perf_counter()
-                with ThreadPoolExecutor(c) as pool:
-                    res = list(pool.map(lambda i: infer(url, imgs[i], i), range(n)))
-                wall = time.perf_counter() - t0
-                lat = [dt for s, _, dt in res if s == 200]
-                row = {"concurrency": c, "requests": n, "ok": len(lat), "throughput_rps": len(lat) / wall, **pct(lat)}
-                report["scaling"].append(row)
-                print(f"c={c:>2}: {row['throughput_rps']:.1f} req/s, p50 {row['p50_ms']:.0f} p90 {row['p90_ms']:.0f} "
-                      f"p99 {row['p99_ms']:.0f} ms ({row['ok']}/{n} ok)", flush=True)
-            unloaded_p99 = report["scaling"][0]["p99_ms"]
-            # isolation: 5% bad requests mixed in, 16 clients
-            plan = [("bad", i % len(BAD)) if i % 20 == 7 else ("good", i) for i in range(args.isolation)]
-            expected = {i: inp.inpaint(imgs[i], "center", seed=i).image for k, i in plan if k == "good"}
-            with ThreadPoolExecutor(16) as pool:
-                res = list(pool.map(lambda p: infer(url, imgs[p[1]], p[1]) if p[0] == "good" else post(url, BAD[p[1]]),
-                                    plan))
-            mismatched = sum(1 for (k, i), (s, out, _) in zip(plan, res)
-                             if k == "good" and (s != 200 or not np.array_equal(
-                                 np.asarray(out["INPAINTED"][0], np.uint8), expected[i])))
-            bad_4xx = sum(1 for (k, _), (s, _, _) in zip(plan, res) if k == "bad" and 400 <= s < 500)
-            five = sum(1 for _, (s, _, _) in zip(plan, res) if s >= 500)
-            report["isolation"] = {"requests": len(plan), "good": len(expected), "bad": len(plan) - len(expected),
-                                   "good_equal_serial": len(expected) - mismatched, "bad_4xx": bad_4xx,
-                                   "5xx": five, "same_server_process": srv.process.pid == pid
-                                   and srv.process.poll() is None}
-            print("isolation:", report["isolation"], flush=True)
-            # overload: 10x the queue bound at once
-            burst = 10 * args.max_queue
-            with ThreadPoolExecutor(burst) as pool:
-                res = list(pool.map(lambda i: infer(url, imgs[i], i), range(burst)))
-            accepted = [dt for s, _, dt in res if s == 200]
-            rejected = [dt for s, _, dt in res if s == 503]
-            report["overload"] = {"burst": burst, "accepted_count": len(accepted), "rejected_503": len(rejected),
-                                  "other": burst - len(accepted) - len(rejected),
-                                  "max_reject_s": max(rejected) if rejected else None,
-                                  "accepted": pct(accepted), "unloaded_p99_ms": unloaded_p99}
-            print("overload:", {k: v for k, v in report["overload"].items() if k != "accepted"},
-                  "accepted p99", report["overload"]["accepted"].get("p99_ms"), flush=True)
-    s1, s16 = report["scaling"][0], report["scaling"][-1]
-    report["goals"] = {k: bool(v) for k, v in {
-        "isolation": report["isolation"]["good_equal_serial"] == report["isolation"]["good"]
-        and report["isolation"]["bad_4xx"] == report["isolation"]["bad"] and report["isolation"]["5xx"] == 0
-        and report["isolation"]["same_server_process"],
-        "batching_2x": s16["throughput_rps"] >= 2 * s1["throughput_rps"],
-        "overhead_10ms": report["overhead"]["p50_difference_ms"] <= 10,
-        "overload_1s": (report["overload"]["max_reject_s"] or 0) <= 1.0,
-        "overload_p99_2x": report["overload"]["accepted"].get("p99_ms", 0) <= 2 * s1["p99_ms"],
-    }.items()}
+        tmp = Path(tmp)
+        if {"overhead", "scaling", "isolation", "overload"} & set(parts):
+            stack = start(args.bundle, tmp, "plain", max_batch=args.max_batch, max_queue=args.max_queue)
+            try:
+                url, pid = stack.url, stack.triton.process.pid
+                if "overhead" in parts:
+                    report["overhead"] = part_overhead(url, inp, imgs)
+                    print("overhead:", report["overhead"], flush=True)
+                if "scaling" in parts or "overload" in parts:
+                    report["scaling"] = [closed_loop(url, imgs, c, args.requests) for c in (1, 4, 16)]
+                    for row in report["scaling"]:
+                        print(f"c={row['concurrency']:>2}: {row['throughput_rps']:.1f} req/s, p50 {row['p50_ms']:.0f} "
+                              f"p99 {row['p99_ms']:.0f} ms ({row['ok']}/{row['requests']} ok)", flush=True)
+                if "isolation" in parts:
+                    plan = [("bad", i % 4) if i % 20 == 7 else ("good", i) for i in range(args.isolation)]
+                    expected = {i: inp.inpaint(imgs[i], "center", seed=i, steps=args.steps).image for k, i in plan if k == "good"}
+                    bad = serve_load.hostile_http(np.random.default_rng(0), 4, stack.limits.max_elements)
+                    host, port = url.split("://", 1)[1].split(":")
+                    with ThreadPoolExecutor(16) as pool:
+                        res = list(pool.map(lambda p: infer(url, imgs[p[1]], p[1]) if p[0] == "good"
+                                            else serve_load.send_raw(host, int(port), bad[p[1]][1]) + (0.0,), plan))
+                    mismatched = sum(1 for (k, i), (s, out, _) in zip(plan, res)
+                                     if k == "good" and (s != 200 or not np.array_equal(
+                                         np.asarray(out["INPAINTED"][0], np.uint8), expected[i])))
+                    report["isolation"] = {
+                        "requests": len(plan), "good": len(expected), "bad": len(plan) - len(expected),
+                        "good_equal_serial": len(expected) - mismatched,
+                        "bad_4xx": sum(1 for (k, _), r in zip(plan, res) if k == "bad" and 400 <= r[0] < 500),
+                        "5xx": sum(1 for r in res if r[0] >= 500),
+                        "same_server_process": stack.triton.process.pid == pid and stack.state.restarts == 0,
+                        "errors": sorted({f"{r[0]}: {str(r[1])[:80]}" for r in res if r[0] >= 500 or r[0] == 0})}
+                    print("isolation:", report["isolation"], flush=True)
+                if "overload" in parts:
+                    burst = 10 * args.max_queue
+                    with ThreadPoolExecutor(burst) as pool:
+                        res = list(pool.map(lambda i: infer(url, imgs[i % len(imgs)], i), range(burst)))
+                    accepted = [dt for s, _, dt in res if s == 200]
+                    rejected = [dt for s, _, dt in res if s == 503]
+                    report["overload"] = {"burst": burst, "accepted_count": len(accepted),
+                                          "rejected_503": len(rejected), "other": burst - len(accepted) - len(rejected),
+                                          "max_reject_s": max(rejected) if rejected else None,
+                                          "accepted": pct(accepted), "unloaded_p99_ms": report["scaling"][0]["p99_ms"]}
+                    print("overload:", report["overload"], flush=True)
+            finally:
+                stack.stop()
+        if "admission" in parts:
+            report["admission"] = part_admission(args, imgs, tmp)
+        if "faults" in parts:
+            report["faults"] = part_faults(args, imgs, tmp)
+        if "soak" in parts:
+            report["soak"] = part_soak(args, imgs, inp, tmp)
+    goals = {}
+    if "isolation" in report:
+        iso = report["isolation"]
+        goals["isolation"] = iso["good_equal_serial"] == iso["good"] and iso["bad_4xx"] == iso["bad"] \
+            and iso["5xx"] == 0 and iso["same_server_process"]
+    if "scaling" in report:
+        goals["batching_2x"] = report["scaling"][-1]["throughput_rps"] >= 2 * report["scaling"][0]["throughput_rps"]
+    if "overhead" in report:
+        goals["overhead_10ms"] = report["overhead"]["p50_difference_ms"] <= 10
+    if "admission" in report:
+        adm = report["admission"]
+        b = adm["bounded"]
+        goals["admission_p99_2x"] = b["accepted_latency"].get("p99_ms", 1e9) <= 2 * adm["unloaded"]["p99_ms"]
+        goals["admission_fast_503"] = b["refusal_latency"].get("p99_ms", 0) <= 2 * adm["unloaded"]["p99_ms"]
+    if "soak" in report:
+        sk = report["soak"]
+        goals["soak"] = sk["5xx"] == 0 and sk["no_answer"] == 0 and sk["checked_equal_serial"] == sk["checked_against_serial"] \
+            and sk["good_200"] == sk["good"] and sk["bad_4xx"] == sk["bad"] and \
+            (sk["memory_growth_after_warmup"] or 0) <= 0.10
+    if "faults" in report:
+        f = report["faults"]
+        goals["faults_recover"] = f["stub_kill"]["seconds_to_first_200"] is not None and \
+            set(f["stub_kill"]["statuses"]) <= {"200", "503"} and f["client_hangups"]["next_request_status"] == 200
+    report["goals"] = {k: bool(v) for k, v in goals.items()}
+    report["load_average_end"] = os.getloadavg()
     print("goals:", json.dumps(report["goals"]))
     if args.json:
         from edgefill.runtime.atomic import write_json
 
         write_json(args.json, report)
-    if args.plot:
+    if args.plot and "soak" in report:
         from edgefill.runtime.imaging import plots
 
         plt = plots.pyplot()
         fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
-        cs = [r["concurrency"] for r in report["scaling"]]
-        plots.line_axes(a, {"throughput": [r["throughput_rps"] for r in report["scaling"]]}, cs, xticks=cs,
-                        log_x=True, marker="o", title="throughput", xlabel="concurrent clients", ylabel="requests/s")
-        plots.line_axes(b, {q: [r[f"{q}_ms"] for r in report["scaling"]] for q in ("p50", "p90", "p99")}, cs,
-                        xticks=cs, log_x=True, marker="o", title="latency", xlabel="concurrent clients", ylabel="ms")
+        if "scaling" in report:
+            cs = [r["concurrency"] for r in report["scaling"]]
+            plots.line_axes(a, {q: [r[f"{q}_ms"] for r in report["scaling"]] for q in ("p50", "p99")}, cs,
+                            xticks=cs, log_x=True, marker="o", title="latency", xlabel="concurrent clients",
+                            ylabel="ms")
+        mem = report["soak"]["memory_mb"]
+        plots.line_axes(b, {"tritonserver": [m[1] for m in mem], "stub": [m[2] for m in mem]}, [m[0] for m in mem],
+                        title="soak: resident memory", xlabel="seconds", ylabel="MB")
         fig.tight_layout()
         plots.save_figure(fig, args.plot)
     return 0

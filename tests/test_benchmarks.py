@@ -27,3 +27,18 @@ def test_bench_search_runs(tiny_bundle, tmp_path):
 def test_bench_start_needs_an_encoder(tiny_bundle):
     proc = run_bench("bench_start.py", "--bundle", str(tiny_bundle), "--faces", "1", "--rounds", "1")
     assert proc.returncode == 2 and "has no encoder" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_bench_serve_runs(tiny_bundle, tmp_path):
+    """Every part of the serving benchmark, at tiny sizes (a few seconds each)."""
+    import pytest
+
+    pytest.importorskip("tritonclient.http", reason="the serve extra (tritonclient) is not installed")
+    out = tmp_path / "s.json"
+    proc = run_bench("bench_serve.py", "--bundle", str(tiny_bundle), "--requests", "6", "--isolation", "20",
+                     "--overload-requests", "16", "--soak-seconds", "3", "--soak-checked", "3", "--max-queue", "16", "--steps", "3",
+                     "--json", str(out))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert {"overhead", "scaling", "isolation", "overload", "admission", "soak", "faults", "goals"} <= set(report)
+    assert report["isolation"]["5xx"] == 0 and report["faults"]["client_hangups"]["next_request_status"] == 200

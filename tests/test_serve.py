@@ -429,7 +429,9 @@ def test_short_soak_no_5xx_every_answer_exact_memory_flat(triton_available, tiny
         stack.stop()
     assert report["requests"] == 240, report
     assert report["5xx"] == 0 and report["no_answer"] == 0, report
-    assert report["good_200"] == report["good"] and report["good_equal_serial"] == report["good"], report
+    assert report["good_200"] == report["good"] == 228, report
+    checked = [i for i in expected if i % 20 != 19]  # every 7th request, unless its slot is a bad one
+    assert report["checked_against_serial"] == report["checked_equal_serial"] == len(checked), report
     assert report["bad"] == 12 and report["bad_4xx"] == 12, report["bad_not_4xx"]
     assert report["memory_growth_after_warmup"] is not None and report["memory_growth_after_warmup"] <= 0.10, \
         report["memory_mb"]

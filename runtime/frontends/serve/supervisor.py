@@ -104,9 +104,7 @@ class ServingStack:
         return self
 
     def _unhealthy(self, why: str) -> None:
-        if not self._restart.is_set():
-            self.log(f"supervisor: {why}; restarting the model server")
-        self._restart.set()
+        self._restart.set()  # the watch thread restarts (and logs) at its next tick
 
     def _probe(self) -> bool | None:
         """True: a real inference succeeded; False: the server cannot serve; None: no verdict."""
@@ -134,7 +132,7 @@ class ServingStack:
             elif self._restart.is_set():
                 why = "the model's Python stub is not healthy"
             elif self._probe() is False and not self._stopping.is_set():
-                why = "a probe inference failed"
+                why = "the model's Python stub is not healthy" if self._restart.is_set() else "a probe inference failed"
             if why is None or self._stopping.is_set():
                 continue
             try:
