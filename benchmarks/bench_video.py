@@ -26,6 +26,8 @@ masks, and the masked flicker ratio (DESIGN section 5). Configs:
     independent  the baseline: per-frame inpainting, every frame from the same seeded random start
                  (--no-previous --init random, like `edgefill inpaint --seed 0` on each frame), 2
                  steps, the raw detection every frame, no result smoothing
+    two_faces    default with --max-faces 2: every face its own track, one batched pipeline call
+                 (with --two-faces: a clip of two faces composed from --clip)
 Per config: fps, frames in/out, and per-stage latency p50/p95 (decode, detect, align, search,
 refine, paste, encode; run.py's report) of the speed run.
 Goals (issue 11; a report, never an assertion): default >= 24 fps with no frame lost and hole
@@ -60,8 +62,33 @@ CONFIGS = {
     "no_previous": {"previous": False},
     "raw_box": RAW_BOX,
     "independent": {"previous": False, "init": "random", "smooth": 0.0, **RAW_BOX},
+    "two_faces": {"max_faces": 2},
 }
 STAGES = ("decode", "detect", "align", "search", "refine", "paste", "encode", "inpaint", "total")
+
+
+def compose_two_faces(clip: str, out: str, max_frames: int = 0) -> str:
+    """A two-face test clip from a one-face clip: the central half of each frame (the face) beside
+    the central half of the frame half the clip later, mirrored (lossless FFV1, same size and fps)."""
+    import cv2
+
+    cap = cv2.VideoCapture(clip)
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    frames = []
+    while True:
+        ok, img = cap.read()
+        if not ok or (max_frames and len(frames) >= max_frames):
+            break
+        frames.append(img)
+    cap.release()
+    h, w = frames[0].shape[:2]
+    q = w // 4
+    writer = cv2.VideoWriter(out, cv2.VideoWriter_fourcc(*"FFV1"), fps, (2 * (w // 2), h))
+    for i, img in enumerate(frames):
+        other = frames[(i + len(frames) // 2) % len(frames)]
+        writer.write(cv2.hconcat([img[:, q:q + w // 2], cv2.flip(other[:, q:q + w // 2], 1)]))
+    writer.release()
+    return out
 
 
 def strip(clip: str, path: str, frames=(40, 160, 280, 400)) -> None:
@@ -90,7 +117,7 @@ def strip(clip: str, path: str, frames=(40, 160, 280, 400)) -> None:
             hole = info["mask"] >= 128
             telea = cv2.inpaint(rgb, hole.astype(np.uint8) * 255, 3, cv2.INPAINT_TELEA)
             masked = np.where(hole[..., None], np.uint8(255), rgb)
-            tiles = [cv2.resize(a[y0:y1, x0:x1], (200, int(200 * (y1 - y0) / (x1 - x0))), interpolation=cv2.INTER_AREA)
+            tiles = [cv2.resize(a[y0:y1, x0:x1], (176, int(176 * (y1 - y0) / (x1 - x0))), interpolation=cv2.INTER_AREA)
                      for a in (rgb, masked, telea, out)]
             rows.append(np.concatenate([np.pad(t, ((2, 2), (2, 2), (0, 0)), constant_values=255) for t in tiles], 1))
     cap.release()
@@ -107,6 +134,9 @@ def main(argv=None) -> int:
     ap.add_argument("--strip", default=None, help="write the source | masked | output picture here")
     ap.add_argument("--max-frames", type=int, default=0)
     ap.add_argument("--strip-only", action="store_true", help="only draw --strip")
+    ap.add_argument("--two-faces", action="store_true",
+                    help="run on a two-face clip composed from --clip (compose_two_faces); the two_faces config "
+                         "(--max-faces 2) inpaints both")
     ap.add_argument("--measure-crop", metavar="NPZ", default=None,
                     help="only measure the Haar box -> model crop geometry on the last 400 faces of NPZ")
     args = ap.parse_args(argv)
@@ -129,6 +159,8 @@ def main(argv=None) -> int:
     rows = []
     load = [os.getloadavg()[0]]
     with tempfile.TemporaryDirectory() as tmp:
+        if args.two_faces:
+            args.clip = compose_two_faces(args.clip, str(Path(tmp) / "two_faces.mkv"))
         for name in args.configs.split(","):
             kw = CONFIGS[name]
             base = VideoJob(input=args.clip, out=str(Path(tmp) / f"{name}.mp4"), face="auto", mask="center",
@@ -137,6 +169,7 @@ def main(argv=None) -> int:
             quality = run_video(VideoJob(**{**base.__dict__, "evaluate": True, "out": str(Path(tmp) / f"{name}_e.mp4")}))
             ev = quality["evaluation"]
             row = {"config": name, "settings": kw, "fps": speed["fps"], "frames_in": speed["frames_in"],
+                   "faces_per_frame": float(sum(f["faces"] for f in speed["per_frame"]) / max(1, len(speed["per_frame"]))),
                    "frames_out": speed["frames_out"], "dropped": speed["dropped"],
                    "without_face": speed["frames_without_face"], "steps_mean": speed["steps_run"]["mean"],
                    "inpaint_p50_ms": speed["latency"]["inpaint"]["p50_ms"],
