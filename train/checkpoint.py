@@ -58,6 +58,34 @@ def save_checkpoint(run_dir: str | os.PathLike, kind: str, config: dict, state: 
     return final
 
 
+BEST_DIR = "best"
+
+
+def save_best(run_dir: str | os.PathLike, tensors: dict[str, torch.Tensor], record: dict) -> Path:
+    """The run's best weights so far (`best/weights.safetensors`: the EMA G as `generator.*` and the
+    critic of that tick as `discriminator.*`) and `best/best.json` (the record: swd, step, images
+    seen), each written atomically, weights first: best.json never names weights not yet there."""
+    from edgefill.runtime import atomic
+
+    best = Path(run_dir) / BEST_DIR
+    best.mkdir(parents=True, exist_ok=True)
+    with atomic.atomic_path(best / "weights.safetensors") as tmp:
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
+    atomic.write_json(best / "best.json", {**record, "weights": "EMA generator, lowest SWD so far"})
+    return best
+
+
+def load_best(run_dir: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict] | None:
+    """(tensors, record) of a run's best/ folder, or None when the run has none."""
+    best = Path(run_dir) / BEST_DIR
+    if not (best / "best.json").is_file():
+        return None
+    try:
+        return load_file(str(best / "weights.safetensors")), json.loads((best / "best.json").read_text())
+    except Exception as exc:
+        raise EdgefillError(f"{best}: damaged best weights ({type(exc).__name__}: {exc})") from None
+
+
 def find_checkpoint(path: str | os.PathLike) -> Path | None:
     """Accept a run folder or the checkpoint folder itself; None when there is none."""
     p = Path(path)

@@ -98,7 +98,13 @@ def preset(name: str) -> tuple[GeneratorConfig, DiscriminatorConfig, RefinerConf
 
 @dataclass(frozen=True)
 class GanTrainConfig:
-    """One `edgefill train gan` run. LSGAN (Mao et al.) with Adam."""
+    """One `edgefill train gan` run: LSGAN (Mao et al.) with Adam (train/train_gan.py).
+
+    ema_kimg: half-life, in thousands of images, of the exponential moving average of G
+    (parameters and BN buffers) that ships; diffaugment: DiffAugment policy on everything the
+    critic sees ("" = off; train/augment.py); cpu_bf16: bf16 autocast on CPU; checkpoint_minutes:
+    wall time between ticks (checkpoint, log line, SWD, sample grid; 0 = only by steps);
+    swd_images: EMA-G samples and real training faces compared at each tick (0 = no SWD)."""
 
     preset: str = "base"
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
@@ -115,9 +121,18 @@ class GanTrainConfig:
     val_fraction: float = 0.0
     seed: int = 0
     device: str = "auto"
-    amp: bool = True  # mixed precision, CUDA only
-    checkpoint_every: int = 200  # steps between mid-epoch checkpoints (0: per epoch only)
+    amp: bool = True  # mixed precision on CUDA
+    checkpoint_every: int = 0  # steps between ticks (0: by wall time only)
     limit: int = 0  # use only the first N images (0: all)
+    ema_kimg: float = 10.0
+    diffaugment: str = "color,translation,cutout"
+    cpu_bf16: bool = False
+    checkpoint_minutes: float = 5.0
+    swd_images: int = 2048
+
+    def __post_init__(self) -> None:
+        if self.ema_kimg < 0 or self.checkpoint_minutes < 0 or self.swd_images < 0:
+            raise EdgefillError("--ema-kimg, --checkpoint-minutes and --swd-images must be >= 0")
 
 
 @dataclass(frozen=True)

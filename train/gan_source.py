@@ -1,7 +1,8 @@
 """The frozen G and D that later stages train against, from a GAN run OR an exported bundle.
 
 `edgefill train encoder --gan X` and `edgefill export --checkpoint X` accept either: a GAN run
-folder (train/checkpoint.py) or a bundle folder/.zip (its weights, as stored: an fp16 bundle's
+folder (train/checkpoint.py; its G is the best EMA G by SWD when the run kept one in `best/`,
+else the newest EMA G, else - runs from before the average - the raw G) or a bundle folder/.zip (its weights, as stored: an fp16 bundle's
 weights come back exactly, so re-exporting it in fp16 reproduces them bit for bit). A bundle
 also yields its refiner, its encoder with the search settings it ships for an encoder start,
 and the training record of its manifest.
@@ -16,7 +17,7 @@ import torch
 from edgefill.runtime.core.bundle import MANIFEST, open_bundle
 from edgefill.runtime.errors import EdgefillError
 
-from .checkpoint import find_checkpoint, load_checkpoint
+from .checkpoint import CHECKPOINT_DIR, find_checkpoint, load_best, load_checkpoint
 from .config import (DiscriminatorConfig, EncoderConfig, GanTrainConfig, GeneratorConfig, RefinerConfig,
                      from_dict, nested_from_dict)
 from .discriminator import Discriminator
@@ -83,9 +84,24 @@ def load_gan_source(path: str, flag: str = "--checkpoint") -> GanSource:
         raise EdgefillError(f"{path} is a {ck.kind} checkpoint; {flag} takes the GAN checkpoint (generator + critic) "
                             "or a bundle")
     cfg = nested_from_dict(GanTrainConfig, ck.config)
-    G = _load(Generator(cfg.generator), ck.module_state("generator"), "generator")
-    D = _load(Discriminator(cfg.discriminator), ck.module_state("discriminator"), "discriminator")
-    training = {"gan": {"checkpoint": str(Path(path)), "preset": cfg.preset, "data": ck.state.get("data"),
+    best = load_best(ck.path.parent) if ck.path.name.startswith(CHECKPOINT_DIR) else None
+    if best is not None:  # the run's best EMA G by SWD, with the critic of that tick
+        tensors, record = best
+        g_state = {k[len("generator."):]: v for k, v in tensors.items() if k.startswith("generator.")}
+        d_state = {k[len("discriminator."):]: v for k, v in tensors.items() if k.startswith("discriminator.")}
+        weights = {"generator": "ema, best by SWD", "swd": record.get("swd"), "step": record.get("step"),
+                   "images_seen": record.get("images_seen")}
+    elif ck.module_state("generator_ema"):
+        g_state, d_state = ck.module_state("generator_ema"), ck.module_state("discriminator")
+        weights = {"generator": "ema, newest checkpoint"}
+    else:  # a run from before the moving average
+        g_state, d_state = ck.module_state("generator"), ck.module_state("discriminator")
+        weights = {"generator": "raw, newest checkpoint"}
+    G = _load(Generator(cfg.generator), g_state, "generator")
+    D = _load(Discriminator(cfg.discriminator), d_state, "discriminator")
+    training = {"gan": {"weights": weights, "images_seen": ck.state.get("images_seen"),
+                        "recipe": {"ema_kimg": cfg.ema_kimg, "diffaugment": cfg.diffaugment,
+                                   "instance_noise": cfg.instance_noise, "cpu_bf16": cfg.cpu_bf16, "flip": cfg.flip},"checkpoint": str(Path(path)), "preset": cfg.preset, "data": ck.state.get("data"),
                         "epochs_planned": cfg.epochs, "epoch": ck.state.get("epoch"),
                         "step_in_epoch": ck.state.get("step_in_epoch"), "steps": ck.state.get("step"),
                         "batch_size": cfg.batch_size, "lr": [cfg.lr_g, cfg.lr_d], "betas": [cfg.beta1, cfg.beta2],

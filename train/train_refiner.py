@@ -45,12 +45,13 @@ VAL_COMPLETIONS = 256
 
 
 def load_gan(path: str, device: torch.device) -> tuple[Generator, Discriminator, GanTrainConfig]:
+    """The G and D a GAN run ships (gan_source: its best EMA G by SWD when it kept one)."""
+    from .gan_source import load_gan_source
+
     ckpt = load_checkpoint(path, kind="gan")
     cfg = nested_from_dict(GanTrainConfig, ckpt.config)
-    G, D = Generator(cfg.generator), Discriminator(cfg.discriminator)
-    G.load_state_dict(ckpt.module_state("generator"))
-    D.load_state_dict(ckpt.module_state("discriminator"))
-    return G.to(device).eval(), D.to(device).eval(), cfg
+    source = load_gan_source(path, flag="--gan")
+    return source.generator.to(device).eval(), source.discriminator.to(device).eval(), cfg
 
 
 def _flip_batch(arr: np.ndarray, flips: np.ndarray) -> np.ndarray:

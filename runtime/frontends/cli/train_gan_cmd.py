@@ -3,6 +3,8 @@
 Flags map to edgefill.train.config.GanTrainConfig; the loop is edgefill.train.train_gan."""
 from __future__ import annotations
 
+import sys
+
 import click
 
 from .common import DEVICE, echo_json
@@ -32,13 +34,34 @@ def register(group: click.Group) -> None:
 @click.option("--no-flip", is_flag=True, help="Disable horizontal-flip augmentation.")
 @click.option("--no-amp", is_flag=True, help="Disable mixed precision on CUDA.")
 @click.option("--limit", default=0, show_default=True, type=click.IntRange(0), help="Use the first N images.")
-@click.option("--checkpoint-every", default=200, show_default=True, type=click.IntRange(0))
-@click.option("--resume", is_flag=True, help="Continue the run in --out (to --epochs in total).")
+@click.option("--ema-kimg", default=10.0, show_default=True, type=click.FloatRange(0),
+              help="Half-life of G's moving average (the shipped G), in thousands of images (0: no averaging).")
+@click.option("--diffaugment", default="color,translation,cutout", show_default=True,
+              help="DiffAugment policy on everything the critic sees: a subset of color,translation,cutout "
+                   "(empty string: off).")
+@click.option("--bf16/--no-bf16", "cpu_bf16", default=False, show_default=True, help="bf16 autocast on CPU.")
+@click.option("--checkpoint-minutes", default=5.0, show_default=True, type=click.FloatRange(0),
+              help="Wall time between ticks: checkpoint, log line, SWD, sample grid (0: by steps only).")
+@click.option("--checkpoint-every", default=0, show_default=True, type=click.IntRange(0),
+              help="Also tick every N steps (0: by time only).")
+@click.option("--swd-images", default=2048, show_default=True, type=click.IntRange(0),
+              help="EMA-G samples and real faces compared by SWD at each tick (0: none).")
+@click.option("--portable", default=None, help="Also keep the newest resume state in this one file "
+              "(rewritten atomically each tick); --resume continues from it when the run folder lacks a newer one.")
+@click.option("--threads", default=0, show_default=True, type=click.IntRange(0),
+              help="torch CPU threads (0: torch's default). On a busy 2-core machine 1 thread was faster.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out (or from --portable) to --epochs in total.")
 def train_gan_cmd(data, out, preset, epochs, batch_size, lr, lr_d, instance_noise, noise_steps, device, seed, val_fraction,
-                  dropout, d_width, no_flip, no_amp, limit, checkpoint_every, resume):
+                  dropout, d_width, no_flip, no_amp, limit, ema_kimg, diffaugment, cpu_bf16, checkpoint_minutes,
+                  checkpoint_every, swd_images, portable, threads, resume):
     """Train the LSGAN generator and critic."""
     from edgefill.train import config as C
+    import torch
+
     from edgefill.train.train_gan import train_gan
+
+    if threads:
+        torch.set_num_threads(threads)
 
     g, d, _ = C.preset(preset)
     d = C.DiscriminatorConfig(width=d_width) if d_width else d
@@ -46,5 +69,12 @@ def train_gan_cmd(data, out, preset, epochs, batch_size, lr, lr_d, instance_nois
                            discriminator=d, epochs=epochs, batch_size=batch_size, lr_g=lr, lr_d=lr_d,
                            instance_noise=instance_noise, instance_noise_steps=noise_steps,
                            flip=not no_flip, val_fraction=val_fraction, seed=seed, device=device, amp=not no_amp,
-                           checkpoint_every=checkpoint_every, limit=limit)
-    echo_json(train_gan(cfg, data, out, resume=resume))
+                           checkpoint_every=checkpoint_every, limit=limit, ema_kimg=ema_kimg,
+                           diffaugment=diffaugment, cpu_bf16=cpu_bf16, checkpoint_minutes=checkpoint_minutes,
+                           swd_images=swd_images)
+    summary = train_gan(cfg, data, out, resume=resume, progress=sys.stderr.isatty(), portable=portable)
+    if summary["stopped"]:
+        click.echo(f"stopped by {summary['stopped']} at step {summary['steps']} ({summary['images_seen']} images "
+                   f"seen); checkpoint written to {summary['out']}; continue with --resume")
+    else:
+        echo_json(summary)
