@@ -52,33 +52,68 @@ def test_one_training_step_moves_both_losses():
 def _cfg(**kw):
     g, d, _ = preset("tiny")
     base = dict(preset="tiny", generator=g, discriminator=d, batch_size=16, epochs=2, seed=3, device="cpu",
-                checkpoint_every=0)
+                checkpoint_every=0, checkpoint_minutes=0, swd_images=32, ema_kimg=0.1)
     return GanTrainConfig(**{**base, **kw})
+
+
+def _assert_same_run(a_dir, b_dir, same_ticks=False):
+    """Every tensor (G, D, the EMA G), both optimisers and every RNG state equal."""
+    a = load_checkpoint(a_dir, kind="gan", with_train_state=True)
+    b = load_checkpoint(b_dir, kind="gan", with_train_state=True)
+    assert a.tensors.keys() == b.tensors.keys() and any(k.startswith("generator_ema.") for k in a.tensors)
+    for k in a.tensors:
+        assert torch.equal(a.tensors[k], b.tensors[k]), k
+    for opt in ("opt_g", "opt_d"):
+        sa, sb = a.train_state[opt]["state"], b.train_state[opt]["state"]
+        assert sa.keys() == sb.keys()
+        for i in sa:
+            for name in ("exp_avg", "exp_avg_sq", "step"):
+                assert torch.equal(sa[i][name], sb[i][name]), (opt, i, name)
+    for gen in ("z_gen", "aug_gen"):
+        assert torch.equal(a.train_state[gen], b.train_state[gen]), gen
+    assert torch.equal(a.train_state["rng"]["torch"], b.train_state["rng"]["torch"])
+    assert a.state["step"] == b.state["step"] and a.state["images_seen"] == b.state["images_seen"]
+    assert a.state["best"]["swd"] == b.state["best"]["swd"]
+    assert a.state["ticks"][-1]["swd"] == b.state["ticks"][-1]["swd"]
+    if same_ticks:  # ticks at the same steps: the logged losses agree too
+        keys = ("step", "images_seen", "d_loss", "g_loss", "swd", "diversity")
+        assert [{k: t[k] for k in keys} for t in a.state["ticks"]] == [{k: t[k] for k in keys} for t in b.state["ticks"]]
+    return a, b
 
 
 def test_checkpoint_round_trip_and_exact_resume(tmp_path, faces_npz):
     straight = train_gan(_cfg(), str(faces_npz), str(tmp_path / "a"), progress=False)
     train_gan(_cfg(epochs=1), str(faces_npz), str(tmp_path / "b"), progress=False)
     resumed = train_gan(_cfg(epochs=2), str(faces_npz), str(tmp_path / "b"), resume=True, progress=False)
-    assert straight["steps"] == resumed["steps"] == 8
-    a, b = load_checkpoint(tmp_path / "a", kind="gan"), load_checkpoint(tmp_path / "b", kind="gan")
-    assert a.tensors.keys() == b.tensors.keys()
-    for k in a.tensors:
-        assert torch.equal(a.tensors[k], b.tensors[k]), k
-    assert a.config["generator"]["width"] == 8 and a.state["history"] == b.state["history"]
+    assert straight["steps"] == resumed["steps"] == 8 and straight["images_seen"] == 128
+    a, _ = _assert_same_run(tmp_path / "a", tmp_path / "b")
+    assert a.config["generator"]["width"] == 8
+    # the EMA G is an average, not a copy of G
+    assert not torch.equal(a.tensors["generator_ema.convs.0.weight"], a.tensors["generator.convs.0.weight"])
     # the round trip rebuilds a working generator
     G = Generator(preset("tiny")[0])
-    G.load_state_dict(a.module_state("generator"))
+    G.load_state_dict(a.module_state("generator_ema"))
     assert G.eval()(torch.zeros(1, 100)).shape == (1, 3, 64, 64)
-    for name in ("samples_epoch001.png", "samples_epoch002.png", "loss_curve.png", "train_log.jsonl"):
-        assert (tmp_path / "a" / name).is_file()
+    for name in ("samples_000000k.png", "loss_curve.png", "swd_curve.png", "train_log.jsonl", "best/best.json",
+                 "best/weights.safetensors"):
+        assert (tmp_path / "a" / name).is_file(), name
+    log = [json.loads(line) for line in (tmp_path / "a" / "train_log.jsonl").read_text().splitlines()]
+    assert len(log) == 1 and log[0]["images_seen"] == 128 and log[0]["swd"] > 0
+    assert {"swd64", "swd32", "swd16", "diversity", "images_per_s", "d_loss", "g_loss"} <= log[0].keys()
+    best = json.loads((tmp_path / "a" / "best" / "best.json").read_text())
+    assert best["swd"] == min(t["swd"] for t in a.state["ticks"])
 
 
 def test_mid_epoch_resume_matches_uninterrupted(tmp_path, faces_npz, monkeypatch):
-    """Interrupt right after the mid-epoch checkpoint at step 2 of 4, resume: same weights."""
+    """Interrupt right after the mid-epoch checkpoint at step 2 of 4 (EMA, DiffAugment, instance
+    noise all on), resume: same weights, EMA, optimisers and RNG states; then the same from the
+    portable file alone, into a new run folder (a new machine)."""
+    import shutil
+
     import edgefill.train.train_gan as tg
 
-    cfg = _cfg(epochs=1, checkpoint_every=2)
+    cfg = _cfg(epochs=2, checkpoint_every=2, diffaugment="color,translation,cutout", instance_noise=0.1)
+    assert cfg.ema_kimg > 0
     train_gan(cfg, str(faces_npz), str(tmp_path / "full"), progress=False)
 
     class Interrupted(Exception):
@@ -88,7 +123,14 @@ def test_mid_epoch_resume_matches_uninterrupted(tmp_path, faces_npz, monkeypatch
 
     def save_then_crash(run_dir, kind, config, state, modules, train_state):
         real_save(run_dir, kind, config, state, modules, train_state)
-        if state["step_in_epoch"] == 2:
+        if state["step"] == 2:
+            raise Interrupted
+
+    real_portable = tg.write_portable
+
+    def portable_then_crash(path, config, state, *args):
+        real_portable(path, config, state, *args)
+        if state["step"] == 2:
             raise Interrupted
 
     monkeypatch.setattr(tg, "save_checkpoint", save_then_crash)
@@ -97,10 +139,61 @@ def test_mid_epoch_resume_matches_uninterrupted(tmp_path, faces_npz, monkeypatch
     monkeypatch.setattr(tg, "save_checkpoint", real_save)
     assert load_checkpoint(tmp_path / "cut").state["step_in_epoch"] == 2
     train_gan(cfg, str(faces_npz), str(tmp_path / "cut"), resume=True, progress=False)
-    a, b = load_checkpoint(tmp_path / "full"), load_checkpoint(tmp_path / "cut")
-    assert b.state["step"] == 4
-    for k in a.tensors:
-        assert torch.equal(a.tensors[k], b.tensors[k]), k
+    _assert_same_run(tmp_path / "full", tmp_path / "cut", same_ticks=True)
+
+    portable = tmp_path / "ckpts" / "gan.ckpt"
+    monkeypatch.setattr(tg, "write_portable", portable_then_crash)
+    with pytest.raises(Interrupted):
+        train_gan(cfg, str(faces_npz), str(tmp_path / "machine1"), progress=False, portable=str(portable))
+    monkeypatch.setattr(tg, "write_portable", real_portable)
+    shutil.rmtree(tmp_path / "machine1")
+    assert [p.name for p in portable.parent.iterdir()] == ["gan.ckpt"]  # no temporary left behind
+    train_gan(cfg, str(faces_npz), str(tmp_path / "machine2"), resume=True, progress=False, portable=str(portable))
+    _assert_same_run(tmp_path / "full", tmp_path / "machine2", same_ticks=True)
+    assert (tmp_path / "machine2" / "best" / "best.json").is_file()
+
+
+def test_resume_refuses_other_data(tmp_path, faces_npz, sample_faces):
+    train_gan(_cfg(epochs=1), str(faces_npz), str(tmp_path / "a"), progress=False)
+    other = tmp_path / "other.npz"
+    np.savez(other, images=np.concatenate([sample_faces[::-1]] * 8))
+    with pytest.raises(EdgefillError, match="not the data"):
+        train_gan(_cfg(epochs=2), str(other), str(tmp_path / "a"), resume=True, progress=False)
+
+
+def test_sigterm_writes_a_checkpoint_and_exits_cleanly(tmp_path, faces_npz):
+    """SIGTERM once the first tick's "checkpoint written" line is out: exit 0, one line on stdout,
+    and a checkpoint that resumes. Bounded by the run's length (it would end by itself after
+    50 epochs of 4 steps), never by the machine's speed."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    out, portable = tmp_path / "run", tmp_path / "p" / "gan.ckpt"
+    proc = subprocess.Popen([sys.executable, "-m", "edgefill.runtime", "train", "gan", "--config", "tiny",
+                             "--data", str(faces_npz), "--out", str(out), "--batch-size", "16", "--epochs", "50",
+                             "--checkpoint-every", "2", "--checkpoint-minutes", "0", "--swd-images", "16",
+                             "--portable", str(portable)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    first = proc.stderr.readline()
+    while first and "checkpoint written" not in first:
+        first = proc.stderr.readline()
+    assert "checkpoint written" in first
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
+    lines = stdout.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("stopped by SIGTERM"), stdout
+    assert "Traceback" not in stderr
+    ck = load_checkpoint(out, kind="gan", with_train_state=True)
+    assert ck.state["ticks"][-1].get("stopped") == "SIGTERM" and ck.state["step"] < 200
+    proc = run_cli("train", "gan", "--config", "tiny", "--data", str(faces_npz), "--out", str(out), "--epochs",
+                   str(ck.state["epoch"] + 1), "--resume", "--portable", str(portable))
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["steps"] == 4 * (ck.state["epoch"] + 1) and summary["stopped"] is None
 
 
 def test_loader_folder_with_corrupt_file_and_npz(tmp_path, sample_faces):
@@ -141,9 +234,9 @@ def test_cli_train_gan_tiny_end_to_end(tmp_path, shared_test_npz):
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["epochs"] == 1 and summary["images"] == 300 and summary["images_per_s"] > 0
-    for name in ("checkpoint/checkpoint.json", "checkpoint/weights.safetensors", "samples_epoch001.png",
-                 "loss_curve.png"):
-        assert (out / name).is_file(), name
+    for name in ("checkpoint/checkpoint.json", "checkpoint/weights.safetensors", "samples_000000k.png",
+                 "loss_curve.png", "swd_curve.png", "best/best.json"):
+        assert (out / name).is_file(), name  # 4 steps of 64: 256 images, the grid of "0 thousand" images
     # --resume without a checkpoint and a refiner run against a non-GAN folder are clear errors
     assert_one_line_error(run_cli("train", "gan", "--config", "tiny", "--data", str(shared_test_npz),
                                   "--out", str(tmp_path / "none"), "--resume"), "no checkpoint")
@@ -162,7 +255,8 @@ def test_cli_train_refiner_tiny_end_to_end(tmp_path, tiny_gan_checkpoint, tiny_r
     assert load_checkpoint(out, kind="refiner").module_state("refiner")
     # resuming reuses the cached completions and continues to 2 epochs
     proc = run_cli(*[a if a != "1" else "2" for a in args], "--resume")
-    assert proc.returncode == 0, proc.stderr and json.loads(proc.stdout)["epochs"] == 2
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["epochs"] == 2
     # a refiner checkpoint where a GAN is expected: one clear line
     bad = run_cli("train", "refiner", "--data", str(faces_npz), "--gan", str(tiny_refiner_checkpoint),
                   "--out", str(tmp_path / "r2"))
@@ -229,9 +323,11 @@ def test_cli_tune_search_uses_the_validation_split(tmp_path, faces_npz):
     chosen = report["chosen"]
     assert chosen["steps"] == 3 and chosen["blend"] in ("paste", "poisson") and chosen["prior"] in ("lsgan", "log")
     # the chosen lr/lam/prior is the best trial under the criterion for the paste blend it was tuned with
-    scores = {(t["lr"], t["lam"], t["prior"]): t["paste"]["hole_psnr"] for t in report["trials"]}
-    assert len(scores) >= 7 and all(np.isfinite(v) for v in scores.values())
-    assert scores[(chosen["lr"], chosen["lam"], chosen["prior"])] == report["chosen_scores"]["paste"]["hole_psnr"]
+    # criterion: paste hole PSNR, SSIM breaking ties; the chosen setting must beat or tie every trial
+    crit = {(t["lr"], t["lam"], t["prior"]): (t["paste"]["hole_psnr"], t["paste"]["ssim"]) for t in report["trials"]}
+    assert len(crit) >= 7 and all(np.isfinite(v).all() for v in crit.values())
+    chosen_key = (chosen["lr"], chosen["lam"], chosen["prior"])
+    assert chosen_key in crit and crit[chosen_key] == max(crit.values()), (chosen_key, crit)
     # a GAN run without a hold-out cannot be tuned on: one clear line
     nohold = tmp_path / "nohold"
     run_cli("train", "gan", "--config", "tiny", "--data", str(faces_npz), "--epochs", "1", "--out", str(nohold),

@@ -87,6 +87,10 @@ def tune(bundle: str, data: str, gan_run: str, out: str, masks: tuple[str, ...] 
             bar.set_postfix({field: value, "hole_psnr": f"{scored[-1][0][0]:.2f}"})
         best = best.replace(**{field: max(scored)[1]})
     bar.close()
+    # coordinate descent can leave a better earlier trial behind (when a default is off the grid):
+    # ship the best of ALL trials under the criterion
+    top = max(trials, key=lambda t: key_of(t, best.blend))
+    best = best.replace(lr=top["lr"], lam=top["lam"], prior=top["prior"])
     final = run(best)
     blend = max(("paste", "poisson"), key=lambda b: key_of(final, b))
     best = best.replace(blend=blend)
