@@ -97,22 +97,27 @@ def hole_in_frame(mask64: np.ndarray, m: np.ndarray, width: int, height: int) ->
 
 def paste_aligned(frame: np.ndarray, result64: np.ndarray, hole: np.ndarray, m: np.ndarray) -> np.ndarray:
     """Put the 64x64 result back: inside the full-frame `hole` (uint8, 255 = fill) the result,
-    in a FEATHER-wide band outside it the result fading into the frame, elsewhere the frame."""
+    in a FEATHER-wide band outside it the result fading into the frame, elsewhere the frame. Only
+    the hole's bounding box (plus the band) is warped and blended."""
     h, w = frame.shape[:2]
-    box = crop_box(m, w, h)
     out = frame.copy()
+    box = crop_box(m, w, h)
     if box is None:
         return out
     x, y, bw, bh = box
-    pad = int(np.ceil(FEATHER * abs(invert(m)[0, 0]) + 2))
-    x0, y0, x1, y1 = max(0, x - pad), max(0, y - pad), min(w, x + bw + pad), min(h, y + bh + pad)
     inv = invert(m)
+    scale = float(np.hypot(inv[0, 0], inv[1, 0]))  # frame pixels per crop pixel
+    hx, hy, hw, hh = cv2.boundingRect(np.ascontiguousarray(hole[y:y + bh, x:x + bw]))
+    if hw == 0 or hh == 0:
+        return out
+    pad = int(np.ceil(FEATHER * scale)) + 2
+    x0, y0 = max(0, x + hx - pad), max(0, y + hy - pad)
+    x1, y1 = min(w, x + hx + hw + pad), min(h, y + hy + hh + pad)
     inv_local = inv.copy()
     inv_local[:, 2] -= [x0, y0]
     up = cv2.warpAffine(np.ascontiguousarray(result64), inv_local, (x1 - x0, y1 - y0), flags=cv2.INTER_CUBIC,
                         borderMode=cv2.BORDER_REPLICATE)
     inside = hole[y0:y1, x0:x1] >= 128
-    scale = float(np.hypot(inv[0, 0], inv[1, 0]))  # frame pixels per crop pixel
     dist = cv2.distanceTransform((~inside).astype(np.uint8), cv2.DIST_L2, 3)
     alpha = np.clip(1.0 - dist / max(FEATHER * scale, 1e-6), 0.0, 1.0)
     alpha[inside] = 1.0
