@@ -41,6 +41,10 @@ PROBE = json.dumps({"inputs": [
     {"name": "STEPS", "shape": [1, 1], "datatype": "INT32", "data": [1]}]}).encode()
 
 
+class CrashLoop(EdgefillError):
+    """More restarts within a minute than the supervisor allows."""
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
@@ -137,18 +141,20 @@ class ServingStack:
                 continue
             try:
                 self._do_restart(why)
-            except EdgefillError as exc:
+            except CrashLoop as exc:
                 self.failure = str(exc)
                 self.state.serving, self.state.reason = False, "the model server could not be restarted"
                 self.log(f"supervisor: giving up: {exc}")
                 return
+            except EdgefillError as exc:  # this start failed (killed while starting...): the next tick retries
+                self.log(f"supervisor: restart failed, retrying: {exc}")
 
     def _do_restart(self, why: str) -> None:
         now = time.monotonic()
         while self._recent and now - self._recent[0] > 60:
             self._recent.popleft()
         if len(self._recent) >= self.max_restarts:
-            raise EdgefillError(f"{len(self._recent)} restarts within a minute, the last because {why}")
+            raise CrashLoop(f"{len(self._recent)} restarts within a minute, the last because {why}")
         self._recent.append(now)
         t0 = time.perf_counter()
         self.state.serving, self.state.reason = False, "the model server is restarting; retry in a few seconds"
