@@ -392,8 +392,31 @@ def test_a_killed_tritonserver_is_restarted_and_counted(triton_available, tiny_b
         assert stack.triton.process.pid != old and not session_processes(old)
         status, out, _ = serve_load.post(stack.url, serve_load.good_json(faces(1)[0], 0, 2))
         assert status == 200
+        # the restarted server (started by the supervisor's thread) still drains on stop
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(serve_load.post, stack.url, serve_load.good_json(faces(1)[0], 0, 1500))
+            wait_until(lambda: status_of(stack)["inflight"] == 1, 60, "a request in flight")
+            stack.stop()
+            assert pending.result()[0] == 200
     finally:
         stack.stop()
+
+
+def test_a_killed_edgefill_serve_takes_its_tritonserver_with_it(triton_available, tiny_bundle):
+    http, grpc, metrics = free_ports(3)
+    serve, lines = _serve("--bundle", str(tiny_bundle), "--http-port", str(http), "--grpc-port", str(grpc),
+                          "--metrics-port", str(metrics), "--threads", "1")
+    try:
+        assert lines.wait_for("ready:", 120), "".join(lines.all)
+        children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(serve.pid)], capture_output=True,
+                                  text=True).stdout.split()
+        assert children
+        serve.kill()
+        serve.wait(timeout=30)
+        for child in children:
+            wait_until(lambda: not session_processes(int(child)), 60, f"tritonserver {child} gone")
+    finally:
+        _end(serve)
 
 
 def test_a_client_that_hangs_up_mid_request_costs_nothing(triton_available, tiny_bundle, tmp_path):

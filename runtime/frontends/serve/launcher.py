@@ -154,7 +154,8 @@ class TritonServer:
             self._log_path = log_path
             self._log = open(log_path, "ab")
             self.process = subprocess.Popen(self.command(binary, backends), stdout=self._log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+                                            stdin=subprocess.DEVNULL, env=env, start_new_session=True,
+                                            preexec_fn=_die_with_parent)
             self.wait_ready(timeout)
         except BaseException:
             self.stop()
@@ -227,6 +228,18 @@ class TritonServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL it when the process that started it dies (even by
+    SIGKILL), so a killed `edgefill serve` or benchmark never leaves tritonserver behind (its
+    Python stubs exit with it)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 
 def _first_error(log: str) -> str:

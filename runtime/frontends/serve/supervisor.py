@@ -72,6 +72,8 @@ class ServingStack:
         self.failure: str | None = None
         self._restart = threading.Event()
         self._stopping = threading.Event()
+        self._stopped = threading.Event()
+        self._lifecycle = threading.Lock()  # a restart and a stop never overlap
         self._watch: threading.Thread | None = None
         self._recent: deque[float] = deque()
 
@@ -128,6 +130,14 @@ class ServingStack:
             return False
 
     def _watch_loop(self) -> None:
+        try:
+            self._watch_until_stopping()
+        finally:
+            # a tritonserver this thread started dies with it (launcher: PR_SET_PDEATHSIG), so the
+            # thread lives until stop() has drained and reaped the server
+            self._stopped.wait()
+
+    def _watch_until_stopping(self) -> None:
         while not self._stopping.wait(self.probe_every):
             proc = self.triton.process
             why = None
@@ -140,7 +150,10 @@ class ServingStack:
             if why is None or self._stopping.is_set():
                 continue
             try:
-                self._do_restart(why)
+                with self._lifecycle:
+                    if self._stopping.is_set():
+                        return
+                    self._do_restart(why)
             except CrashLoop as exc:
                 self.failure = str(exc)
                 self.state.serving, self.state.reason = False, "the model server could not be restarted"
@@ -172,10 +185,12 @@ class ServingStack:
     def stop(self) -> int | None:
         """Drain and stop everything; returns tritonserver's exit code."""
         self._stopping.set()
+        with self._lifecycle:
+            self.state.serving, self.state.reason = False, "the server is stopping"
+            code = self.triton.stop()
+        self._stopped.set()
         if self._watch is not None:
             self._watch.join()
-        self.state.serving, self.state.reason = False, "the server is stopping"
-        code = self.triton.stop()
         self._close_guard()
         return code
 
