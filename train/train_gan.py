@@ -15,8 +15,8 @@ The run folder tells its own story. Every tick (each `checkpoint_minutes` of wal
   of the EMA G's samples against real training faces - and of the raw G's, `swd_raw` - sample
   diversity), rewritten atomically
   from the checkpoint's own records, so it always agrees with the checkpoint;
-- `samples_NNNNNNk.png`: the EMA G at fixed z after NNNNNN thousand images; `swd_curve.png`,
-  `loss_curve.png`;
+- `samples_latest.png`: the EMA G at fixed z; kept as `samples_NNNNNNk.png` (after NNNNNN
+  thousand images) at the first tick and once per 100k images; `swd_curve.png`, `loss_curve.png`;
 - `best/`: the EMA G (and the critic of that tick) with the lowest SWD so far; this is what
   `edgefill export --checkpoint RUN` ships.
 With `portable`, the newest resume state (and the best EMA G) is also written, atomically, to
@@ -61,6 +61,7 @@ from .run_state import restore_rng, rng_state
 
 GRID_SAMPLES = 64
 GRID_Z_SEED = 1234
+GRID_KEEP_EVERY = 100_000  # images between the grids kept for good (samples_latest.png is every tick's)
 SWD_Z_SEED = 4321
 SWD_SEED = 0
 EMA_RAMPUP = 0.05  # the EMA's half-life is at most this fraction of the images seen so far (StyleGAN2-ADA)
@@ -307,8 +308,11 @@ def train_gan(cfg: GanTrainConfig, data: str, out: str, resume: bool = False, pr
         state["ticks"].append(record)
         state["since_tick"] = {"d_loss": 0.0, "g_loss": 0.0, "steps": 0}
         write_state()
-        save_grid(out_dir / f"samples_{state['images_seen'] // 1000:06d}k.png",
-                  sample_images(G_ema, fixed_z, device), ncols=8, scale=2)
+        grid = sample_images(G_ema, fixed_z, device)
+        save_grid(out_dir / "samples_latest.png", grid, ncols=8, scale=2)
+        previous = state["ticks"][-2]["images_seen"] if len(state["ticks"]) > 1 else -1
+        if previous < 0 or previous // GRID_KEEP_EVERY != state["images_seen"] // GRID_KEEP_EVERY:
+            save_grid(out_dir / f"samples_{state['images_seen'] // 1000:06d}k.png", grid, ncols=8, scale=2)
         write_pictures(out_dir, state["ticks"], cfg.preset)
         step_times.clear()
         tick_wall[0] = time.monotonic()
