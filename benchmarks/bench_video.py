@@ -10,11 +10,13 @@ masks, and the masked flicker ratio (DESIGN section 5). Configs:
     default      the defaults: the bundle's BlazeFace landmarks -> an eye-aligned crop (similarity
                  transform onto the template measured on train.npz), detection every 3 frames,
                  landmarks following the face's flow between detections and smoothed (0.15), 2
-                 steps/frame from the previous frame's z, result smoothing 0.6, the refiner on
+                 steps/frame from the previous frame's z, Poisson blending, result smoothing 0.6,
+                 the refiner on
     no_refine    default without the refiner (--no-refine)
     haar         default, but OpenCV's Haar box instead of the landmarks (--detector haar: the
                  fallback for a bundle without a detector)
-    haar_no_refine  the previous defaults (Haar box, no refiner)
+    haar_no_refine  the previous defaults (Haar box, no refiner, the result pasted)
+    paste        default, but the 64x64 result pasted into the crop, not Poisson-blended
     detect1      default with detection on every frame (--detect-every 1)
     steps1/4/8   the same with 1, 4 or 8 steps
     budget25     20 steps, but each frame's search stops at 25 ms
@@ -51,7 +53,8 @@ CONFIGS = {
     "default": {},
     "no_refine": {"refine": False},
     "haar": {"detector": "haar"},
-    "haar_no_refine": {"detector": "haar", "refine": False},
+    "haar_no_refine": {"detector": "haar", "refine": False, "blend": "paste"},
+    "paste": {"blend": "paste"},
     "detect1": {"detect_every": 1},
     "steps1": {"steps": 1},
     "steps4": {"steps": 4},

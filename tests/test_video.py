@@ -516,7 +516,7 @@ def test_no_previous_init_and_seed_change_where_each_search_starts(clip, tiny_bu
     assert not (tmp_path / "x.mkv").exists()
 
 
-def test_refine_runs_the_refiner_and_no_refine_does_not(clip, tiny_bundle, tmp_path):
+def test_refine_and_blend_change_the_fill(clip, tiny_bundle, tmp_path):
     src, frames = clip
     args = [str(src), "--box", "16,8,64,64", "--steps", "1", "--bundle", str(tiny_bundle), "--max-frames", "4"]
     on, out_on = _report(tmp_path, "on", *args, "--refine")
@@ -527,6 +527,9 @@ def test_refine_runs_the_refiner_and_no_refine_does_not(clip, tiny_bundle, tmp_p
     for a, b, f in zip(out_on, out_off, frames):
         assert np.array_equal(a[~hole], f[~hole]) and np.array_equal(b[~hole], f[~hole])  # outside: the source
         assert not np.array_equal(a[hole], b[hole])  # inside: the refiner changed the fill
+    pasted, out_pasted = _report(tmp_path, "pasted", *args, "--refine", "--blend", "paste")
+    assert on["settings"]["blend"] == "poisson" and pasted["settings"]["blend"] == "paste"
+    assert any(not np.array_equal(a[hole], b[hole]) for a, b in zip(out_on, out_pasted))  # Poisson changed it
 
 
 def test_detect_every_and_no_follow_on_a_moving_face(face_clip, tiny_bundle, tmp_path):
@@ -555,6 +558,9 @@ def test_detect_every_and_no_follow_on_a_moving_face(face_clip, tiny_bundle, tmp
     (["--init", "sideways"], "--init"),
     (["--steps", "0"], "--steps"),
     (["--frame-budget-ms", "0"], "--frame-budget-ms"),
+    (["--blend", "average"], "--blend"),
+    (["--max-faces", "0"], "--max-faces"),
+    (["--detector", "yunet"], "--detector"),
 ])
 def test_bad_flag_values_are_one_line(clip, tiny_bundle, tmp_path, args, fragment):
     src, _ = clip

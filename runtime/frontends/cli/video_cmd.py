@@ -46,6 +46,9 @@ def register(cli: click.Group) -> None:
               help="Run the face detector every N frames (default 3).")
 @click.option("--no-follow", is_flag=True,
               help="Hold the face box between detections instead of moving it with the face's optical flow.")
+@click.option("--blend", type=click.Choice(["poisson", "paste"]), default="poisson", show_default=True,
+              help="How the search's 64x64 result joins the crop's known pixels (poisson: its colours meet the "
+                   "frame's at the hole's edge).")
 @click.option("--refine/--no-refine", default=None,
               help="Run the bundle's refiner on each frame's result (default: on; --no-refine saves its few ms).")
 @click.option("--realtime", is_flag=True,
@@ -64,7 +67,7 @@ def register(cli: click.Group) -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds mask kinds and random starts.")
 @click.option("--max-frames", type=click.IntRange(0), default=0, show_default=True, help="Stop after N frames (0: all).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
-def video_cmd(input_spec, out, mask, box, face, detector, max_faces, steps, frame_budget_ms, init, no_previous, smooth, box_smoothing,
+def video_cmd(input_spec, out, mask, box, face, detector, max_faces, blend, steps, frame_budget_ms, init, no_previous, smooth, box_smoothing,
               detect_every, no_follow, refine, realtime, keep_audio, codec, side_by_side, evaluate, json_path, provider, bundle, threads,
               seed, max_frames, no_progress):
     """Inpaint the face region of every frame of a video file, camera or stream."""
@@ -79,7 +82,7 @@ def video_cmd(input_spec, out, mask, box, face, detector, max_faces, steps, fram
                    keep_audio=keep_audio, codec=codec, side_by_side=side_by_side, evaluate=evaluate,
                    provider=None if provider == "auto" else provider, bundle=bundle, threads=threads, seed=seed,
                    previous=not no_previous, follow=not no_follow, max_frames=max_frames, progress=not no_progress,
-                   detector=detector, max_faces=max_faces,
+                   detector=detector, max_faces=max_faces, blend=blend,
                    **{k: v for k, v in optional.items() if v is not None})
     try:
         report = run_video(job)

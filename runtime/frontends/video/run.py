@@ -43,7 +43,7 @@ from ...core.pipeline import Pipeline
 from ...errors import EdgefillError
 from ...imaging import metrics
 from ...imaging.preprocess import parse_box
-from .api import VIDEO_BOX_SMOOTHING, VIDEO_DETECT_EVERY, VIDEO_REFINE, VIDEO_SMOOTH, VideoInpainter
+from .api import VIDEO_BLEND, VIDEO_BOX_SMOOTHING, VIDEO_DETECT_EVERY, VIDEO_REFINE, VIDEO_SMOOTH, VideoInpainter
 from .flicker import FlickerMeter
 from .masks import MaskSource
 from .sources import SourceError, open_source
@@ -120,6 +120,7 @@ class VideoJob:
     progress: bool = True
     detector: str = "auto"
     max_faces: int = 1
+    blend: str = VIDEO_BLEND
 
 
 def percentiles(seconds: list[float]) -> dict:
@@ -200,7 +201,7 @@ def _run(job: VideoJob, interrupted: threading.Event) -> dict:
                             frame_budget_ms=job.frame_budget_ms, init=job.init, previous=job.previous,
                             smooth=job.smooth, box_smoothing=job.box_smoothing, detect_every=job.detect_every,
                             follow=job.follow, seed=job.seed, refine=job.refine, frame_count=source.frame_count, pipeline=pipeline,
-                            detector=job.detector, max_faces=job.max_faces)
+                            detector=job.detector, max_faces=job.max_faces, blend=job.blend)
         width = source.width * (2 if job.side_by_side else 1)
         sink = VideoSink(job.out, source.fps, (width, source.height), job.codec)
         if interrupted.is_set():
@@ -375,7 +376,7 @@ def _loop(job: VideoJob, source, vi: VideoInpainter, sink: VideoSink, interrupte
         "steps_run": {"mean": float(np.mean(steps)) if steps else None, "max": int(max(steps)) if steps else None},
         "latency": {k: percentiles(v) for k, v in times.items()},
         "settings": {"mask": job.mask, "box": job.box, "face": job.face or ("auto" if job.box is None else None),
-                     "steps": vi.config.steps, "frame_budget_ms": job.frame_budget_ms, "init": job.init or "auto",
+                     "steps": vi.config.steps, "blend": vi.config.blend, "frame_budget_ms": job.frame_budget_ms, "init": job.init or "auto",
                      "previous_z": job.previous, "smooth": job.smooth, "box_smoothing": job.box_smoothing,
                      "detector": vi.detector, "max_faces": job.max_faces, "detect_every": job.detect_every, "follow": job.follow, "refine": job.refine and vi.pipeline.has_refiner,
                      "codec": sink.codec, "side_by_side": job.side_by_side,
