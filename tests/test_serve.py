@@ -260,10 +260,10 @@ def test_health_and_metrics_answer(server, client):
 
 
 def test_a_flood_beyond_the_queue_gets_503s_without_waiting_for_the_work(triton_available, tiny_bundle, tmp_path):
-    """max batch 2, queue 4: of 40 simultaneous requests at most 2 run + 4 wait (+ those admitted
-    as batches finish); the rest are refused on arrival, so every 503 comes back before the last
-    accepted request has finished its work (by design: the accepted work is several batches of
-    300 steps each)."""
+    """max batch 2, queue 4: of 40 simultaneous requests 1-2 run + 4 wait (+ those admitted as
+    batches finish, so at least 5 are served); the rest are refused on arrival, so every 503 comes
+    back before the last accepted request has finished its work (by design: the accepted work is
+    several batches of 300 steps each)."""
     stack = start_stack(tiny_bundle, tmp_path, max_batch=2, max_queue=4, max_steps=1000)
     try:
         img = faces(1, seed=11)[0]
@@ -280,7 +280,7 @@ def test_a_flood_beyond_the_queue_gets_503s_without_waiting_for_the_work(triton_
         assert set(statuses) <= {200, 503}, statuses
         rejected = [(p, t) for s, p, t in results if s == 503]
         accepted = [t for s, _, t in results if s == 200]
-        assert len(accepted) >= 6 and len(rejected) >= 10, statuses
+        assert len(accepted) >= 5 and len(rejected) >= 10, statuses
         assert all("queue" in p.lower() for p, _ in rejected), rejected[:3]
         assert max(t for _, t in rejected) < max(accepted)
         status, out, _ = serve_load.post(stack.url, serve_load.good_json(img, 0, 5))
