@@ -258,8 +258,8 @@ def train_gan(cfg: GanTrainConfig, data: str, out: str, resume: bool = False, pr
         log(f"resumed from {origin} at step {state['step']} ({state['images_seen']} images seen)")
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    if best_tensors is not None and not (out_dir / "best" / "best.json").is_file():
-        save_best(out_dir, best_tensors, state["best"])  # resumed from the portable file on a new machine
+    if best_tensors is not None:  # resumed from the portable file: its best, not a stale folder's, is the run's
+        save_best(out_dir, best_tensors, state["best"])
     per_epoch = steps_per_epoch(len(images), cfg.batch_size)
 
     def write_state() -> None:
