@@ -10,7 +10,7 @@ Parts (the in-process Inpainter is the reference):
   isolation    --isolation requests from 16 concurrent clients, 5% of them bad: every good response
                must equal its serial in-process result bit for bit, every bad one get its own 4xx,
                no 5xx, and the server process must be the same one at the end
-  overload     a burst of 10x the queue bound at once (the plain settings): every request answered
+  overload     a burst of --burst requests at once (the plain settings): every request answered
                (200 or 503), and the p99 of the accepted ones against the unloaded p99
   admission    OPEN-LOOP 4x overload (requests sent at 4x the rate the server sustains, measured
                first) against the plain settings and against latency-bounded admission
@@ -303,7 +303,8 @@ def main(argv=None) -> int:
     ap.add_argument("--parts", default=",".join(PARTS))
     ap.add_argument("--requests", type=int, default=160, help="requests per concurrency level")
     ap.add_argument("--isolation", type=int, default=2000)
-    ap.add_argument("--max-queue", type=int, default=16)
+    ap.add_argument("--max-queue", type=int, default=64, help="the serve default (measured: 16 clients against a queue of 16 met 503s, 179 of 400 sent straight to Triton)")
+    ap.add_argument("--burst", type=int, default=320, help="overload part: requests sent at once")
     ap.add_argument("--max-batch", type=int, default=16)
     ap.add_argument("--overload-requests", type=int, default=400)
     ap.add_argument("--admission-batch", type=int, default=2)
@@ -360,7 +361,7 @@ def main(argv=None) -> int:
                         "errors": sorted({f"{r[0]}: {str(r[1])[:80]}" for r in res if r[0] >= 500 or r[0] == 0})}
                     print("isolation:", report["isolation"], flush=True)
                 if "overload" in parts:
-                    burst = 10 * args.max_queue
+                    burst = args.burst
                     with ThreadPoolExecutor(burst) as pool:
                         res = list(pool.map(lambda i: infer(url, imgs[i % len(imgs)], i), range(burst)))
                     accepted = [dt for s, _, dt in res if s == 200]

@@ -577,18 +577,13 @@ def test_cli_export_triton_then_serve_the_repository(triton_available, tiny_bund
 
 def test_cli_serve_refuses_a_port_in_use(triton_available, tiny_bundle):
     http, grpc, metrics = free_ports(3)
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", http))
-        busy.listen(1)
-        proc = run_cli("serve", "--bundle", str(tiny_bundle), "--http-port", str(http), "--grpc-port", str(grpc),
-                       "--metrics-port", str(metrics), timeout=180)
-    assert_one_line_error(proc, f"{http}")
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", grpc))
-        busy.listen(1)
-        proc = run_cli("serve", "--bundle", str(tiny_bundle), "--http-port", str(http), "--grpc-port", str(grpc),
-                       "--metrics-port", str(metrics), timeout=180)
-    assert_one_line_error(proc, f"{grpc}")
+    for taken in (http, grpc, metrics):  # the guard's port, then Triton's: one line naming the port
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", taken))
+            busy.listen(1)
+            proc = run_cli("serve", "--bundle", str(tiny_bundle), "--http-port", str(http), "--grpc-port", str(grpc),
+                           "--metrics-port", str(metrics), timeout=180)
+        assert_one_line_error(proc, f"{taken}")
     proc = run_cli("serve", "--http-port", "9000", "--grpc-port", "9000")
     assert_one_line_error(proc, "must differ")
 
