@@ -713,3 +713,13 @@ def test_real_two_face_clip_gets_both_faces(real_clips, tmp_path):
     if rep["settings"]["detector"] != "blazeface":
         pytest.skip("the default bundle has no detector")
     assert [f["faces"] for f in rep["per_frame"]] == [2] * 8 and rep["frames_out"] == 8
+
+
+def test_real_clip_whose_header_overstates_its_frames_is_not_truncated(real_clips, tmp_path):
+    """no_face.mp4's header announces 98 frames and 95 decode: within the truncation tolerance
+    (sources.TRUNCATED_SHORT_BY), so the run ends normally with all 95."""
+    out = tmp_path / "out.mkv"
+    proc = video(str(real_clips / "no_face.mp4"), "--out", str(out), "--box", "300,100,300,300", "--steps", "1",
+                 "--no-refine", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["frames_out"] == 95 and out.is_file()
