@@ -21,7 +21,8 @@ encode; a live output is re-timed at it: fps_stamped), latency per frame p50/p95
 (decode, detect = face region, inpaint = mask + pipeline + paste back, split into align (frame ->
 64x64 problem), search (start, search, blend), refine and paste (back into the frame), encode, and
 total = decode start to encode end, queueing included), the settings; with --evaluate (the mask is synthetic, so the source frame
-is the truth): per-frame hole PSNR (full frame, hole pixels) and SSIM (the face crop) of the
+is the truth): per-frame hole PSNR (full frame, hole pixels) and SSIM (the face crop; the mean over the
+faces' crops with --max-faces) of the
 output and of OpenCV Telea on the same frames and masks, and the masked flicker ratio (flicker.py)
 of both.
 """
@@ -137,6 +138,12 @@ def _ssim_box(a: np.ndarray, b: np.ndarray, box) -> float:
     return float(metrics.ssim(a[y:y + h, x:x + w], b[y:y + h, x:x + w]))
 
 
+def _ssim_faces(a: np.ndarray, b: np.ndarray, info: dict) -> float:
+    """SSIM in the face crop; with several faces (--max-faces), the mean over their crops."""
+    boxes = info.get("boxes") or [info["box"]]
+    return float(np.mean([_ssim_box(a, b, box) for box in boxes]))
+
+
 class _Evaluator:
     """--evaluate: per-frame quality of the output and of Telea, and the flicker of both."""
 
@@ -155,8 +162,8 @@ class _Evaluator:
         self.rows.append({"index": info["index"],
                           "hole_psnr": float(metrics.hole_psnr(out, source, mask)),
                           "telea_hole_psnr": float(metrics.hole_psnr(telea, source, mask)),
-                          "ssim": _ssim_box(out, source, info["box"]),
-                          "telea_ssim": _ssim_box(telea, source, info["box"])})
+                          "ssim": _ssim_faces(out, source, info),
+                          "telea_ssim": _ssim_faces(telea, source, info)})
         self.flicker.add(source, mask, output=out, telea=telea)
 
     def report(self) -> dict:
