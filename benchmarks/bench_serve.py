@@ -14,8 +14,9 @@ Parts (the in-process Inpainter is the reference):
                (200 or 503), and the p99 of the accepted ones against the unloaded p99
   admission    OPEN-LOOP 4x overload (requests sent at 4x the rate the server sustains, measured
                first) against the plain settings and against latency-bounded admission
-               (--admission-batch, --admission-queue, --max-queue-delay-ms, default: 0.8 x the
-               unloaded p99): accepted p99 vs 2x the unloaded p99, how fast the 503s come back
+               (--admission-batch 1, --admission-queue 2, --max-queue-delay-ms, default: half the
+               unloaded p99, so an accepted request waits at most that plus one request's work):
+               accepted p99 vs 2x the unloaded p99, how fast the 503s come back
   soak         --soak-seconds at concurrency 16 with 5% bad requests (serve_load.hostile_http):
                0 5xx, every checked good answer equal to its serial run, memory of tritonserver and
                its stub sampled every 2 s; growth after warm-up (the first quarter) at most 10%
@@ -170,7 +171,7 @@ def part_admission(args, imgs, tmp: Path) -> dict:
         plain_row = open_loop(plain.url, imgs, rate, args.overload_requests)
     finally:
         plain.stop()
-    delay = args.max_queue_delay_ms or max(1, int(round(0.8 * unloaded["p99_ms"])))
+    delay = max(0, args.max_queue_delay_ms) if args.max_queue_delay_ms else max(1, int(round(0.5 * unloaded["p99_ms"])))
     bounded = start(args.bundle, tmp, "adm_bounded", max_batch=args.admission_batch, max_queue=args.admission_queue,
                     max_queue_delay_ms=delay)
     try:
@@ -307,9 +308,9 @@ def main(argv=None) -> int:
     ap.add_argument("--burst", type=int, default=320, help="overload part: requests sent at once")
     ap.add_argument("--max-batch", type=int, default=16)
     ap.add_argument("--overload-requests", type=int, default=400)
-    ap.add_argument("--admission-batch", type=int, default=2)
-    ap.add_argument("--admission-queue", type=int, default=4)
-    ap.add_argument("--max-queue-delay-ms", type=int, default=0, help="0: 0.8 x the unloaded p99")
+    ap.add_argument("--admission-batch", type=int, default=1)
+    ap.add_argument("--admission-queue", type=int, default=2)
+    ap.add_argument("--max-queue-delay-ms", type=int, default=0, help="0: half the unloaded p99; -1: no queue timeout")
     ap.add_argument("--soak-seconds", type=float, default=600)
     ap.add_argument("--soak-checked", type=int, default=400, help="good soak requests compared with a serial run")
     ap.add_argument("--steps", type=int, default=None, help="search steps per request (default: the bundle's)")
