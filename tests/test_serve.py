@@ -64,7 +64,7 @@ def start_stack(bundle, tmp: Path, probe_every: float = 0.5, **cfg):
     repo = build_repository(str(bundle), tmp / "repo", sc)
     http, grpc, metrics = free_ports(3)
     stack = ServingStack(repo, http_port=http, grpc_port=grpc, metrics_port=metrics, exit_timeout=30,
-                         limits=GuardLimits.for_pixels(sc.max_image_pixels), probe_every=probe_every)
+                         limits=GuardLimits.for_pixels(sc.max_image_pixels, sc.max_inflight), probe_every=probe_every)
     stack.grpc_target = f"127.0.0.1:{grpc}"
     stack.metrics_port = metrics
     return stack.start()
@@ -301,6 +301,23 @@ def test_the_queue_delay_bound_refuses_what_would_wait_too_long(triton_available
         statuses = [s for s, _, _ in results]
         assert set(statuses) <= {200, 503} and statuses.count(200) >= 1 and statuses.count(503) >= 1, statuses
         assert all("timeout" in p.lower() for s, p, _ in results if s == 503), results
+    finally:
+        stack.stop()
+
+
+def test_the_guard_in_flight_bound_refuses_before_triton(triton_available, tiny_bundle, tmp_path):
+    """--max-inflight 1: while one long request is in flight every other gets the guard's 503 at
+    once (it never reaches Triton), then the server serves again."""
+    stack = start_stack(tiny_bundle, tmp_path, max_batch=1, max_queue=0, max_inflight=1, max_steps=3000)
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            long = pool.submit(serve_load.post, stack.url, serve_load.good_json(faces(1)[0], 0, 3000))
+            wait_until(lambda: status_of(stack)["inflight"] == 1, 60, "one request in flight")
+            refused = [serve_load.post(stack.url, serve_load.good_json(faces(1)[0], i, 5)) for i in range(5)]
+            assert [r[0] for r in refused] == [503] * 5 and all("in flight" in r[1] for r in refused), refused
+            assert long.result()[0] == 200
+        assert status_of(stack)["shed"] == 5
+        assert serve_load.post(stack.url, serve_load.good_json(faces(1)[0], 0, 5))[0] == 200
     finally:
         stack.stop()
 

@@ -94,6 +94,8 @@ def register(cli: click.Group) -> None:
                   help="A request queued this long without being scheduled is rejected (0: no bound).")
     @click.option("--max-image-pixels", default=4096 * 4096, show_default=True, type=click.IntRange(1),
                   help="The largest image accepted (400 beyond).")
+    @click.option("--max-inflight", default=0, show_default=True, type=click.IntRange(0),
+                  help="edgefill serve's guard: requests in flight beyond which it answers 503 (0: no bound).")
     @click.option("--instances", default=1, show_default=True, type=click.IntRange(1), help="Model instances.")
     @click.option("--kind", default="cpu", show_default=True, type=click.Choice(["cpu", "gpu"]),
                   help="Instance group kind (gpu: one instance per GPU, the CUDA provider).")
@@ -102,13 +104,14 @@ def register(cli: click.Group) -> None:
     @click.option("--threads", default=0, show_default=True, type=click.IntRange(0),
                   help="onnxruntime threads per instance (0: physical cores / instances).")
     def export_triton_cmd(bundle, out, max_batch, max_queue, queue_delay_us, max_queue_delay_ms, max_image_pixels,
-                          instances, kind, provider, threads):
+                          max_inflight, instances, kind, provider, threads):
         """Write a Triton model repository (config.pbtxt, model.py, the bundle) for any Triton server."""
         from ..serve.config import ServeConfig
         from ..serve.repository import build_repository
 
         cfg = ServeConfig(max_batch=max_batch, max_queue=max_queue, queue_delay_us=queue_delay_us,
                           instances=instances, kind=kind, provider=provider, threads=threads,
-                          max_queue_delay_ms=max_queue_delay_ms, max_image_pixels=max_image_pixels)
+                          max_queue_delay_ms=max_queue_delay_ms, max_image_pixels=max_image_pixels,
+                          max_inflight=max_inflight)
         path = build_repository(bundle, out, cfg)
         click.echo(json.dumps({"repository": str(path), "model": "edgefill", "config": cfg.to_dict()}, indent=2))

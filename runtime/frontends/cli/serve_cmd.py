@@ -27,6 +27,9 @@ def register(cli: click.Group) -> None:
 @click.option("--max-queue-delay-ms", default=0, show_default=True, type=click.IntRange(0),
               help="Latency bound of admission: a request queued this long without being scheduled is rejected "
                    "(503) instead of delaying every later one (0: no bound).")
+@click.option("--max-inflight", default=0, show_default=True, type=click.IntRange(0),
+              help="Requests in flight beyond which the HTTP guard answers 503 at once, before Triton sees them "
+                   "(0: no bound).")
 @click.option("--instances", default=1, show_default=True, type=click.IntRange(1))
 @click.option("--provider", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda", "tensorrt"]))
 @click.option("--threads", default=0, show_default=True, type=click.IntRange(0),
@@ -38,7 +41,7 @@ def register(cli: click.Group) -> None:
               help="Seconds a stop waits for requests in flight.")
 @click.option("--log-file", default=None, help="Write tritonserver's log here (default: a temp file, removed).")
 def serve_cmd(bundle, repository, host, http_port, grpc_port, metrics_port, max_batch, max_queue,
-              max_queue_delay_ms, instances, provider, threads, max_image_pixels, exit_timeout, log_file):
+              max_queue_delay_ms, max_inflight, instances, provider, threads, max_image_pixels, exit_timeout, log_file):
     """Serve inpainting with Triton Inference Server (HTTP/gRPC KServe v2, dynamic batching, metrics).
 
     HTTP goes through edgefill's guard (sizes checked before Triton allocates, model control
@@ -71,7 +74,8 @@ def serve_cmd(bundle, repository, host, http_port, grpc_port, metrics_port, max_
     else:
         cfg = ServeConfig(max_batch=max_batch, max_queue=max_queue, instances=instances,
                           kind="gpu" if provider in ("cuda", "tensorrt") else "cpu", provider=provider,
-                          threads=threads, max_image_pixels=max_image_pixels, max_queue_delay_ms=max_queue_delay_ms)
+                          threads=threads, max_image_pixels=max_image_pixels, max_queue_delay_ms=max_queue_delay_ms,
+                          max_inflight=max_inflight)
         made = Path(tempfile.mkdtemp(prefix="edgefill-repo-"))
     log = lambda line: click.echo(f"edgefill: {line}", err=True)  # noqa: E731
     stack = None
@@ -79,7 +83,7 @@ def serve_cmd(bundle, repository, host, http_port, grpc_port, metrics_port, max_
         if made is not None:
             repo = build_repository(bundle, made / "repository", cfg)
         stack = ServingStack(repo, host, http_port, grpc_port, metrics_port,
-                             limits=GuardLimits.for_pixels(cfg.max_image_pixels), exit_timeout=exit_timeout,
+                             limits=GuardLimits.for_pixels(cfg.max_image_pixels, cfg.max_inflight), exit_timeout=exit_timeout,
                              log_file=log_file, log=log)
         stack.start()
         log(f"ready: HTTP {stack.url}, gRPC {host}:{grpc_port}, metrics http://{host}:{metrics_port}/metrics, "

@@ -37,7 +37,9 @@ class ServeConfig:
     max_queue_delay_ms: the latency bound of admission (0: none): a request that has waited this
     long in Triton's queue without being scheduled is rejected (Triton's queue policy,
     timeout_action REJECT) instead of adding to every later request's wait; with max_queue it
-    bounds what an accepted request can wait under overload."""
+    bounds what an accepted request can wait under overload; max_inflight: edgefill serve's guard
+    answers 503 at once, before Triton sees the request, while this many are already in flight
+    (0: no bound): the cheapest refusal, so a flood cannot eat the cores the model needs."""
 
     max_batch: int = 16
     max_queue: int = 64
@@ -50,6 +52,7 @@ class ServeConfig:
     max_steps: int = 2000
     max_restarts: int = 16
     max_queue_delay_ms: int = 0
+    max_inflight: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -59,7 +62,8 @@ class ServeConfig:
         for name in ("max_batch", "instances", "max_image_pixels", "max_steps", "max_restarts"):
             if getattr(self, name) < 1:
                 raise EdgefillError(f"{name.replace('_', '-')} must be at least 1")
-        if self.max_queue < 0 or self.queue_delay_us < 0 or self.threads < 0 or self.max_queue_delay_ms < 0:
+        if self.max_queue < 0 or self.queue_delay_us < 0 or self.threads < 0 or self.max_queue_delay_ms < 0 \
+                or self.max_inflight < 0:
             raise EdgefillError("max-queue, queue delays and threads must not be negative")
 
     def to_dict(self) -> dict:

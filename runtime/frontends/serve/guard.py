@@ -18,7 +18,9 @@ What the guard does, per HTTP request, before forwarding it unchanged to Triton 
     issues 7230, 8604); infer requests then get a fast 503 with a one-line reason;
   - a 500 "Stub process ... is not healthy" from Triton is turned into a 503 for that client and
     reported to the supervisor, which restarts the model at once;
-  - GET /v2/edgefill/status: JSON counters (requests, rejected by the guard, restarts, serving).
+  - with an in-flight bound (`--max-inflight`), an infer request beyond it gets a 503 at once,
+    before Triton spends anything on it;
+  - GET /v2/edgefill/status: JSON counters (requests, rejected, shed, in flight, restarts, serving).
 Every error body is KServe's {"error": "<one line>"}. A client that hangs up mid-request costs
 only its own connection.
 """
@@ -58,11 +60,13 @@ class GuardLimits:
 
     max_elements: int
     max_body_bytes: int
+    max_inflight: int = 0  # infer requests forwarded at once; beyond it a 503 at once (0: no bound)
 
     @classmethod
-    def for_pixels(cls, max_image_pixels: int) -> "GuardLimits":
+    def for_pixels(cls, max_image_pixels: int, max_inflight: int = 0) -> "GuardLimits":
         values = max_image_pixels * 4  # IMAGE (3 per pixel) + MASK (1 per pixel)
-        return cls(max_elements=max_image_pixels * 3, max_body_bytes=values * 4 + (1 << 16))
+        return cls(max_elements=max_image_pixels * 3, max_body_bytes=values * 4 + (1 << 16),
+                   max_inflight=max_inflight)
 
 
 @dataclass
@@ -77,6 +81,7 @@ class GuardState:
     unavailable: int = 0
     restarts: int = 0
     inflight: int = 0  # infer requests forwarded to Triton and not answered yet
+    shed: int = 0  # infer requests refused at the in-flight bound
     lock: threading.Lock = field(default_factory=threading.Lock)
     on_unhealthy: Callable[[str], None] | None = None
 
@@ -84,11 +89,20 @@ class GuardState:
         with self.lock:
             setattr(self, name, getattr(self, name) + by)
 
+    def admit(self, limit: int) -> bool:
+        """Take an in-flight slot (True), or count the request as shed (False) at the bound."""
+        with self.lock:
+            if limit and self.inflight >= limit:
+                self.shed += 1
+                return False
+            self.inflight += 1
+            return True
+
     def snapshot(self) -> dict:
         with self.lock:
             return {"serving": self.serving, "reason": None if self.serving else self.reason,
                     "requests": self.requests, "rejected": self.rejected, "unavailable": self.unavailable,
-                    "restarts": self.restarts, "inflight": self.inflight}
+                    "restarts": self.restarts, "inflight": self.inflight, "shed": self.shed}
 
 
 _INT_RANGES = {"UINT8": (0, 255), "INT8": (-128, 127), "UINT16": (0, 65535), "INT16": (-32768, 32767),
@@ -252,7 +266,10 @@ class _Handler(BaseHTTPRequestHandler):
         if not is_infer:
             self._forward(body, False)
             return
-        state.count("inflight")
+        limit = self.server.limits.max_inflight
+        if not state.admit(limit):
+            self._error(503, f"the server is at its bound of {limit} requests in flight; retry")
+            return
         try:
             self._forward(body, True)
         finally:
