@@ -161,12 +161,13 @@ def open_loop(url, imgs, rate: float, n: int) -> dict:
 
 def part_admission(args, imgs, tmp: Path) -> dict:
     """Open-loop 4x overload: the plain settings against latency-bounded admission."""
+    n_unloaded = max(8, min(60, args.requests))
     plain = start(args.bundle, tmp, "adm_plain", max_batch=args.max_batch, max_queue=args.max_queue)
     try:
         for i in range(5):
             infer(plain.url, imgs[i], i)
-        unloaded = closed_loop(plain.url, imgs, 1, 60)
-        capacity = closed_loop(plain.url, imgs, 16, 160)["throughput_rps"]
+        unloaded = closed_loop(plain.url, imgs, 1, n_unloaded)
+        capacity = closed_loop(plain.url, imgs, 16, max(16, min(160, args.requests)))["throughput_rps"]
         rate = 4 * capacity
         print(f"admission: unloaded p99 {unloaded['p99_ms']:.0f} ms, capacity {capacity:.1f} req/s, offering "
               f"{rate:.0f} req/s", flush=True)
@@ -179,7 +180,7 @@ def part_admission(args, imgs, tmp: Path) -> dict:
     try:
         for i in range(5):
             infer(bounded.url, imgs[i], i)
-        bounded_unloaded = closed_loop(bounded.url, imgs, 1, 60)
+        bounded_unloaded = closed_loop(bounded.url, imgs, 1, n_unloaded)
         bounded_row = open_loop(bounded.url, imgs, rate, args.overload_requests)
     finally:
         bounded.stop()
@@ -188,7 +189,7 @@ def part_admission(args, imgs, tmp: Path) -> dict:
     try:
         for i in range(5):
             infer(guarded.url, imgs[i], i)
-        guard_unloaded = closed_loop(guarded.url, imgs, 1, 60)
+        guard_unloaded = closed_loop(guarded.url, imgs, 1, n_unloaded)
         guard_row = open_loop(guarded.url, imgs, rate, args.overload_requests)
     finally:
         guarded.stop()

@@ -15,7 +15,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
@@ -323,11 +322,11 @@ def test_the_guard_in_flight_bound_refuses_before_triton(triton_available, tiny_
 
 
 def test_sigterm_under_load_drains_and_leaves_nothing(triton_available, tiny_bundle, tmp_path):
-    from edgefill.runtime.frontends.serve.launcher import SHM_DIR, SHM_PREFIX
+    from edgefill.runtime.frontends.serve.launcher import SHM_DIR
 
-    shm_before = {p.name for p in SHM_DIR.iterdir() if p.name.startswith(SHM_PREFIX)}
     stack = start_stack(tiny_bundle, tmp_path, max_batch=2, max_queue=0, max_steps=2000)
-    pid, tmp = stack.triton.process.pid, stack.triton._tmp
+    pid, tmp, shm = stack.triton.process.pid, stack.triton._tmp, set(stack.triton._shm_owned)
+    assert shm  # the Python backend's regions of this server (another server's are never touched)
     try:
         body = serve_load.good_json(faces(1, seed=2)[0], 0, 1500)
         with ThreadPoolExecutor(4) as pool:
@@ -341,7 +340,7 @@ def test_sigterm_under_load_drains_and_leaves_nothing(triton_available, tiny_bun
     assert code is not None
     assert not session_processes(pid), session_processes(pid)
     assert not tmp.exists()
-    assert {p.name for p in SHM_DIR.iterdir() if p.name.startswith(SHM_PREFIX)} <= shm_before
+    assert not [name for name in shm if (SHM_DIR / name).exists()]
 
 
 def _kill_stub(stack) -> int:
@@ -508,9 +507,11 @@ class Lines:
         return False
 
 
-def _serve(*args: str) -> tuple[subprocess.Popen, Lines]:
+def _serve(*args: str, tmpdir: Path | None = None) -> tuple[subprocess.Popen, Lines]:
+    env = {**os.environ, **({"TMPDIR": str(tmpdir)} if tmpdir else {})}
     proc = subprocess.Popen([sys.executable, "-m", "edgefill.runtime", "serve", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, start_new_session=True,
+                            env=env)
     return proc, Lines(proc)
 
 
@@ -525,19 +526,16 @@ def _end(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-def _edgefill_tmp_dirs() -> set[str]:
-    return {p.name for p in Path(tempfile.gettempdir()).glob("edgefill-*")}
-
-
 def test_cli_serve_bundle_and_inpaint_with_server(triton_available, tiny_bundle, tmp_path, sample_faces):
     """`edgefill serve --bundle` (the default path: a temporary repository), `inpaint --server`
     equal to the local inpaint, a bad request's one line, SIGTERM: exit 0 and nothing left."""
     from edgefill.runtime.imaging.images import read_image, write_image
 
-    before = _edgefill_tmp_dirs()
+    private_tmp = tmp_path / "tmp"  # its own TMPDIR: other servers on this machine make temp folders too
+    private_tmp.mkdir()
     http, grpc, metrics = free_ports(3)
     serve, lines = _serve("--bundle", str(tiny_bundle), "--http-port", str(http), "--grpc-port", str(grpc),
-                          "--metrics-port", str(metrics), "--threads", "1")
+                          "--metrics-port", str(metrics), "--threads", "1", tmpdir=private_tmp)
     try:
         assert lines.wait_for("ready:", 120), "".join(lines.all)
         src = tmp_path / "face.png"
@@ -563,7 +561,7 @@ def test_cli_serve_bundle_and_inpaint_with_server(triton_available, tiny_bundle,
         _end(serve)
     assert serve.returncode == 0, "".join(lines.all)
     assert not session_processes(serve.pid), session_processes(serve.pid)
-    assert _edgefill_tmp_dirs() <= before, _edgefill_tmp_dirs() - before
+    assert not list(private_tmp.glob("edgefill-*")), list(private_tmp.iterdir())  # ours are gone
 
 
 def test_cli_export_triton_then_serve_the_repository(triton_available, tiny_bundle, tmp_path):

@@ -12,8 +12,8 @@ own backends). The bundled one needs, and gets here:
 Lifecycle: TritonServer starts the process in its own process group, waits for
 /v2/health/ready, and stop() sends SIGTERM, which makes Triton refuse new requests and finish the
 ones in flight (up to exit_timeout seconds), then reaps it (SIGKILL to the group only after that),
-removes the Python backend's shared-memory regions it left in /dev/shm, and deletes the temp
-folder. Nothing outlives stop(): no process, no shared memory, no folder.
+removes the Python backend's shared-memory regions it left in /dev/shm (those its own processes
+mapped: another server's on the same machine are never touched), and deletes the temp folder. Nothing outlives stop(): no process, no shared memory, no folder.
 """
 from __future__ import annotations
 
@@ -100,11 +100,25 @@ def _environment(binary: Binary, tmp: Path) -> dict[str, str]:
     return env
 
 
-def _shm_regions() -> set[str]:
-    try:
-        return {p.name for p in SHM_DIR.iterdir() if p.name.startswith(SHM_PREFIX)}
-    except OSError:
-        return set()
+def _session_shm(sid: int) -> set[str]:
+    """The Python backend's shared-memory regions that the processes of session `sid` (one
+    tritonserver and its stubs) have mapped: theirs alone, never another server's on this machine."""
+    names: set[str] = set()
+    marker = f"{SHM_DIR}/{SHM_PREFIX}"
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                if int(f.read().rsplit(")", 1)[1].split()[3]) != sid:
+                    continue
+            with open(f"/proc/{entry}/maps") as f:
+                for line in f:
+                    if marker in line:
+                        names.add(line.rsplit("/", 1)[1].split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+    return names
 
 
 class TritonServer:
@@ -122,7 +136,7 @@ class TritonServer:
         self.log_file = log_file
         self.process: subprocess.Popen | None = None
         self._tmp: Path | None = None
-        self._shm_before: set[str] = set()
+        self._shm_owned: set[str] = set()
         self._log = None
 
     @property
@@ -149,7 +163,6 @@ class TritonServer:
         try:
             backends = _assemble_backends(binary, self._tmp)
             env = _environment(binary, self._tmp)
-            self._shm_before = _shm_regions()
             log_path = Path(self.log_file) if self.log_file else self._tmp / "tritonserver.log"
             self._log_path = log_path
             self._log = open(log_path, "ab")
@@ -157,6 +170,7 @@ class TritonServer:
                                             stdin=subprocess.DEVNULL, env=env, start_new_session=True,
                                             preexec_fn=_die_with_parent)
             self.wait_ready(timeout)
+            self._shm_owned = _session_shm(self.process.pid)  # made while loading the model
         except BaseException:
             self.stop()
             raise
@@ -192,6 +206,8 @@ class TritonServer:
         drain=False: SIGKILL at once (a restart after a failure: its requests are lost anyway)."""
         code = None
         p = self.process
+        if p is not None and p.poll() is None:
+            self._shm_owned |= _session_shm(p.pid)
         if p is not None and p.poll() is None and not drain:
             os.killpg(p.pid, signal.SIGKILL)
             code = p.wait()
@@ -209,11 +225,12 @@ class TritonServer:
                 os.killpg(p.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-        for name in _shm_regions() - self._shm_before:
+        for name in self._shm_owned:  # what Triton could not remove itself (killed): ours only
             try:
                 (SHM_DIR / name).unlink()
             except OSError:
                 pass
+        self._shm_owned = set()
         if self._log is not None:
             self._log.close()
             self._log = None
