@@ -162,49 +162,40 @@ def open_loop(url, imgs, rate: float, n: int) -> dict:
 def part_admission(args, imgs, tmp: Path) -> dict:
     """Open-loop 4x overload: the plain settings against latency-bounded admission."""
     n_unloaded = max(8, min(60, args.requests))
-    plain = start(args.bundle, tmp, "adm_plain", max_batch=args.max_batch, max_queue=args.max_queue)
-    try:
-        for i in range(5):
-            infer(plain.url, imgs[i], i)
-        unloaded = closed_loop(plain.url, imgs, 1, n_unloaded)
-        capacity = closed_loop(plain.url, imgs, 16, max(16, min(160, args.requests)))["throughput_rps"]
-        rate = 4 * capacity
-        print(f"admission: unloaded p99 {unloaded['p99_ms']:.0f} ms, capacity {capacity:.1f} req/s, offering "
-              f"{rate:.0f} req/s", flush=True)
-        plain_row = open_loop(plain.url, imgs, rate, args.overload_requests)
-    finally:
-        plain.stop()
-    delay = max(0, args.max_queue_delay_ms) if args.max_queue_delay_ms else max(1, int(round(0.5 * unloaded["p99_ms"])))
-    bounded = start(args.bundle, tmp, "adm_bounded", max_batch=args.admission_batch, max_queue=args.admission_queue,
-                    max_queue_delay_ms=delay)
-    try:
-        for i in range(5):
-            infer(bounded.url, imgs[i], i)
-        bounded_unloaded = closed_loop(bounded.url, imgs, 1, n_unloaded)
-        bounded_row = open_loop(bounded.url, imgs, rate, args.overload_requests)
-    finally:
-        bounded.stop()
-    guarded = start(args.bundle, tmp, "adm_guard", max_batch=args.admission_batch, max_queue=0,
-                    max_inflight=args.admission_inflight)
-    try:
-        for i in range(5):
-            infer(guarded.url, imgs[i], i)
-        guard_unloaded = closed_loop(guarded.url, imgs, 1, n_unloaded)
-        guard_row = open_loop(guarded.url, imgs, rate, args.overload_requests)
-    finally:
-        guarded.stop()
-    report = {"unloaded": unloaded, "capacity_rps": capacity, "offered_rps": rate,
-              "guard": {"settings": {"max_batch": args.admission_batch, "max_inflight": args.admission_inflight},
-                        "unloaded": guard_unloaded, **guard_row},
-              "plain": {"settings": {"max_batch": args.max_batch, "max_queue": args.max_queue}, **plain_row},
-              "bounded": {"settings": {"max_batch": args.admission_batch, "max_queue": args.admission_queue,
-                                       "max_queue_delay_ms": delay},
-                          "unloaded": bounded_unloaded, **bounded_row}}
+    found: dict = {}
+
+    def measure(name: str, **cfg) -> dict:
+        """One server with `cfg`: its unloaded latency, then the open-loop overload (the plain one
+        first also measures the capacity that sets the rate)."""
+        stack = start(args.bundle, tmp, f"adm_{name}", **cfg)
+        try:
+            for i in range(5):
+                infer(stack.url, imgs[i], i)
+            unloaded = closed_loop(stack.url, imgs, 1, n_unloaded)
+            if "rate" not in found:
+                found["capacity"] = closed_loop(stack.url, imgs, 16, max(16, min(160, args.requests)))["throughput_rps"]
+                found["rate"], found["unloaded"] = 4 * found["capacity"], unloaded
+                print(f"admission: unloaded p99 {unloaded['p99_ms']:.0f} ms, capacity {found['capacity']:.1f} req/s, "
+                      f"offering {found['rate']:.0f} req/s", flush=True)
+            return {"settings": cfg, "unloaded": unloaded, **open_loop(stack.url, imgs, found["rate"],
+                                                                          args.overload_requests)}
+        finally:
+            stack.stop()
+
+    report = {"plain": measure("plain", max_batch=args.max_batch, max_queue=args.max_queue)}
+    delay = max(0, args.max_queue_delay_ms) if args.max_queue_delay_ms else \
+        max(1, int(round(0.5 * found["unloaded"]["p99_ms"])))
+    report["bounded"] = measure("bounded", max_batch=args.admission_batch, max_queue=args.admission_queue,
+                                max_queue_delay_ms=delay)
+    report["guard"] = measure("guard", max_batch=args.admission_batch, max_queue=0,
+                              max_inflight=args.admission_inflight)
+    report.update(unloaded=found["unloaded"], capacity_rps=found["capacity"], offered_rps=found["rate"])
     for name in ("plain", "bounded", "guard"):
         r = report[name]
         print(f"  {name} {r['settings']}: accepted {r['accepted']}/{r['requests']} p99 "
-              f"{r['accepted_latency'].get('p99_ms', float('nan')):.0f} ms (unloaded p99 {unloaded['p99_ms']:.0f}), "
-              f"503 p99 {r['refusal_latency'].get('p99_ms', float('nan')):.0f} ms, other {r['other']}", flush=True)
+              f"{r['accepted_latency'].get('p99_ms', float('nan')):.0f} ms (unloaded p99 "
+              f"{found['unloaded']['p99_ms']:.0f}), 503 p99 {r['refusal_latency'].get('p99_ms', float('nan')):.0f} ms, "
+              f"other {r['other']}", flush=True)
     return report
 
 
