@@ -25,6 +25,9 @@ Stages (each usable alone; `run` composes them):
     refine(blended, masks) -> uint8 (N,64,64,3) = M*y + (1-M)*R(blended[, hole]) (the hole as a
         fourth channel when the bundle's refiner takes one: runtime.imaging.images.refiner_input)
     run(images, masks, cfg, start=RandomStart(), seeds=..., refine=True) -> BatchResult
+    run_samples(images, masks, cfg, samples=K, start=..., seeds=...) -> SampleSet: K different
+        completions of each hole (runtime.core.starts.sample_starts), searched, blended and
+        refined as ONE batch of N*K problems through `run`, ordered by search loss
 """
 from __future__ import annotations
 
@@ -43,7 +46,7 @@ from .bundle import Bundle, open_bundle
 from .engine import Engine
 from .ort_search import OrtSearch, StepGraphError
 from .search_config import SearchConfig
-from .starts import RandomStart, Start, make_start
+from .starts import RandomStart, Start, make_start, sample_starts
 
 BACKENDS = ("onnx", "torch")
 log = logging.getLogger("edgefill")
@@ -63,6 +66,28 @@ class BatchResult:
     config: SearchConfig
     blend: str
     start: str = "random"
+
+
+@dataclass
+class SampleSet:
+    """K samples per image, best search loss first. searched, final: uint8 (N,K,64,64,3) RGB;
+    refined: the same or None; loss: float32 (N,K), ascending per image; z: float32 (N,K,z_dim);
+    sample: int64 (N,K), the start each came from (0 = the single output's start; k >= 1 was
+    placed by starts.sample_seed_rng(seeds[i], k)); seeds: the per-image seeds; batch: the
+    underlying BatchResult over the N*K problems (image-major, in start order)."""
+
+    searched: np.ndarray
+    refined: np.ndarray | None
+    final: np.ndarray
+    loss: np.ndarray
+    z: np.ndarray
+    sample: np.ndarray
+    seeds: list
+    batch: BatchResult
+
+    @property
+    def samples(self) -> int:
+        return int(self.final.shape[1])
 
 
 def check_batch(images: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -207,3 +232,32 @@ class Pipeline:
         refined = self.refine(searched, masks) if refine and self.has_refiner else None
         return BatchResult(searched=searched, refined=refined, final=refined if refined is not None else searched,
                            search=result, config=cfg, blend=cfg.blend, start=getattr(start, "name", "given"))
+
+    def run_samples(self, images: np.ndarray, masks: np.ndarray, cfg: SearchConfig | None = None, *,
+                    samples: int = 1, start: Start | None = None, seeds: Sequence[int] | None = None,
+                    refine: bool = True, time_budget_ms: float | None = None,
+                    progress: Callable[[int], None] | None = None) -> SampleSet:
+        """K = `samples` completions of each of N holes: K starts per image (starts.sample_starts,
+        spread cfg.sample_spread), the N*K problems run through `run` as one batch, then each
+        image's samples ordered by search loss. samples=1 gives exactly `run`'s output."""
+        images, masks = check_batch(images, masks)
+        cfg = cfg or self.search_defaults
+        start = start or RandomStart()
+        k, n = int(samples), len(images)
+        seeds = list(range(n)) if seeds is None else [int(s) for s in seeds]
+        if len(seeds) != n:
+            raise EdgefillError(f"{len(seeds)} seeds for {n} images")
+        z0 = sample_starts(start, self.engine, images, masks, cfg.restarts, seeds, k, cfg.sample_spread)
+        batch = self.run(np.repeat(images, k, axis=0), np.repeat(masks, k, axis=0), cfg, start=start,
+                         z0=z0, refine=refine, time_budget_ms=time_budget_ms, progress=progress)
+        loss = np.asarray(batch.search.loss, np.float32).reshape(n, k)
+        order = np.argsort(loss, axis=1, kind="stable")
+
+        def ranked(flat):
+            flat = np.asarray(flat)
+            arr = flat.reshape(n, k, *flat.shape[1:])
+            return np.take_along_axis(arr, order.reshape(n, k, *([1] * (arr.ndim - 2))), axis=1)
+
+        return SampleSet(searched=ranked(batch.searched), refined=None if batch.refined is None else
+                         ranked(batch.refined), final=ranked(batch.final), loss=ranked(loss.reshape(-1)),
+                         z=ranked(batch.search.z), sample=order.astype(np.int64), seeds=seeds, batch=batch)

@@ -18,6 +18,9 @@ class SearchConfig:
     steps: Adam steps; restarts: random starts per image run as one batch, lowest loss wins.
     patience/min_delta: stop early once the best loss of every image has not improved by
     min_delta (relative) for `patience` steps (0 disables early stopping).
+    sample_spread: for K samples per hole (runtime.core.starts.sample_starts), sample k >= 1
+    starts at the start's z + sample_spread * N(0, I) (clipped to [-1,1]); 0 = every sample
+    starts at the same z (no diversity beyond the random restarts).
     """
 
     steps: int = 300
@@ -31,6 +34,7 @@ class SearchConfig:
     blend: str = "paste"
     patience: int = 0
     min_delta: float = 1e-4
+    sample_spread: float = 0.5
 
     def __post_init__(self) -> None:
         if self.prior not in PRIOR_FORMS:
@@ -41,6 +45,8 @@ class SearchConfig:
             raise EdgefillError("steps and restarts must be at least 1")
         if not (self.lr > 0 and self.lam >= 0 and self.eps > 0):
             raise EdgefillError("lr and eps must be positive and lam non-negative")
+        if not self.sample_spread >= 0:
+            raise EdgefillError("sample_spread must be non-negative")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

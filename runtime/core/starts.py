@@ -13,6 +13,10 @@ Every start returns z0 float32 (N*K, z_dim) in [-1,1] for N images x K restarts,
 make_start(init, engine) turns the user's choice ("auto", "random", "encoder") into a Start:
 "auto" is the encoder when the bundle has one, else random.
 
+sample_starts(start, engine, images, masks, restarts, seeds, samples, spread) gives K starts per
+image for K samples of one hole (image-major, then sample, then restart: N*K*restarts rows);
+sample 0 is exactly `start`'s rows, so sample 0 of K is the single output.
+
 A new start is one more class with the same
 `z0(engine, images, masks, restarts, seeds)` method: the pipeline calls it, the backends never
 see where z0 came from.
@@ -122,3 +126,32 @@ def make_start(init: str | None, engine) -> RandomStart | EncoderStart:
     if init == "encoder" and not engine.bundle.has_graph(ENCODER_GRAPH):
         raise EdgefillError(f"bundle {engine.bundle.root} has no encoder; use --init random")
     return EncoderStart() if init == "encoder" else RandomStart()
+
+
+def sample_seed_rng(seed: int, sample: int) -> np.random.Generator:
+    """The generator that places sample `sample` (>= 1) of an image with seed `seed`: a pure
+    function of the two, so a request gives the same K pictures in any batch, locally or served."""
+    return np.random.default_rng([int(seed) & 0xFFFFFFFF, int(sample), 0x5A3])
+
+
+def sample_starts(start: Start, engine, images: np.ndarray, masks: np.ndarray, restarts: int,
+                  seeds: Sequence[int], samples: int, spread: float) -> np.ndarray:
+    """K = `samples` starts per image: float32 (N*K*restarts, z_dim), rows ordered image, sample,
+    restart. Sample 0 is `start`'s own rows (the single output's start). Sample k >= 1: from a
+    random start, fresh uniform rows drawn by sample_seed_rng(seed, k); from any other start (the
+    encoder, a given z), the start's rows + spread * N(0, I) from the same generator, clipped to
+    [-1,1]: near the face the encoder saw, different enough that the search lands elsewhere."""
+    if samples < 1:
+        raise EdgefillError("samples must be at least 1")
+    n, z_dim = len(images), engine.bundle.z_dim
+    base = np.asarray(start.z0(engine, images, masks, restarts, seeds), np.float32).reshape(n, restarts, z_dim)
+    out = np.empty((n, samples, restarts, z_dim), np.float32)
+    out[:, 0] = base
+    for i, seed in enumerate(seeds):
+        for k in range(1, samples):
+            rng = sample_seed_rng(seed, k)
+            if getattr(start, "name", "") == "random":
+                out[i, k] = rng.uniform(-1.0, 1.0, size=(restarts, z_dim))
+            else:
+                out[i, k] = np.clip(base[i] + spread * rng.standard_normal((restarts, z_dim)), -1.0, 1.0)
+    return out.reshape(n * samples * restarts, z_dim)

@@ -49,6 +49,17 @@ inpaint(image, mask, *, steps=None, restarts=None, lam=None, lr=None, prior=None
        refined uint8 (64,64,3) or None, stats dict). A mask without holes returns the input
        unchanged without searching (stats["steps_run"] = 0).
 
+inpaint(image, mask, ..., samples=K, sample_spread=None) -> list of K InpaintResult
+    K different plausible fills of the same hole (1 <= K <= MAX_SAMPLES), best search loss
+    first, searched and refined as one batch (Pipeline.run_samples). Sample 0 of the starts is
+    the single output's own start; start k >= 1 is the encoder's z + sample_spread * N(0, I)
+    (the bundle's SearchConfig.sample_spread unless given), or a fresh random start without an
+    encoder, drawn from (seed, k) alone: the same request gives the same K pictures anywhere.
+    stats add "sample" (rank), "start_index", "samples", "sample_spread".
+
+inpaint_samples(images, masks, samples, *, ...same settings as inpaint_batch...) -> SampleSet
+    N 64x64 problems x K samples as one batch: arrays (N,K,...), runtime.core.pipeline.SampleSet.
+
 inpaint_batch(images, masks, *, ...same settings..., seeds=None, progress=False, start=None) -> BatchResult
     N 64x64 problems at once (one search batch): images uint8 (N,64,64,3), masks uint8
     (N,64,64). start: a runtime.core.starts Start (overrides init; e.g. GivenStart(z) for a
@@ -66,14 +77,16 @@ from typing import Callable
 import numpy as np
 
 from ..core.bundle import Bundle
-from ..core.pipeline import BACKENDS, BatchResult, Pipeline, check_batch
+from ..core.pipeline import BACKENDS, BatchResult, Pipeline, SampleSet, check_batch
 from ..core.best_of_k import SearchResult
 from ..core.search_config import SearchConfig
 from ..core.starts import Start
 from ..errors import EdgefillError
 from ..imaging.preprocess import paste_back, prepare
 
-__all__ = ["BACKENDS", "BatchResult", "InpaintResult", "Inpainter"]
+__all__ = ["BACKENDS", "BatchResult", "InpaintResult", "Inpainter", "MAX_SAMPLES", "SampleSet"]
+
+MAX_SAMPLES = 16  # samples per hole: each is one more search row and one more refiner pass
 
 
 @dataclass
@@ -146,18 +159,27 @@ class Inpainter:
         (non-None) settings replaced."""
         return self.pipeline.config(steps, restarts, lam, lr, prior, blend, patience, start=start)
 
+    def _plan(self, images, masks, steps, restarts, lam, lr, prior, blend, patience, seed, seeds, start, init,
+              sample_spread=None):
+        """The checked batch, its start, its SearchConfig and one seed per image."""
+        images, masks = check_batch(images, masks)
+        start = start or self.pipeline.make_start(init)
+        cfg = self.config_for(steps, restarts, lam, lr, prior, blend, patience, start=start.name)
+        if sample_spread is not None:
+            cfg = cfg.replace(sample_spread=float(sample_spread))
+        n = images.shape[0]
+        seeds = list(seeds) if seeds is not None else [seed + i for i in range(n)]
+        if len(seeds) != n:
+            raise EdgefillError(f"{len(seeds)} seeds for {n} images")
+        return images, masks, start, cfg, seeds
+
     def inpaint_batch(self, images: np.ndarray, masks: np.ndarray, *, steps=None, restarts=None, lam=None, lr=None,
                       prior=None, blend=None, refine=True, seed: int = 0, seeds=None, time_budget_ms=None,
                       patience=None, progress: bool | Callable[[int], None] = False,
                       start: Start | None = None, init: str | None = None) -> BatchResult:
         """Search, blend and (optionally) refine N 64x64 images (module docstring)."""
-        images, masks = check_batch(images, masks)
-        start = start or self.pipeline.make_start(init)
-        cfg = self.config_for(steps, restarts, lam, lr, prior, blend, patience, start=start.name)
-        n = images.shape[0]
-        seeds = list(seeds) if seeds is not None else [seed + i for i in range(n)]
-        if len(seeds) != n:
-            raise EdgefillError(f"{len(seeds)} seeds for {n} images")
+        images, masks, start, cfg, seeds = self._plan(images, masks, steps, restarts, lam, lr, prior, blend, patience,
+                                                      seed, seeds, start, init)
         callback, bar = _progress_callback(progress, cfg.steps)
         try:
             return self.pipeline.run(images, masks, cfg, start=start, seeds=seeds, refine=refine,
@@ -166,18 +188,42 @@ class Inpainter:
             if bar is not None:
                 bar.close()
 
+    def inpaint_samples(self, images: np.ndarray, masks: np.ndarray, samples: int, *, steps=None, restarts=None,
+                        lam=None, lr=None, prior=None, blend=None, refine=True, seed: int = 0, seeds=None,
+                        time_budget_ms=None, patience=None, progress: bool | Callable[[int], None] = False,
+                        start: Start | None = None, init: str | None = None, sample_spread=None) -> SampleSet:
+        """K = `samples` different completions of each of N 64x64 holes, one batch (module docstring)."""
+        if int(samples) < 1 or int(samples) > MAX_SAMPLES:
+            raise EdgefillError(f"samples must be 1..{MAX_SAMPLES}, got {samples}")
+        images, masks, start, cfg, seeds = self._plan(images, masks, steps, restarts, lam, lr, prior, blend, patience,
+                                                      seed, seeds, start, init, sample_spread)
+        callback, bar = _progress_callback(progress, cfg.steps)
+        try:
+            return self.pipeline.run_samples(images, masks, cfg, samples=int(samples), start=start, seeds=seeds,
+                                             refine=refine, time_budget_ms=time_budget_ms, progress=callback)
+        finally:
+            if bar is not None:
+                bar.close()
+
     def inpaint(self, image: np.ndarray, mask, *, steps=None, restarts=None, lam=None, lr=None, prior=None,
                 blend=None, refine=True, seed: int = 0, box=None, time_budget_ms=None,
-                patience=None, init: str | None = None) -> InpaintResult:
-        """One image of any size and mode (module docstring)."""
+                patience=None, init: str | None = None, samples: int | None = None,
+                sample_spread=None) -> InpaintResult | list[InpaintResult]:
+        """One image of any size and mode (module docstring); samples=K: a list of K results."""
         start = time.perf_counter()
         prep = prepare(image, mask, box, rng=np.random.default_rng(seed))
-        batch = None
-        if prep.has_hole:
-            batch = self.inpaint_batch(prep.image64[None], prep.mask64[None], steps=steps, restarts=restarts, lam=lam,
-                                       lr=lr, prior=prior, blend=blend, refine=refine, seed=seed,
-                                       time_budget_ms=time_budget_ms, patience=patience, init=init)
-        return self.finish(prep, batch, 0, start)
+        settings = dict(steps=steps, restarts=restarts, lam=lam, lr=lr, prior=prior, blend=blend, refine=refine,
+                        seed=seed, time_budget_ms=time_budget_ms, patience=patience, init=init)
+        if samples is None:
+            batch = self.inpaint_batch(prep.image64[None], prep.mask64[None], **settings) if prep.has_hole else None
+            return self.finish(prep, batch, 0, start)
+        if not prep.has_hole:
+            if int(samples) < 1 or int(samples) > MAX_SAMPLES:
+                raise EdgefillError(f"samples must be 1..{MAX_SAMPLES}, got {samples}")
+            return [self.finish(prep, None, 0, start) for _ in range(int(samples))]
+        sset = self.inpaint_samples(prep.image64[None], prep.mask64[None], samples, sample_spread=sample_spread,
+                                    **settings)
+        return [self.finish_sample(prep, sset, 0, k, start) for k in range(sset.samples)]
 
     def finish(self, prep, batch: BatchResult | None, i: int, start: float | None = None) -> InpaintResult:
         """Image i of a batch back to full resolution (None batch: the mask has no hole)."""
@@ -196,4 +242,12 @@ class Inpainter:
                                 refined=None if batch.refined is None else batch.refined[i], stats=stats)
         if start is not None:
             stats["seconds"] = time.perf_counter() - start
+        return out
+
+    def finish_sample(self, prep, sset: SampleSet, i: int, k: int, start: float | None = None) -> InpaintResult:
+        """Sample k (by loss rank) of image i of a SampleSet back to full resolution; stats add
+        "sample" (its rank), "start_index" (0 = the single output's start) and "loss"."""
+        out = self.finish(prep, sset.batch, int(i * sset.samples + sset.sample[i, k]), start)
+        out.stats.update(sample=int(k), start_index=int(sset.sample[i, k]), samples=sset.samples,
+                         sample_spread=float(sset.batch.config.sample_spread))
         return out
