@@ -299,6 +299,44 @@ def test_cli_train_refiner_from_a_bundle_shares_its_completions(tmp_path, tiny_b
     assert_one_line_error(bad, "holds completions made differently")
 
 
+def test_cli_train_refiner_on_telea_fills_and_on_sample_pairs(tmp_path, tiny_bundle, faces_npz):
+    """The no-GAN baseline (--fill telea: OpenCV's fill, evaluate's call) and the diversity-keeping
+    recipe (--samples-per-mask 2 --keep-weight: two starts per mask, the keep term on)."""
+    import torch
+
+    from edgefill.runtime.frontends.evaluate import opencv_inpaint
+    from edgefill.train.completions import masked_faces
+    from edgefill.train.train_refiner import keep_error
+
+    base = ["train", "refiner", "--data", str(faces_npz), "--gan", str(tiny_bundle), "--config", "tiny",
+            "--completions", "16", "--batch-size", "8", "--search-batch", "8", "--epochs", "1"]
+    proc = run_cli(*base, "--out", str(tmp_path / "telea"), "--fill", "telea")
+    assert proc.returncode == 0, proc.stderr
+    assert np.isfinite(json.loads(proc.stdout)["val_hole_psnr_refined"])
+    with np.load(sorted((tmp_path / "telea" / "completions" / "train").glob("chunk_*.npz"))[0]) as f:
+        index, masks, comp = f["index"], f["masks"], f["completions"]
+    with np.load(faces_npz) as f:
+        faces = f["images"]
+    assert np.array_equal(comp, opencv_inpaint(masked_faces(faces[index], masks), masks, "telea"))
+
+    proc = run_cli(*base, "--out", str(tmp_path / "pairs"), "--samples-per-mask", "2", "--keep-weight", "2")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["completions"] == 16 and np.isfinite(summary["train_loss"])
+    assert 0 < summary["val_pairwise_hole_psnr_completion"] < 99
+    with np.load(sorted((tmp_path / "pairs" / "completions" / "train").glob("chunk_*.npz"))[0]) as f:
+        comp, loss = f["completions"], f["loss"]
+    assert comp.shape[1:] == (2, 64, 64, 3) and np.all(loss[:, 0] <= loss[:, 1])
+    # the keep term is 0 when outputs deviate exactly as the completions do, positive when washed out
+    x = torch.rand(4, 3, 64, 64) * 2 - 1
+    known = torch.zeros(4, 1, 64, 64)
+    assert keep_error(x + 0.3, x, known, 2).item() < 1e-12
+    assert keep_error(torch.zeros_like(x), x, known, 2).item() > 0.01
+    for bad, fragment in ((["--fill", "telea", "--samples-per-mask", "2"], "one completion per mask"),
+                          (["--samples-per-mask", "3"], "divide the batch size")):
+        assert_one_line_error(run_cli(*base, "--out", str(tmp_path / "bad"), *bad), fragment)
+
+
 def test_help_is_instant_and_lists_commands():
     proc = run_cli("--help")
     assert proc.returncode == 0 and "train" in proc.stdout

@@ -5,7 +5,11 @@ Two ways to complete a face (the refiner must be trained on what it will see at 
   (the encoder start and its few steps when the bundle has an encoder, the bundle's blend):
   exactly the product's completion, and cheap (a few ms a face on a CPU with the encoder);
 - TorchCompletions: a GAN run's G and D (no encoder yet): the torch latent search from random
-  starts, then the search config's blend.
+  starts, then the search config's blend;
+- OpenCVCompletions: cv2.inpaint (Telea or Navier-Stokes, as `edgefill evaluate` runs it): the
+  no-GAN baseline's input, for a refiner trained the same way on a diffusion fill.
+BundleCompletions(samples=S) gives S completions per mask from S starts (the product's
+`--samples`): `completions` is then uint8 (B,S,64,64,3) and `loss` (B,S), best first.
 Every method sees only the masked face (hole pixels set to grey 128), like evaluate.
 
 Chunk k of the cache (`DIR/chunk_00k.npz`) holds, for `chunk` problems: `index` int64 (B,) into
@@ -54,6 +58,7 @@ class BundleCompletions:
     """The product's completion: Pipeline(bundle).run at the bundle's defaults, refiner off."""
 
     bundle: str
+    samples: int = 1
 
     def __post_init__(self) -> None:
         from edgefill.runtime.core.pipeline import Pipeline
@@ -63,13 +68,35 @@ class BundleCompletions:
         self.config = self.pipeline.config(start=self.start.name)
 
     def describe(self) -> dict:
-        return {"kind": "bundle", "bundle": str(self.bundle), "start": self.start.name,
-                "search": self.config.to_dict()}
+        described = {"kind": "bundle", "bundle": str(self.bundle), "start": self.start.name,
+                     "search": self.config.to_dict()}
+        return {**described, "samples": self.samples} if self.samples > 1 else described
 
     def complete(self, masked: np.ndarray, masks: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
         seeds = [seed * 100003 + i for i in range(len(masked))]
+        if self.samples > 1:
+            sset = self.pipeline.run_samples(masked, masks, self.config, samples=self.samples, start=self.start,
+                                             seeds=seeds, refine=False)
+            return sset.searched, sset.loss.astype(np.float32)
         res = self.pipeline.run(masked, masks, self.config, start=self.start, seeds=seeds, refine=False)
         return res.searched, np.asarray(res.search.loss, np.float32)
+
+
+@dataclass
+class OpenCVCompletions:
+    """OpenCV's diffusion fill (method "telea" or "ns", radius and call as in `edgefill evaluate`)."""
+
+    method: str
+
+    def describe(self) -> dict:
+        from edgefill.runtime.frontends.evaluate import INPAINT_RADIUS
+
+        return {"kind": "opencv", "method": self.method, "radius": INPAINT_RADIUS}
+
+    def complete(self, masked: np.ndarray, masks: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        from edgefill.runtime.frontends.evaluate import opencv_inpaint
+
+        return opencv_inpaint(masked, masks, self.method), np.zeros(len(masked), np.float32)
 
 
 @dataclass

@@ -135,13 +135,23 @@ class GanTrainConfig:
             raise EdgefillError("--ema-kimg, --checkpoint-minutes and --swd-images must be >= 0")
 
 
+REFINER_FILLS = ("search", "telea", "ns")
+
+
 @dataclass(frozen=True)
 class RefinerTrainConfig:
     """One `edgefill train refiner` run: completions (train/completions.py), then training on
     the composite M*y + (1-M)*R(x): `loss` ("mse" or "l1") over the hole's pixels plus
     `ssim_weight` * (1 - SSIM) of the whole composite. completions: training faces completed
     (0: all), each under `masks_per_face` random masks; `search` applies to a GAN run's torch
-    completions (a bundle completes at its own defaults)."""
+    completions (a bundle completes at its own defaults).
+    fill: "search" (the --gan source's completions) or "telea"/"ns" (OpenCV's fill of the masked
+    face: the strong no-GAN baseline, same recipe and budget). samples: completions per mask
+    from different starts (runtime.core.starts.sample_starts; a bundle source only); with
+    samples > 1 a batch holds batch_size/samples problems x samples completions (the same images
+    per step) and keep_weight adds the hole MSE between each output's and its completion's
+    deviation from the mean of the problem's samples: the refiner must keep the search's
+    differences instead of repainting them."""
 
     refiner: RefinerConfig = field(default_factory=lambda: hole_refiner(32))
     epochs: int = 20
@@ -162,8 +172,17 @@ class RefinerTrainConfig:
     masks_per_face: int = 1
     loss: str = "mse"
     ssim_weight: float = 0.0
+    fill: str = "search"
+    samples: int = 1
+    keep_weight: float = 0.0
 
     def __post_init__(self) -> None:
+        if self.fill not in REFINER_FILLS:
+            raise EdgefillError(f"refiner fill must be one of {', '.join(REFINER_FILLS)}, not {self.fill!r}")
+        if self.samples < 1 or self.keep_weight < 0 or self.batch_size % self.samples:
+            raise EdgefillError("samples must be >= 1 and divide the batch size, and the keep weight >= 0")
+        if self.samples > 1 and self.fill != "search":
+            raise EdgefillError(f"an OpenCV fill ({self.fill}) has one completion per mask; samples must be 1")
         if self.loss not in ("mse", "l1"):
             raise EdgefillError(f"refiner loss must be mse or l1, not {self.loss!r}")
         if self.masks_per_face < 1 or self.ssim_weight < 0:

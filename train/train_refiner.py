@@ -30,7 +30,8 @@ from .checkpoint import load_checkpoint, resume_run, save_checkpoint
 from edgefill.runtime.imaging import metrics
 from edgefill.runtime.imaging.images import refiner_input
 
-from .completions import BundleCompletions, TorchCompletions, composite, known_tensor, make_completions
+from .completions import (BundleCompletions, OpenCVCompletions, TorchCompletions, composite, known_tensor,
+                          make_completions)
 from .config import GanTrainConfig, RefinerTrainConfig, nested_from_dict, to_dict
 from .gan_source import is_bundle, load_gan_source
 from .losses import hole_error, ssim_map
@@ -54,11 +55,38 @@ def load_gan(path: str, device: torch.device) -> tuple[Generator, Discriminator,
     return source.generator.to(device).eval(), source.discriminator.to(device).eval(), cfg
 
 
+def training_batch(train_set: dict, truth_all: np.ndarray, idx: np.ndarray, flips: np.ndarray, in_channels: int,
+                   device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(x, y, known) for cached problems idx with their flips: x (B*S, in_channels, 64,64) refiner
+    input, y (B*S,3,64,64) truth in [-1,1], known (B*S,1,64,64); S samples per problem (1 when the
+    cache holds one completion per mask), rows problem-major."""
+    comp = train_set["completions"][idx]
+    s = comp.shape[1] if comp.ndim == 5 else 1
+    comp = comp.reshape(-1, *comp.shape[-3:])
+    rows = np.repeat(idx, s)
+    flips = np.repeat(flips, s)
+    masks = _flip_batch(train_set["masks"][rows], flips)
+    x = torch.from_numpy(refiner_input(_flip_batch(comp, flips), masks, in_channels)).to(device)
+    y = torch.from_numpy(to_model(_flip_batch(truth_all[train_set["index"][rows]], flips))).to(device)
+    return x, y, known_tensor(masks).to(device)
+
+
 def _flip_batch(arr: np.ndarray, flips: np.ndarray) -> np.ndarray:
     """Flip (B,H,W[,C]) arrays left-right where flips is True."""
     out = arr.copy()
     out[flips] = out[flips][:, :, ::-1]
     return out
+
+
+def keep_error(final: torch.Tensor, x: torch.Tensor, known: torch.Tensor, samples: int) -> torch.Tensor:
+    """The search's differences kept: hole MSE between each output's deviation from the mean of
+    its problem's `samples` outputs and the same deviation of its completion. final, x: (B*S,3,H,W)
+    in [-1,1], rows problem-major; known (B*S,1,H,W)."""
+    def deviation(t: torch.Tensor) -> torch.Tensor:
+        t = t.float().reshape(-1, samples, *t.shape[1:])
+        return (t - t.mean(dim=1, keepdim=True)).reshape(-1, *t.shape[2:])
+
+    return hole_error(deviation(final), deviation(x), known, "mse")
 
 
 def _hole_psnr(refined: np.ndarray, truth: np.ndarray, masks: np.ndarray) -> float:
@@ -69,11 +97,18 @@ def _hole_psnr(refined: np.ndarray, truth: np.ndarray, masks: np.ndarray) -> flo
 
 
 def completion_source(gan: str, cfg: RefinerTrainConfig, device: torch.device):
-    """(source, val_fraction, seed): BundleCompletions for a bundle, TorchCompletions for a GAN run."""
+    """(source, val_fraction, seed): OpenCVCompletions for fill telea/ns (the GAN source only
+    gives the hold-out split), BundleCompletions for a bundle, TorchCompletions for a GAN run."""
     if is_bundle(gan):
         src = load_gan_source(gan, "--gan")
-        return BundleCompletions(gan), src.val_fraction, src.seed
+        if cfg.fill != "search":
+            return OpenCVCompletions(cfg.fill), src.val_fraction, src.seed
+        return BundleCompletions(gan, cfg.samples), src.val_fraction, src.seed
+    if cfg.samples > 1:
+        raise EdgefillError("--samples-per-mask needs a bundle as --gan (its pipeline places the samples)")
     G, D, gan_cfg = load_gan(gan, device)
+    if cfg.fill != "search":
+        return OpenCVCompletions(cfg.fill), gan_cfg.val_fraction, gan_cfg.seed
     return TorchCompletions(G, D, cfg.search, device), gan_cfg.val_fraction, gan_cfg.seed
 
 
@@ -100,7 +135,7 @@ def train_refiner(cfg: RefinerTrainConfig, data: str, gan: str, out: str, resume
     n_faces = len(train_idx) if cfg.completions <= 0 else min(cfg.completions, len(train_idx))
     chosen = np.sort(rng.choice(train_idx, size=n_faces, replace=False))
     n_train = n_faces * cfg.masks_per_face
-    if n_train < cfg.batch_size:
+    if n_train < cfg.batch_size // cfg.samples:
         raise EdgefillError(f"{n_train} training completions, fewer than one batch of {cfg.batch_size}")
     out_dir.mkdir(parents=True, exist_ok=True)
     train_set = make_completions(source, faces.images, chosen, cache / "train",
@@ -134,27 +169,26 @@ def train_refiner(cfg: RefinerTrainConfig, data: str, gan: str, out: str, resume
                         {"opt": opt.state_dict(), "rng": rng_state()})
 
     truth_all = faces.images
-    per_epoch = steps_per_epoch(n_train, cfg.batch_size)
+    problems_per_step = cfg.batch_size // cfg.samples  # the same refiner images per step for any samples
+    per_epoch = steps_per_epoch(n_train, problems_per_step)
     seen, busy, summary = 0, 0.0, {}
     while epoch < cfg.epochs:
         R.train()
         bar = tqdm(total=per_epoch, initial=step_in_epoch, desc=f"refiner epoch {epoch + 1}/{cfg.epochs}",
                    unit="step", disable=not progress, dynamic_ncols=True)
-        for i, (idx, flips) in enumerate(epoch_batches(n_train, cfg.batch_size, cfg.seed, epoch, cfg.flip)):
+        for i, (idx, flips) in enumerate(epoch_batches(n_train, problems_per_step, cfg.seed, epoch, cfg.flip)):
             if i < step_in_epoch:
                 continue
             t0 = time.perf_counter()
-            masks = _flip_batch(train_set["masks"][idx], flips)
-            x = torch.from_numpy(refiner_input(_flip_batch(train_set["completions"][idx], flips), masks,
-                                               cfg.refiner.in_channels)).to(device)
-            y = torch.from_numpy(to_model(_flip_batch(truth_all[train_set["index"][idx]], flips))).to(device)
-            known = known_tensor(masks).to(device)
+            x, y, known = training_batch(train_set, truth_all, idx, flips, cfg.refiner.in_channels, device)
             with torch.autocast(device.type, enabled=use_amp):
                 refined = R(x)
             final = composite(refined.float(), y, known)
             loss = hole_error(final, y, known, cfg.loss)
             if cfg.ssim_weight > 0:
                 loss = loss + cfg.ssim_weight * (1.0 - ssim_map(final, y).mean())
+            if cfg.samples > 1 and cfg.keep_weight > 0:
+                loss = loss + cfg.keep_weight * keep_error(final, x[:, :3], known, cfg.samples)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -163,7 +197,7 @@ def train_refiner(cfg: RefinerTrainConfig, data: str, gan: str, out: str, resume
                 raise EdgefillError(f"refiner training diverged at step {global_step}")
             history["loss"].append(value)
             busy += time.perf_counter() - t0
-            seen += len(idx)
+            seen += len(idx) * cfg.samples
             step_in_epoch, global_step = i + 1, global_step + 1
             bar.update(1)
             bar.set_postfix(loss=f"{value:.4f}", ips=f"{seen / max(busy, 1e-9):.0f}")
@@ -199,13 +233,36 @@ def refine_set(R: torch.nn.Module, completions: np.ndarray, masks: np.ndarray, t
     return np.concatenate(out)
 
 
+def pairwise_hole_psnr(samples: np.ndarray, masks: np.ndarray) -> float:
+    """Mean over images and pairs of the hole PSNR between two of an image's samples: uint8
+    (N,S,64,64,3), masks (N,64,64); lower = more different (identical pairs count as 99 dB)."""
+    values = []
+    hole = masks >= 128
+    for i in range(len(samples)):
+        for a in range(samples.shape[1]):
+            for b in range(a + 1, samples.shape[1]):
+                values.append(min(99.0, _hole_psnr(samples[i, a][None], samples[i, b][None], hole[i][None] * 255)))
+    return float(np.mean(values)) if values else float("nan")
+
+
 def evaluate_refiner(R: torch.nn.Module, val_set: dict, truth_all: np.ndarray, device: torch.device,
                      grid_path: Path) -> dict:
     """Validation: hole PSNR, SSIM and border seam of completion vs refined output (the seam
-    against the truth's own, runtime.imaging.metrics.seam); saves a picture of 8 examples."""
-    comp, masks = val_set["completions"], val_set["masks"]
+    against the truth's own, runtime.imaging.metrics.seam); saves a picture of 8 examples. With
+    S samples per mask the metrics are of sample 0 (the best search loss), plus the mean pairwise
+    hole PSNR between the samples before and after refining (the differences the refiner keeps)."""
+    comp_all, masks = val_set["completions"], val_set["masks"]
     truth = truth_all[val_set["index"]]
-    refined = refine_set(R, comp, masks, truth, device)
+    diversity = {}
+    if comp_all.ndim == 5:
+        n, s = comp_all.shape[:2]
+        refined_all = refine_set(R, comp_all.reshape(n * s, *comp_all.shape[2:]), np.repeat(masks, s, axis=0),
+                                 np.repeat(truth, s, axis=0), device).reshape(comp_all.shape)
+        diversity = {"val_pairwise_hole_psnr_completion": pairwise_hole_psnr(comp_all, masks),
+                     "val_pairwise_hole_psnr_refined": pairwise_hole_psnr(refined_all, masks)}
+        comp, refined = comp_all[:, 0], refined_all[:, 0]
+    else:
+        comp, refined = comp_all, refine_set(R, comp_all, masks, truth, device)
     masked = np.where((masks >= 128)[..., None], 255, truth).astype(np.uint8)
     k = min(8, len(comp))
     tiles = np.stack([masked[:k], comp[:k], refined[:k], truth[:k]], axis=1).reshape(-1, *comp.shape[1:])
@@ -217,4 +274,4 @@ def evaluate_refiner(R: torch.nn.Module, val_set: dict, truth_all: np.ndarray, d
             "val_ssim_refined": float(np.mean(metrics.ssim(refined, truth))),
             "val_seam_completion": float(np.nanmean(metrics.seam(comp, masks))),
             "val_seam_refined": float(np.nanmean(metrics.seam(refined, masks))),
-            "val_seam_truth": seam_truth}
+            "val_seam_truth": seam_truth, **diversity}

@@ -48,9 +48,18 @@ def register(group: click.Group) -> None:
 @click.option("--completions-dir", default=None,
               help="The completions cache (default OUT/completions); runs with the same source, faces and seed share it.")
 @click.option("--completions-only", is_flag=True, help="Make the completions cache and stop.")
+@click.option("--fill", default="search", show_default=True, type=click.Choice(["search", "telea", "ns"]),
+              help="What the refiner learns to clean: the --gan source's completions, or OpenCV's fill "
+                   "(the no-GAN baseline; --gan then only gives the hold-out split).")
+@click.option("--samples-per-mask", default=1, show_default=True, type=click.IntRange(1, 16),
+              help="Completions per mask from different starts (a bundle's --samples); must divide --batch-size.")
+@click.option("--keep-weight", default=0.0, show_default=True, type=click.FloatRange(0),
+              help="Weight of the hole MSE between each output's and its completion's deviation from the mean "
+                   "of the mask's samples (keeps the search's differences; needs --samples-per-mask > 1).")
 def train_refiner_cmd(data, gan, out, epochs, batch_size, lr, completions, masks_per_face, loss_kind, ssim_weight,
                       arch, width, no_mask_channel, search_steps, search_restarts, search_batch, preset, device,
-                      seed, limit, checkpoint_every, resume, completions_dir, completions_only):
+                      seed, limit, checkpoint_every, resume, completions_dir, completions_only, fill,
+                      samples_per_mask, keep_weight):
     """Train the refiner on the completions it will see at run time."""
     from dataclasses import replace
 
@@ -67,7 +76,8 @@ def train_refiner_cmd(data, gan, out, epochs, batch_size, lr, completions, masks
                       mask_channel=refiner.mask_channel and not no_mask_channel)
     cfg = C.RefinerTrainConfig(refiner=refiner, epochs=epochs, batch_size=batch_size, lr=lr,
                                seed=seed, device=device, completions=completions, masks_per_face=masks_per_face,
-                               loss=loss_kind, ssim_weight=ssim_weight,
+                               loss=loss_kind, ssim_weight=ssim_weight, fill=fill, samples=samples_per_mask,
+                               keep_weight=keep_weight,
                                search=SearchConfig(steps=search_steps, restarts=search_restarts),
                                search_batch=search_batch, checkpoint_every=checkpoint_every, limit=limit)
     echo_json(train_refiner(cfg, data, gan, out, resume=resume, completions_dir=completions_dir,
