@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import signal
 import socket
 import subprocess
@@ -69,10 +70,13 @@ def start_stack(bundle, tmp: Path, probe_every: float = 0.5, **cfg):
     return stack.start()
 
 
+SERVER_MAX_SAMPLES = 4  # the shared server's SAMPLES bound (below the default, so the bound is its own)
+
+
 @pytest.fixture(scope="module")
 def server(triton_available, tiny_bundle, tmp_path_factory):
     stack = start_stack(tiny_bundle, tmp_path_factory.mktemp("serve"), max_batch=8, max_queue=32,
-                        max_image_pixels=200 * 200, max_steps=1000)
+                        max_image_pixels=200 * 200, max_steps=1000, max_samples=SERVER_MAX_SAMPLES)
     yield stack
     stack.stop()
 
@@ -242,6 +246,140 @@ def test_hostile_http_and_grpc_requests_get_their_own_4xx_and_the_server_keeps_s
     assert status_of(server)["restarts"] == 0
     status, out, _ = serve_load.post(server.url, serve_load.good_json(img, 1, 3))
     assert status == 200 and np.array_equal(out["INPAINTED"][0].astype(np.uint8), want)
+
+
+def test_samples_equal_the_in_process_inpainter_and_leave_plain_requests_as_they_were(server, client, reference):
+    """SAMPLES=3: three different completions, best loss first, pixel for pixel the local
+    Inpainter.inpaint(samples=3)'s for the same seed; INPAINTED is the best of them. Without
+    SAMPLES the answer has exactly the outputs and shapes it had before SAMPLES existed."""
+    img = faces(1, seed=41)[0]
+    got = client.inpaint(img, "center", steps=6, seed=4, samples=3)
+    want = reference.inpaint(img, "center", steps=6, seed=4, samples=3)
+    assert len(got) == len(want) == 3
+    for k, ((image, stats), res) in enumerate(zip(got, want)):
+        assert np.array_equal(image, res.image), k
+        assert stats["loss"] == pytest.approx(res.stats["loss"], rel=1e-6) and stats["sample"] == k
+        assert stats["steps_run"] == 6 and stats["samples"] == 3
+    assert [s["loss"] for _, s in got] == sorted(s["loss"] for _, s in got)
+    hole = np.zeros(img.shape[:2], bool)
+    hole[img.shape[0] // 4: 3 * img.shape[0] // 4, img.shape[1] // 4: 3 * img.shape[1] // 4] = True
+    assert len({image[hole].tobytes() for image, _ in got}) == 3, "three different completions"
+    base = {"IMAGE": (img[None], "UINT8"), "MASK_KIND": ([["center"]], "BYTES"), "STEPS": ([[6]], "INT32"),
+            "SEED": ([[4]], "INT64")}
+    status, out = raw_infer(server, {**base, "SAMPLES": ([[3]], "INT32")})
+    assert status == 200, out
+    assert out["INPAINTED_SAMPLES"].shape == (1, 3, *img.shape) and out["LOSS"].shape == (1, 3)
+    assert np.array_equal(out["INPAINTED"][0], out["INPAINTED_SAMPLES"][0, 0])
+    status, plain = raw_infer(server, base)
+    assert status == 200, plain
+    assert set(plain) == {"INPAINTED", "LOSS", "STEPS_RUN"}
+    assert plain["INPAINTED"].shape == (1, *img.shape) and plain["LOSS"].shape == (1, 1)
+    assert np.array_equal(plain["INPAINTED"][0].astype(np.uint8), reference.inpaint(img, "center", steps=6,
+                                                                                     seed=4).image)
+    status, one = raw_infer(server, {**base, "SAMPLES": ([[1]], "INT32")})
+    assert status == 200 and np.array_equal(one["INPAINTED"], plain["INPAINTED"]) and one["LOSS"].shape == (1, 1)
+    assert np.array_equal(one["INPAINTED_SAMPLES"][0], plain["INPAINTED"])
+
+
+def test_samples_out_of_range_get_one_line_400(server, client):
+    from edgefill.runtime.errors import EdgefillError
+
+    limit = SERVER_MAX_SAMPLES
+    img = faces(1, seed=42)[0]
+    for k in (0, -1, limit + 1, 1000):
+        status, message = raw_infer(server, {"IMAGE": (img[None], "UINT8"), "MASK_KIND": ([["center"]], "BYTES"),
+                                             "SAMPLES": ([[k]], "INT32")})
+        assert status == 400, (k, status, message)
+        assert f"SAMPLES must be in 1..{limit}, got {k}" in message, message
+        assert_clean_error(message)
+    with pytest.raises(EdgefillError, match=f"server: 400: .*SAMPLES must be in 1..{limit}") as err:
+        client.inpaint(img, "center", samples=limit + 1)
+    assert "\n" not in str(err.value)
+
+
+def test_samples_in_a_mixed_batch_each_answer_their_own(server, reference):
+    """Concurrent requests with no SAMPLES, SAMPLES=1 and SAMPLES=3 (batched together by Triton as
+    they arrive): each gets its own answer, equal to its local run."""
+    from edgefill.runtime.frontends.serve.client import ServeClient
+
+    imgs = faces(6, seed=43)
+    ks = [None, 3, 1, 3, None, 2]
+    want = [reference.inpaint(img, "center", steps=8, seed=200 + i, samples=ks[i]) for i, img in enumerate(imgs)]
+
+    def one(i):
+        c = ServeClient(server.url)
+        try:
+            return c.inpaint(imgs[i], "center", steps=8, seed=200 + i, samples=ks[i])
+        finally:
+            c.close()
+
+    with ThreadPoolExecutor(len(imgs)) as pool:
+        got = list(pool.map(one, range(len(imgs))))
+    for i, k in enumerate(ks):
+        if k is None:
+            assert np.array_equal(got[i][0], want[i].image), i
+        else:
+            assert len(got[i]) == k, i
+            for (image, stats), res in zip(got[i], want[i]):
+                assert np.array_equal(image, res.image), i
+
+
+def test_samples_answer_batch_runs_one_pipeline_call_per_sample_count(tiny_bundle, reference):
+    """Triton-free: a batch of problems with K = none, 1, 3, 3, 2 is searched with one
+    Pipeline.run (no SAMPLES) and one Pipeline.run_samples per distinct K, never K separate runs,
+    and every answer equals the local Inpainter's."""
+    from edgefill.runtime.core.pipeline import Pipeline
+    from edgefill.runtime.frontends.serve.config import ServeConfig
+    from edgefill.runtime.frontends.serve.requests import answer_batch, parse_request
+
+    pipeline = Pipeline(tiny_bundle, provider="cpu", threads=1)
+    calls = []
+    run, run_samples = pipeline.run, pipeline.run_samples
+    pipeline.run = lambda images, *a, **kw: calls.append(("run", len(images), kw.get("z0") is None)) or run(
+        images, *a, **kw)
+    pipeline.run_samples = lambda images, *a, **kw: calls.append(("run_samples", len(images), kw["samples"])) or \
+        run_samples(images, *a, **kw)
+    imgs = faces(5, seed=44)
+    ks = [None, 1, 3, 3, 2]
+    problems = []
+    for i, (img, k) in enumerate(zip(imgs, ks)):
+        tensors = {"IMAGE": img[None], "MASK_KIND": np.array([[b"center"]], object), "STEPS": np.array([[5]], np.int32),
+                   "SEED": np.array([[300 + i]], np.int64)}
+        if k is not None:
+            tensors["SAMPLES"] = np.array([[k]], np.int32)
+        problems.append(parse_request(tensors, ServeConfig(), pipeline))
+    answers = answer_batch(problems, pipeline)
+    outer = [c for c in calls if not (c[0] == "run" and not c[2])]  # run_samples calls run(z0=...) inside
+    assert sorted(outer, key=str) == sorted([("run", 1, True), ("run_samples", 1, 1), ("run_samples", 2, 3),
+                                             ("run_samples", 1, 2)], key=str), calls
+    for i, (img, k) in enumerate(zip(imgs, ks)):
+        want = reference.inpaint(img, "center", steps=5, seed=300 + i, samples=k)
+        want = [want] if k is None else want
+        assert answers[i].images.shape == (len(want), *img.shape) and answers[i].samples == k
+        for j, res in enumerate(want):
+            assert np.array_equal(answers[i].images[j], res.image), (i, j)
+            assert answers[i].losses[j] == pytest.approx(res.stats["loss"], rel=1e-6)
+
+
+def test_samples_are_declared_by_the_exported_model_config(tiny_bundle, tmp_path):
+    from edgefill.runtime.errors import EdgefillError
+    from edgefill.runtime.frontends.inpainter import MAX_SAMPLES
+    from edgefill.runtime.frontends.serve.config import ServeConfig
+
+    repo = tmp_path / "repo"
+    proc = run_cli("export", "triton", "--bundle", str(tiny_bundle), "--out", str(repo))
+    assert proc.returncode == 0, proc.stderr
+    config = (repo / "edgefill" / "config.pbtxt").read_text()
+    pattern = r'name: "(\w+)"\s*data_type: (\w+)\s*dims: (\[[^\]]*\])(\s*optional: true)?'
+    declared = {m[0]: m[1:] for m in re.findall(pattern, config)}
+    assert declared["SAMPLES"][:2] == ("TYPE_INT32", "[ 1 ]") and declared["SAMPLES"][2].strip() == "optional: true"
+    assert declared["INPAINTED_SAMPLES"][:2] == ("TYPE_UINT8", "[ -1, -1, -1, 3 ]")
+    assert declared["LOSS"][:2] == ("TYPE_FP32", "[ -1 ]")
+    assert declared["INPAINTED"][:2] == ("TYPE_UINT8", "[ -1, -1, 3 ]")
+    assert json.loads(proc.stdout)["config"]["max_samples"] == ServeConfig().max_samples <= MAX_SAMPLES
+    for bad in (0, MAX_SAMPLES + 1):
+        with pytest.raises(EdgefillError, match="max-samples"):
+            ServeConfig(max_samples=bad)
 
 
 def test_health_and_metrics_answer(server, client):

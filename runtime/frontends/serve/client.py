@@ -11,6 +11,10 @@ inpaint(image, mask, *, steps=None, restarts=None, seed=0, box=None, init=None)
     the hole filled, {"loss", "steps_run", "seconds", "server"}). The same settings give the same
     pixels as Inpainter.inpaint in-process. A server-side rejection (400, 503, ...) or an
     unreachable server raises EdgefillError with one line: "server: <status>: <message>".
+inpaint(image, mask, ..., samples=K) -> [(image, stats)] * K
+    K different completions of the hole (SAMPLES; 1..the server's max_samples), best search loss
+    first, equal to Inpainter.inpaint(..., samples=K) in-process; stats add "sample" (the rank)
+    and "samples" (K).
 Needs the `serve` extra (tritonclient); imported lazily.
 """
 from __future__ import annotations
@@ -57,7 +61,8 @@ class ServeClient:
         return t
 
     def inpaint(self, image: np.ndarray, mask, *, steps: int | None = None, restarts: int | None = None,
-                seed: int = 0, box=None, init: str | None = None) -> tuple[np.ndarray, dict]:
+                seed: int = 0, box=None, init: str | None = None,
+                samples: int | None = None) -> tuple[np.ndarray, dict] | list[tuple[np.ndarray, dict]]:
         image = to_rgb_uint8(np.asarray(image))
         inputs = [self._input("IMAGE", np.ascontiguousarray(image[None]), "UINT8")]
         if isinstance(mask, str):
@@ -77,16 +82,25 @@ class ServeClient:
             inputs.append(self._input("BOX", np.array([list(box)], np.int32), "INT32"))
         if init is not None:
             inputs.append(self._input("INIT", np.array([[init.encode()]], dtype=object), "BYTES"))
+        outputs = None
+        if samples is not None:
+            inputs.append(self._input("SAMPLES", np.array([[samples]], np.int32), "INT32"))
+            # INPAINTED is INPAINTED_SAMPLES[0]: not asked for, so it does not travel twice
+            outputs = [self._http.InferRequestedOutput(name) for name in ("INPAINTED_SAMPLES", "LOSS", "STEPS_RUN")]
         t0 = time.perf_counter()
         try:
-            result = self._client.infer(MODEL_NAME, inputs)
+            result = self._client.infer(MODEL_NAME, inputs, outputs=outputs)
         except Exception as exc:  # noqa: BLE001 - tritonclient raises its own and socket errors
             raise EdgefillError(f"server: {_describe(exc)}") from None
-        filled = result.as_numpy("INPAINTED")[0]
-        stats = {"loss": float(result.as_numpy("LOSS").reshape(-1)[0]),
-                 "steps_run": int(result.as_numpy("STEPS_RUN").reshape(-1)[0]),
-                 "seconds": time.perf_counter() - t0, "server": self.url}
-        return filled, stats
+        seconds = time.perf_counter() - t0
+        losses = result.as_numpy("LOSS").reshape(-1)
+        steps_run = int(result.as_numpy("STEPS_RUN").reshape(-1)[0])
+        if samples is None:
+            return result.as_numpy("INPAINTED")[0], {"loss": float(losses[0]), "steps_run": steps_run,
+                                                     "seconds": seconds, "server": self.url}
+        filled = result.as_numpy("INPAINTED_SAMPLES")[0]
+        return [(filled[k], {"loss": float(losses[k]), "steps_run": steps_run, "seconds": seconds,
+                             "server": self.url, "sample": k, "samples": len(filled)}) for k in range(len(filled))]
 
     def close(self) -> None:
         self._client.close()

@@ -12,7 +12,13 @@ carries its own batch dimension of 1):
     SEED       INT64 [1]        random starts and mask kinds (default 0)
     BOX        INT32 [4]        x, y, w, h face region (default: the whole image)
     INIT       BYTES [1]        auto | random | encoder
-Outputs: INPAINTED UINT8 [H, W, 3]; LOSS FP32 [1]; STEPS_RUN INT32 [1].
+    SAMPLES    INT32 [1]        K different completions of the hole, 1..max_samples (absent: one,
+                                answered exactly as before SAMPLES existed)
+Outputs: INPAINTED UINT8 [H, W, 3] (the best completion); LOSS FP32 [K] (each completion's search
+loss, ascending: LOSS[0] is INPAINTED's; K = 1 without SAMPLES); STEPS_RUN INT32 [1];
+INPAINTED_SAMPLES UINT8 [K, H, W, 3] (only for a request that gave SAMPLES: the K completions,
+best first, INPAINTED_SAMPLES[0] == INPAINTED; ask for just it, LOSS and STEPS_RUN to skip the copy).
+The K completions are the in-process Inpainter.inpaint(..., samples=K, seed=SEED)'s, pixel for pixel.
 """
 from __future__ import annotations
 
@@ -21,6 +27,7 @@ import json
 from dataclasses import dataclass
 
 from ...errors import EdgefillError
+from ..inpainter import MAX_SAMPLES
 
 MODEL_NAME = "edgefill"
 KINDS = ("cpu", "gpu")
@@ -34,6 +41,8 @@ class ServeConfig:
     gpu instance group; provider: onnxruntime provider inside the model (auto, cpu, cuda,
     tensorrt); threads: onnxruntime intra-op threads per instance (0: physical cores / instances);
     max_image_pixels, max_steps, max_restarts: the largest request accepted (400 beyond);
+    max_samples: the most completions one request may ask for (SAMPLES, 1..MAX_SAMPLES of the
+    Python API; each is one more search row and one more full-size image in the answer);
     max_queue_delay_ms: the latency bound of admission (0: none): a request that has waited this
     long in Triton's queue without being scheduled is rejected (Triton's queue policy,
     timeout_action REJECT) instead of adding to every later request's wait; with max_queue it
@@ -51,6 +60,7 @@ class ServeConfig:
     max_image_pixels: int = 4096 * 4096
     max_steps: int = 2000
     max_restarts: int = 16
+    max_samples: int = 8
     max_queue_delay_ms: int = 0
     max_inflight: int = 0
 
@@ -62,6 +72,8 @@ class ServeConfig:
         for name in ("max_batch", "instances", "max_image_pixels", "max_steps", "max_restarts"):
             if getattr(self, name) < 1:
                 raise EdgefillError(f"{name.replace('_', '-')} must be at least 1")
+        if not 1 <= self.max_samples <= MAX_SAMPLES:
+            raise EdgefillError(f"max-samples must be 1..{MAX_SAMPLES}, got {self.max_samples}")
         if self.max_queue < 0 or self.queue_delay_us < 0 or self.threads < 0 or self.max_queue_delay_ms < 0 \
                 or self.max_inflight < 0:
             raise EdgefillError("max-queue, queue delays and threads must not be negative")
@@ -79,9 +91,10 @@ INPUTS = (  # name, Triton data type, dims (without the batch dim), optional, ra
     ("SEED", "TYPE_INT64", "[ 1 ]", True, False),
     ("BOX", "TYPE_INT32", "[ 4 ]", True, False),
     ("INIT", "TYPE_STRING", "[ 1 ]", True, False),
+    ("SAMPLES", "TYPE_INT32", "[ 1 ]", True, False),
 )
-OUTPUTS = (("INPAINTED", "TYPE_UINT8", "[ -1, -1, 3 ]"), ("LOSS", "TYPE_FP32", "[ 1 ]"),
-           ("STEPS_RUN", "TYPE_INT32", "[ 1 ]"))
+OUTPUTS = (("INPAINTED", "TYPE_UINT8", "[ -1, -1, 3 ]"), ("LOSS", "TYPE_FP32", "[ -1 ]"),
+           ("STEPS_RUN", "TYPE_INT32", "[ 1 ]"), ("INPAINTED_SAMPLES", "TYPE_UINT8", "[ -1, -1, -1, 3 ]"))
 
 
 def config_pbtxt(cfg: ServeConfig, bundle_dir: str = "bundle") -> str:

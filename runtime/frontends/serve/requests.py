@@ -3,12 +3,14 @@
 parse_request(tensors, cfg, pipeline) -> Problem, or RequestError (a one-line, 400-class message
   that names the input at fault and never a server path or a traceback)
 answer_batch(problems, pipeline) -> [Answer]: the problems with a hole are grouped by their search
-  settings (steps, restarts, start) and each group is ONE Pipeline.run over its 64x64 problems;
-  image i of a group starts from its own seed, so a request's result does not depend on what
-  else was in its batch. Each answer is the request's own image, loss and steps run.
+  settings (steps, restarts, start, samples) and each group is ONE Pipeline.run (no SAMPLES) or
+  ONE Pipeline.run_samples (SAMPLES = K: the group's N*K problems in one search batch) over its
+  64x64 problems; image i of a group starts from its own seed (and sample k from (seed, k)), so a
+  request's result does not depend on what else was in its batch. Each answer is the request's
+  own images (K of them, best loss first; one without SAMPLES), losses and steps run.
 A request's tensors carry Triton's batch dimension of 1 (IMAGE (1,H,W,3)); plain (H,W,3) is
 accepted too. What it gets back equals Inpainter.inpaint(image, mask, steps=, restarts=,
-seed=, box=, init=) in-process.
+seed=, box=, init=, samples=) in-process.
 """
 from __future__ import annotations
 
@@ -41,23 +43,36 @@ def one_line(message: str, limit: int = 300) -> str:
 @dataclass
 class Problem:
     """One checked request: prep (the 64x64 problem and how to paste it back), seed, and its
-    search settings (None: the bundle's defaults for its start); init: auto | random | encoder."""
+    search settings (None: the bundle's defaults for its start); init: auto | random | encoder;
+    samples: K completions asked for (None: SAMPLES absent, one answered as without it)."""
 
     prep: Prepared
     seed: int
     steps: int | None
     restarts: int | None
     init: str
+    samples: int | None = None
 
 
 @dataclass
 class Answer:
-    """image: RGB uint8 (H,W,3), the request's image with only its hole filled; loss: the best
-    search loss (nan when the mask had no hole); steps_run: search steps taken (0: no hole)."""
+    """images: RGB uint8 (K,H,W,3), the request's image with only its hole filled, K completions
+    best first (K = 1 without SAMPLES); losses: float32 (K,) their search losses, ascending (nan
+    when the mask had no hole); steps_run: search steps taken (0: no hole); samples: as asked
+    (None: SAMPLES absent). image, loss: the best completion's."""
 
-    image: np.ndarray
-    loss: float
+    images: np.ndarray
+    losses: np.ndarray
     steps_run: int
+    samples: int | None = None
+
+    @property
+    def image(self) -> np.ndarray:
+        return self.images[0]
+
+    @property
+    def loss(self) -> float:
+        return float(self.losses[0])
 
 
 def _unbatch(name: str, value: np.ndarray, ndim: int) -> np.ndarray:
@@ -134,6 +149,8 @@ def parse_request(tensors: dict, cfg: ServeConfig, pipeline: Pipeline) -> Proble
         pipeline.make_start(init)
     except EdgefillError as exc:
         raise RequestError(one_line(f"INIT: {exc}")) from None
+    samples = tensors.get("SAMPLES")
+    samples = None if samples is None else _scalar("SAMPLES", samples, int, 1, cfg.max_samples)
     box = tensors.get("BOX")
     if box is not None:
         box = np.asarray(box)
@@ -144,7 +161,7 @@ def parse_request(tensors: dict, cfg: ServeConfig, pipeline: Pipeline) -> Proble
         prep = prepare(image, spec, box, rng=np.random.default_rng(seed))
     except EdgefillError as exc:
         raise RequestError(one_line(exc)) from None
-    return Problem(prep=prep, seed=seed, steps=steps, restarts=restarts, init=init)
+    return Problem(prep=prep, seed=seed, steps=steps, restarts=restarts, init=init, samples=samples)
 
 
 def answer_batch(problems: list[Problem], pipeline: Pipeline) -> list[Answer]:
@@ -153,16 +170,25 @@ def answer_batch(problems: list[Problem], pipeline: Pipeline) -> list[Answer]:
     groups: dict[tuple, list[int]] = {}
     for i, p in enumerate(problems):
         if not p.prep.has_hole:
-            answers[i] = Answer(p.prep.original.copy(), float("nan"), 0)
+            k = p.samples or 1
+            answers[i] = Answer(np.repeat(p.prep.original[None], k, axis=0), np.full(k, np.nan, np.float32), 0,
+                                p.samples)
         else:
-            groups.setdefault((p.steps, p.restarts, p.init), []).append(i)
-    for (steps, restarts, init), idx in groups.items():
+            groups.setdefault((p.steps, p.restarts, p.init, p.samples), []).append(i)
+    for (steps, restarts, init, samples), idx in groups.items():
         start = pipeline.make_start(init)
         cfg = pipeline.config(steps=steps, restarts=restarts, start=start.name)
-        batch = pipeline.run(np.stack([problems[i].prep.image64 for i in idx]),
-                             np.stack([problems[i].prep.mask64 for i in idx]), cfg, start=start,
-                             seeds=[problems[i].seed for i in idx])
+        images = np.stack([problems[i].prep.image64 for i in idx])
+        masks = np.stack([problems[i].prep.mask64 for i in idx])
+        seeds = [problems[i].seed for i in idx]
+        if samples is None:
+            batch = pipeline.run(images, masks, cfg, start=start, seeds=seeds)
+            final, loss = batch.final[:, None], np.asarray(batch.search.loss)[:, None]
+            steps_run = batch.search.steps_run
+        else:
+            sset = pipeline.run_samples(images, masks, cfg, samples=samples, start=start, seeds=seeds)
+            final, loss, steps_run = sset.final, sset.loss, sset.batch.search.steps_run
         for j, i in enumerate(idx):
-            answers[i] = Answer(paste_back(problems[i].prep, batch.final[j]), float(batch.search.loss[j]),
-                                int(batch.search.steps_run))
+            filled = np.stack([paste_back(problems[i].prep, f) for f in final[j]])
+            answers[i] = Answer(filled, np.asarray(loss[j], np.float32), int(steps_run), samples)
     return answers  # type: ignore[return-value]

@@ -5,8 +5,9 @@ initialize: opens the bundle (config parameter "bundle", relative to the model v
 absolute) with a Pipeline on the ServeConfig's provider. execute(requests): every request is
 checked alone (runtime.frontends.serve.requests.parse_request); a bad one gets its own
 INVALID_ARG error (HTTP 400) of one line; the good ones are searched together (answer_batch) and
-each gets INPAINTED, LOSS, STEPS_RUN. A failure of the search itself answers the requests it
-concerned with an INTERNAL error (500) of one line; the traceback goes to the server log only.
+each gets INPAINTED, LOSS, STEPS_RUN (and INPAINTED_SAMPLES when it gave SAMPLES: config.py). A
+failure of the search itself answers the requests it concerned with an INTERNAL error (500) of
+one line; the traceback goes to the server log only.
 The edgefill package must be importable by the Python that runs the backend stub.
 """
 from __future__ import annotations
@@ -69,10 +70,12 @@ class TritonPythonModel:
                     responses[i] = _error(message, pb_utils.TritonError.INTERNAL)
             else:
                 for i, ans in zip(where, answers):
-                    responses[i] = pb_utils.InferenceResponse(output_tensors=[
-                        pb_utils.Tensor("INPAINTED", ans.image[None]),
-                        pb_utils.Tensor("LOSS", np.array([[ans.loss]], np.float32)),
-                        pb_utils.Tensor("STEPS_RUN", np.array([[ans.steps_run]], np.int32))])
+                    outputs = [pb_utils.Tensor("INPAINTED", np.ascontiguousarray(ans.image[None])),
+                               pb_utils.Tensor("LOSS", np.asarray(ans.losses, np.float32)[None]),
+                               pb_utils.Tensor("STEPS_RUN", np.array([[ans.steps_run]], np.int32))]
+                    if ans.samples is not None:
+                        outputs.append(pb_utils.Tensor("INPAINTED_SAMPLES", ans.images[None]))
+                    responses[i] = pb_utils.InferenceResponse(output_tensors=outputs)
         return responses
 
     def finalize(self):
