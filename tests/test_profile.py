@@ -16,7 +16,7 @@ from edgefill.runtime.frontends.profile.inputs import make_inputs
 from edgefill.runtime.frontends.profile.stats import latency_stats
 
 TOP_KEYS = {"backend", "batch_size", "stages", "throughput_images_per_s", "speedup_vs_torch_eager",
-            "speedup_vs_torch_eager_by_stage", "runs", "skipped", "flops", "environment", "settings"}
+            "speedup_vs_torch_eager_by_stage", "runs", "samples", "skipped", "flops", "environment", "settings"}
 ORDER = ("min_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")
 
 
@@ -108,6 +108,7 @@ def test_profile_cli_every_field(tiny_bundle, tmp_path):
         assert key in env, key
     assert env["memory"]["peak_rss_mb"] > 0 and env["cpu"]["physical_cores"] >= 1
     assert rep["settings"]["steps"] == 3 and rep["settings"]["batch_sizes"] == [1, 2]
+    assert rep["samples"] is None and rep["settings"]["samples"] == 1  # --samples K > 1 only
     rows = list(csv.DictReader(out["csv"].open()))
     assert len(rows) == len(rep["runs"]) * len(rep["stages"])
     from edgefill.runtime.imaging.images import read_image
@@ -140,10 +141,31 @@ def test_profile_only_unloadable_provider_is_one_line(tiny_bundle):
     (["--steps", "1"], "steps"),
     (["--provider", "npu"], "unknown provider"),
     (["--plot", "plot.txt"], "--plot must end"),
+    (["--samples", "0"], "--samples"),
+    (["--samples", "17"], "--samples must be 1..16"),
 ])
 def test_profile_bad_input(tiny_bundle, args, fragment):
     proc = run_cli("profile", "--bundle", str(tiny_bundle), "--iterations", "1", "--no-progress", *args)
     assert_one_line_error(proc, fragment)
+
+
+def test_profile_samples_times_k_samples_against_one(tiny_bundle, tmp_path):
+    """--samples 3: the whole inpaint of one 64x64 problem with 3 samples and with 1, both timed
+    in the same run, their p50 ratio in the JSON report and the text table."""
+    path = tmp_path / "p.json"
+    proc = run_cli("profile", "--bundle", str(tiny_bundle), "--batch-sizes", "1", "--steps", "2", "--restarts", "2",
+                   "--iterations", "3", "--warmup", "1", "--provider", "cpu", "--no-peak", "--samples", "3",
+                   "--json", str(path), "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    rep = json.loads(path.read_text())
+    sam = rep["samples"]
+    assert (sam["backend"], sam["samples"], sam["rows"]) == ("onnx-cpu", 3, 6) and rep["settings"]["samples"] == 3
+    for key in ("single", "k_samples"):
+        check_stats(sam[key], key)
+        assert sam[key]["count"] == 3
+    assert sam["ratio_p50"] == pytest.approx(sam["k_samples"]["p50_ms"] / sam["single"]["p50_ms"])
+    assert sam["ratio_p50_per_sample"] == pytest.approx(sam["ratio_p50"] / 3)
+    assert f"3 samples / 1 (p50): {sam['ratio_p50']:.2f}x" in proc.stdout
 
 
 def test_profile_missing_bundle(tmp_path):

@@ -277,3 +277,134 @@ def test_unwritable_output_folder_is_one_line_and_leaves_nothing(tiny_bundle, fa
     assert_one_line_error(proc, "cannot write")
     assert ("Read-only" in proc.stderr) if kind == "read-only" else ("No space" in proc.stderr or "could not" in proc.stderr)
     assert left == [], left  # neither the output nor a temporary file
+
+
+# -- --samples K: K fills per hole (issue 22) --------------------------------------------------
+
+def test_samples_write_k_files_a_contact_sheet_and_list_them(tiny_bundle, face, tmp_path):
+    out = tmp_path / "o.png"
+    summary = _inpaint(tiny_bundle, str(face[0]), "--mask", "center", "--out", str(out), "--samples", "3")
+    files = [tmp_path / f"o.{k}.png" for k in (1, 2, 3)]
+    sheet = tmp_path / "o.samples.png"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f.name for f in files] + [sheet.name])
+    rec = summary["outputs"][0]
+    assert summary["settings"]["samples"] == 3 and rec["output"] == str(files[0])
+    assert rec["contact_sheet"] == str(sheet) and [s["output"] for s in rec["samples"]] == list(map(str, files))
+    losses = [s["loss"] for s in rec["samples"]]
+    assert losses == sorted(losses) and rec["loss"] == losses[0] and losses[0] > 0
+    assert sorted(s["start_index"] for s in rec["samples"]) == [0, 1, 2]
+    hole = np.zeros((64, 64), bool)
+    hole[16:48, 16:48] = True
+    pics = [_read(f) for f in files]
+    for pic in pics:
+        assert pic.shape == (64, 64, 3)
+        np.testing.assert_array_equal(pic[~hole], face[1][~hole])
+    assert len({p[hole].tobytes() for p in pics}) == 3, "each sample fills the hole its own way"
+    # input | 3 samples, 64x64 tiles enlarged 3x, padded by 2, with a title row (runtime.imaging.pictures)
+    assert _read(sheet).shape == (14 * 3 + 64 * 3 + 4, 4 * (64 * 3 + 2) + 2, 3)
+
+
+def test_samples_batch_as_one_search_per_batch(tiny_bundle, tmp_path, monkeypatch):
+    """Three inputs, --batch-size 2: two Pipeline.run_samples calls (never K single runs), folder
+    naming <name>.<k>.png, and an input's samples do not depend on the others in its batch."""
+    from edgefill.runtime.core.pipeline import Pipeline
+    from edgefill.runtime.frontends.inpaint_files import InpaintJob, run_inpaint
+
+    faces = tuple(str(p) for p in sorted((SAMPLES / "faces").glob("*.png"))[:3])
+    calls = []
+    real_samples = Pipeline.run_samples
+
+    def counted(self, images, *args, **kw):
+        calls.append(len(images))
+        return real_samples(self, images, *args, **kw)
+
+    monkeypatch.setattr(Pipeline, "run_samples", counted)
+    job = InpaintJob(inputs=faces, mask="pattern", out=str(tmp_path / "out"), bundle=str(tiny_bundle), steps=3,
+                     restarts=1, batch_size=2, progress=False, samples=2, seed=5)
+    summary = run_inpaint(job)
+    assert calls == [2, 1]
+    for rec, src in zip(summary["outputs"], faces):
+        stem = src.rsplit("/", 1)[-1][:-4]
+        assert [s["output"] for s in rec["samples"]] == [str(tmp_path / "out" / f"{stem}.{k}.png") for k in (1, 2)]
+        assert (tmp_path / "out" / f"{stem}.samples.png").is_file()
+    alone = run_inpaint(InpaintJob(inputs=faces[1:2], mask="pattern", out=str(tmp_path / "alone.png"),
+                                   bundle=str(tiny_bundle), steps=3, restarts=1, progress=False, samples=2, seed=6))
+    for a, b in zip(alone["outputs"][0]["samples"], summary["outputs"][1]["samples"]):
+        np.testing.assert_array_equal(_read(a["output"]), _read(b["output"]))
+        assert a["start_index"] == b["start_index"]
+
+
+def test_one_sample_is_the_plain_run(tiny_bundle, face, tmp_path):
+    plain = _inpaint(tiny_bundle, str(face[0]), "--mask", "random-box", "--seed", "2", "--out", str(tmp_path / "a.png"))
+    one = _inpaint(tiny_bundle, str(face[0]), "--mask", "random-box", "--seed", "2", "--out", str(tmp_path / "b.png"),
+                   "--samples", "1")
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "b.png"]
+    drop = ("output", "seconds")
+    assert {k: v for k, v in plain["outputs"][0].items() if k not in drop} == \
+        {k: v for k, v in one["outputs"][0].items() if k not in drop}
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["--samples", "0"], "--samples"),
+    (["--samples", "17"], "--samples"),
+    (["--samples", "two"], "--samples"),
+    (["--samples", "1.5"], "--samples"),
+    (["--sample-spread", "-1"], "--sample-spread"),
+    (["--samples", "2", "--side-by-side"], "contact sheet"),
+    (["--samples", "2", "--sample-spread", "0.2", "--server", "http://127.0.0.1:9"], "--sample-spread"),
+])
+def test_bad_samples_are_one_line_and_write_nothing(tiny_bundle, face, tmp_path, args, fragment):
+    bundle = () if "--server" in args else ("--bundle", str(tiny_bundle))
+    proc = run_cli("inpaint", str(face[0]), "--mask", "center", "--out", str(tmp_path / "o" / "r.png"), *bundle,
+                   "--steps", "2", "--no-progress", *args)
+    assert_one_line_error(proc, fragment)
+    assert proc.stdout == "" and not (tmp_path / "o").exists()
+
+
+def test_cli_sample_limit_is_the_inpainters():
+    from edgefill.runtime.frontends.cli import inpaint_cmd
+    from edgefill.runtime.frontends.inpainter import MAX_SAMPLES
+
+    assert inpaint_cmd.MAX_SAMPLES == MAX_SAMPLES
+
+
+def test_samples_through_a_server_write_the_same_files(tiny_bundle, face, tmp_path, monkeypatch):
+    """`--server URL --samples K` (in-process, with a stand-in ServeClient that answers like the
+    server: Inpainter.inpaint(samples=K) as [(image, stats)]): the same files, contact sheet and
+    JSON fields as the local run, and the same pixels."""
+    import inspect
+
+    from edgefill.runtime.frontends import inpaint_files
+    from edgefill.runtime.frontends.inpaint_files import InpaintJob, run_inpaint
+    from edgefill.runtime.frontends.inpainter import Inpainter
+    from edgefill.runtime.frontends.serve import client as client_mod
+
+    job = dict(inputs=(str(face[0]),), mask="center", steps=3, restarts=1, progress=False, samples=3, seed=4)
+    if "samples" not in inspect.signature(client_mod.ServeClient.inpaint).parameters:
+        with pytest.raises(inpaint_files.EdgefillError, match="--samples is not available with --server"):
+            run_inpaint(InpaintJob(out=str(tmp_path / "r.png"), server="http://127.0.0.1:9", **job))
+        return
+    inp = Inpainter(str(tiny_bundle))
+
+    class Stand_in:
+        def __init__(self, url):
+            self.url = url
+
+        def inpaint(self, image, mask, *, steps=None, restarts=None, seed=0, box=None, init=None, samples=None):
+            results = inp.inpaint(image, mask, steps=steps, restarts=restarts, seed=seed, box=box, init=init,
+                                  samples=samples)
+            return [(r.image, {"loss": r.stats["loss"], "steps_run": r.stats["steps_run"], "seconds": 0.1,
+                               "server": self.url, "sample": k, "samples": samples}) for k, r in enumerate(results)]
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(client_mod, "ServeClient", Stand_in)
+    remote = run_inpaint(InpaintJob(out=str(tmp_path / "r.png"), server="http://x:1", **job))["outputs"][0]
+    local = run_inpaint(InpaintJob(out=str(tmp_path / "l.png"), bundle=str(tiny_bundle), **job))["outputs"][0]
+    assert [s["output"] for s in remote["samples"]] == [str(tmp_path / f"r.{k}.png") for k in (1, 2, 3)]
+    for r, l in zip(remote["samples"], local["samples"]):
+        assert r["loss"] == pytest.approx(l["loss"])
+        np.testing.assert_array_equal(_read(r["output"]), _read(l["output"]))
+    np.testing.assert_array_equal(_read(remote["contact_sheet"])[50:], _read(local["contact_sheet"])[50:])

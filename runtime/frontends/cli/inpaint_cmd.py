@@ -10,6 +10,7 @@ from __future__ import annotations
 import click
 
 PROVIDER_CHOICES = ("auto", "cpu", "cuda", "tensorrt")
+MAX_SAMPLES = 16  # runtime.frontends.inpainter.MAX_SAMPLES (not imported here: --help stays instant)
 SIDE_SUFFIX = "_side-by-side.png"
 
 
@@ -56,9 +57,15 @@ def register(cli: click.Group) -> None:
 @click.option("--server", default=None, metavar="URL",
               help="Compute on a running `edgefill serve` (e.g. http://127.0.0.1:8000) instead of in-process; "
                    "same outputs and JSON summary.")
+@click.option("--samples", type=click.IntRange(1, MAX_SAMPLES), default=1, show_default=True,
+              help="Different fills per hole, best search loss first, searched as one batch: <name>.1.png .. "
+                   "<name>.K.png and a contact sheet <name>.samples.png instead of <name>.png (1: the plain run).")
+@click.option("--sample-spread", type=click.FloatRange(min=0), default=None,
+              help="How far samples 2..K start from the first (z + spread * N(0, I); default: the bundle's).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def inpaint_cmd(images, mask_spec, out, bundle, steps, restarts, provider, backend, blend, no_refine, seed, box,
-                time_budget_ms, lam, lr, prior, patience, side_by_side, batch_size, threads, init, server, no_progress):
+                time_budget_ms, lam, lr, prior, patience, side_by_side, batch_size, threads, init, server, samples,
+                sample_spread, no_progress):
     """Fill the --mask holes of IMAGE... with latent search (+ refiner) and write them to --out."""
     import json
 
@@ -68,5 +75,6 @@ def inpaint_cmd(images, mask_spec, out, bundle, steps, restarts, provider, backe
                      provider=None if provider == "auto" else provider, backend=backend, blend=blend,
                      refine=not no_refine, seed=seed, box=box, time_budget_ms=time_budget_ms, lam=lam, lr=lr,
                      prior=prior, patience=patience, side_by_side=side_by_side, batch_size=batch_size,
-                     threads=threads, progress=not no_progress, init=init, server=server)
+                     threads=threads, progress=not no_progress, init=init, server=server,
+                     samples=samples, sample_spread=sample_spread)
     click.echo(json.dumps(run_inpaint(job), indent=2))

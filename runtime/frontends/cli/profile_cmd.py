@@ -26,9 +26,12 @@ def register(cli: click.Group) -> None:
     @click.option("--plot", "plot_path", default=None, help="Write a picture of the distributions and throughput here (.png/.svg/.pdf; needs matplotlib).")
     @click.option("--ort-trace", "trace_path", default=None,
                   help="Write onnxruntime's per-operator profile (chrome trace JSON) of the search step here.")
+    @click.option("--samples", default=1, show_default=True, type=click.IntRange(1),
+                  help="Also time the whole inpaint of one 64x64 problem with this many samples per hole "
+                       "against 1 (ratio reported; 1: not measured).")
     @click.option("--no-progress", is_flag=True, help="No progress bar.")
     def profile_cmd(bundle, providers, batch_sizes, steps, restarts, iterations, warmup, threads, compare_torch,
-                    no_peak, json_path, csv_path, plot_path, trace_path, no_progress):
+                    no_peak, json_path, csv_path, plot_path, trace_path, samples, no_progress):
         """Latency per stage (p50/p90/p95/p99), throughput, FLOP/s vs peak; onnxruntime vs torch eager."""
         import os
 
@@ -54,7 +57,7 @@ def register(cli: click.Group) -> None:
         wanted = tuple(dict.fromkeys(p.strip().lower() for spec in providers for p in spec.split(",") if p.strip()))
         cfg = ProfileConfig(batch_sizes=sizes, steps=steps, restarts=restarts, iterations=iterations,
                             warmup=warmup, providers=wanted or None, compare_torch=compare_torch, threads=threads,
-                            measure_peak=not no_peak)
+                            measure_peak=not no_peak, samples=samples)
         b = open_bundle(bundle)
         result = profile(b, cfg, progress=not no_progress)
         if trace_path:

@@ -16,7 +16,9 @@ class ProfileConfig:
     """batch_sizes: images per batch; steps: Adam steps per search (>= 2, so that a step other than
     the first is timed); restarts: starts per image (search rows = batch x restarts);
     iterations: timed pipeline runs per (backend, batch size) after `warmup` untimed ones;
-    providers: None = every provider that loads; threads: intra-op threads (None = physical cores)."""
+    providers: None = every provider that loads; threads: intra-op threads (None = physical cores);
+    samples: K > 1 also times the whole inpaint of one 64x64 problem with K samples per hole
+    against K = 1 (run.time_samples)."""
 
     batch_sizes: tuple[int, ...] = (1, 8, 32)
     steps: int = 20
@@ -29,6 +31,7 @@ class ProfileConfig:
     mask: str = "center"
     seed: int = 0
     measure_peak: bool = True
+    samples: int = 1
 
     def __post_init__(self) -> None:
         if not self.batch_sizes or min(self.batch_sizes) < 1:
@@ -37,3 +40,7 @@ class ProfileConfig:
             raise EdgefillError("--steps must be at least 2 (the first step of a search also binds buffers)")
         if self.iterations < 1 or self.warmup < 0 or self.restarts < 1:
             raise EdgefillError("--iterations and --restarts must be >= 1 and --warmup >= 0")
+        from ..inpainter import MAX_SAMPLES
+
+        if not 1 <= self.samples <= MAX_SAMPLES:
+            raise EdgefillError(f"--samples must be 1..{MAX_SAMPLES}, got {self.samples}")

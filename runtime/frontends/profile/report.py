@@ -34,6 +34,17 @@ def table_text(report: dict) -> str:
             if st["count"]:
                 lines.append(f"  {stage:<17}{st['p50_ms']:>10.3f}{st['p90_ms']:>10.3f}{st['p99_ms']:>10.3f}"
                              f"{st['mean_ms']:>10.3f}{st['count']:>6}")
+    sam = report.get("samples")
+    if sam:
+        lines.append(f"{sam['backend']}, one 64x64 problem, whole inpaint: {sam['samples']} samples vs 1")
+        lines.append(f"  {'samples':<17}{'p50 ms':>10}{'p90 ms':>10}{'p99 ms':>10}{'mean ms':>10}{'n':>6}")
+        for label, st in ((1, sam["single"]), (sam["samples"], sam["k_samples"])):
+            if st["count"]:
+                lines.append(f"  {label:<17}{st['p50_ms']:>10.3f}{st['p90_ms']:>10.3f}{st['p99_ms']:>10.3f}"
+                             f"{st['mean_ms']:>10.3f}{st['count']:>6}")
+        if sam["ratio_p50"]:
+            lines.append(f"  {sam['samples']} samples / 1 (p50): {sam['ratio_p50']:.2f}x "
+                         f"({sam['ratio_p50_per_sample']:.2f}x per sample)")
     if report["speedup_vs_torch_eager"]:
         for bs, d in report["speedup_vs_torch_eager_by_stage"].items():
             parts = ", ".join(f"{k} {v:.2f}x" for k, v in d.items() if v)

@@ -25,6 +25,9 @@ Measured in the same iteration, outside `total`:
     d2h            device-to-host copy of a (rows,3,64,64) float32 image batch
     blending_poisson  blend.poisson instead of paste, for comparison
 On the CPU provider h2d/d2h are host memcpys (kept so that GPU runs have the same fields).
+With samples K > 1 ("samples" in the report; None otherwise): the whole inpaint of one 64x64
+problem (Pipeline.run_samples: search of K x restarts rows, blend, refiner) with K samples and
+with 1, alternating on the first onnxruntime backend, and the ratio of their medians.
 
 Statistics per stage (names after perf_analyzer / trtexec): count, mean_ms, std_ms, min_ms,
 max_ms, p50_ms (median), p90_ms, p95_ms, p99_ms (numpy linear-interpolation percentiles).
@@ -99,6 +102,27 @@ def run_iteration(backend, images: np.ndarray, masks: np.ndarray, search_cfg, se
     return s
 
 
+def time_samples(backend, search_cfg, cfg: ProfileConfig, tick=lambda: None) -> dict:
+    """The whole inpaint of one 64x64 problem with cfg.samples samples against 1, alternating
+    (1 K, K 1, ...), warm-up runs dropped -> the report's "samples" entry (module docstring)."""
+    images, masks = make_inputs(1, cfg.mask, cfg.seed)
+    k = cfg.samples
+    seconds: dict[int, list[float]] = {1: [], k: []}
+    for it in range(cfg.warmup + cfg.iterations):
+        for n in ((1, k) if it % 2 == 0 else (k, 1)):
+            t0 = time.perf_counter()
+            backend.pipeline.run_samples(images, masks, search_cfg, samples=n, seeds=[cfg.seed])
+            if it >= cfg.warmup:
+                seconds[n].append(time.perf_counter() - t0)
+            tick()
+    single, many = latency_stats(seconds[1]), latency_stats(seconds[k])
+    ratio = _ratio(many["p50_ms"], single["p50_ms"])
+    return {"backend": backend.name, "samples": k, "rows": k * search_cfg.restarts, "single": single,
+            "k_samples": many, "ratio_p50": ratio, "ratio_p50_per_sample": ratio / k if ratio else None,
+            "method": "Pipeline.run_samples on one 64x64 problem (search, blend, refiner), K samples vs 1 "
+                      "alternating, warm-up runs dropped; ratio = K-samples p50 / single p50"}
+
+
 @dataclass
 class ProfileResult:
     """report: the JSON document; samples[(backend name, batch size)]: raw Samples (for plots)."""
@@ -124,8 +148,11 @@ def profile(bundle: Bundle, cfg: ProfileConfig, progress: bool = True) -> Profil
     samples = {(b.name, bs): Samples() for b in backends for bs in cfg.batch_sizes}
     load_start = loadavg()
     peaks = [F.measured_peak_gflops()] if cfg.measure_peak else []
-    bar = tqdm(total=len(cfg.batch_sizes) * (cfg.warmup + cfg.iterations) * len(backends), desc="profile",
-               unit="run", disable=not progress, leave=False)
+    runs_per_round = len(cfg.batch_sizes) * len(backends) + (2 if cfg.samples > 1 else 0)
+    bar = tqdm(total=runs_per_round * (cfg.warmup + cfg.iterations), desc="profile", unit="run",
+               disable=not progress, leave=False)
+    primary = next(b for b in backends if b.torch is None)
+    sample_report = None
     try:
         for bs in cfg.batch_sizes:
             images, masks = make_inputs(bs, cfg.mask, cfg.seed)
@@ -137,6 +164,9 @@ def profile(bundle: Bundle, cfg: ProfileConfig, progress: bool = True) -> Profil
                         samples[(be.name, bs)].add(s)
                     bar.update(1)
                     bar.set_postfix(batch=bs, backend=be.name)
+        if cfg.samples > 1:
+            bar.set_postfix(samples=cfg.samples, backend=primary.name)
+            sample_report = time_samples(primary, search_cfg, cfg, lambda: bar.update(1))
     finally:
         bar.close()
     load_end = loadavg()
@@ -163,7 +193,6 @@ def profile(bundle: Bundle, cfg: ProfileConfig, progress: bool = True) -> Profil
                 "achieved_gflops": achieved,
                 "fraction_of_peak": achieved / peak["gflops"] if achieved and peak else None,
             })
-    primary = next(b for b in backends if b.torch is None)
     torch_be = next((b for b in backends if b.torch is not None), None)
     by = {(r["backend"], r["batch_size"]): r for r in runs}
     first = cfg.batch_sizes[0]
@@ -184,6 +213,7 @@ def profile(bundle: Bundle, cfg: ProfileConfig, progress: bool = True) -> Profil
         "speedup_vs_torch_eager": speedup,
         "speedup_vs_torch_eager_by_stage": speedup_stages,
         "runs": runs,
+        "samples": sample_report,
         "skipped": skipped,
         "flops": {
             "per_image": {k: v for k, v in model_flops.items() if k != "convention"},
@@ -202,7 +232,8 @@ def profile(bundle: Bundle, cfg: ProfileConfig, progress: bool = True) -> Profil
         "settings": {
             "bundle": str(bundle.root), "batch_sizes": list(cfg.batch_sizes), "steps": cfg.steps,
             "restarts": cfg.restarts, "iterations": cfg.iterations, "warmup": cfg.warmup, "mask": cfg.mask,
-            "seed": cfg.seed, "search": search_cfg.to_dict(), "backends": [b.name for b in backends],
+            "seed": cfg.seed, "samples": cfg.samples, "search": search_cfg.to_dict(),
+            "backends": [b.name for b in backends],
             "alternation": "A B / B A per iteration, warm-up iterations dropped",
             "refiner": "refiner.onnx on each onnxruntime backend's provider; torch eager uses the first "
                        "onnxruntime backend's" if has_refiner else None,
