@@ -1,5 +1,5 @@
 """`edgefill evaluate`: the JSON contract, reproducibility, one search per batch, no ground truth
-in the hole, and one-line errors on bad input."""
+in the hole, the refined OpenCV rows, K samples per hole, and one-line errors on bad input."""
 from __future__ import annotations
 
 import json
@@ -19,8 +19,14 @@ RESULT_KEYS = ["mask", "method", "n", "psnr", "hole_psnr", "ssim", "seam", "psnr
 BUNDLE_KEYS = {"path", "toolkit_version", "models", "precision", "search", "training"}
 
 
-def check_report(report: dict, masks, methods, n: int) -> None:
-    assert list(report) == ["results", "bundle", "settings"]
+SAMPLE_GROUPS = {"best_of_k": ["hole_psnr", "hole_psnr_ci", "ssim", "ssim_ci"],
+                 "mean_of_k": ["hole_psnr", "hole_psnr_ci", "ssim", "ssim_ci"]}
+DIVERSITY_KEYS = ["pairwise_hole_psnr", "pairwise_hole_psnr_ci", "hole_std", "hole_std_ci"]
+
+
+def check_report(report: dict, masks, methods, n: int, samples: int = 1) -> None:
+    assert list(report) == ["results", "bundle", "settings"] if samples == 1 else \
+        ["results", "samples", "bundle", "settings"]
     assert [(r["mask"], r["method"]) for r in report["results"]] == [(k, m) for k in masks for m in methods]
     for r in report["results"]:
         assert list(r) == RESULT_KEYS
@@ -32,7 +38,31 @@ def check_report(report: dict, masks, methods, n: int) -> None:
         assert 0.0 <= r["seam"] <= 255.0 and 0.0 < r["seam_truth"] <= 255.0
     s = report["settings"]
     assert s["masks"] == list(masks) and s["methods"] == list(methods) and s["images"] == n
-    assert len(s["data_sha256"]) == 64
+    assert len(s["data_sha256"]) == 64 and s["samples"] == samples
+    if samples > 1:
+        check_samples(report["samples"], masks, n, samples)
+
+
+def check_samples(rows: list, masks, n: int, k: int) -> None:
+    """The "samples" section: one entry per mask kind, means inside their intervals, the oracle
+    at least the mean, and samples that differ before the refiner."""
+    assert [r["mask"] for r in rows] == list(masks)
+    for r in rows:
+        assert list(r) == ["mask", "method", "samples", "n", "best_of_k", "mean_of_k", "diversity"]
+        assert r["method"] == "lsgan+refiner" and r["samples"] == k and r["n"] == n
+        for group, keys in SAMPLE_GROUPS.items():
+            assert list(r[group]) == keys
+        assert list(r["diversity"]) == ["before_refiner", "after_refiner"]
+        stats = [(r[g], name) for g in SAMPLE_GROUPS for name in ("hole_psnr", "ssim")]
+        for stage in r["diversity"].values():
+            assert list(stage) == DIVERSITY_KEYS
+            stats += [(stage, "pairwise_hole_psnr"), (stage, "hole_std")]
+            assert 0.0 < stage["pairwise_hole_psnr"] < 100.0 and 0.0 < stage["hole_std"] <= 255.0
+        for d, name in stats:
+            lo, hi = d[f"{name}_ci"]
+            assert lo <= d[name] <= hi, (name, r)
+        assert r["best_of_k"]["hole_psnr"] >= r["mean_of_k"]["hole_psnr"]
+        assert r["best_of_k"]["ssim"] >= r["mean_of_k"]["ssim"]
 
 
 class FakeInpainter:
@@ -102,6 +132,8 @@ def test_one_search_per_batch_and_derived_methods(sample_faces):
     assert np.array_equal(starts, np.concatenate([initial_z(1, 2, 100, 5 + i) for i in range(7)]))
     assert ev.report["settings"]["steps"] == 4 and ev.report["settings"]["prior"] == "lsgan"
     res = {(r["mask"], r["method"]): r for r in ev.report["results"]}
+    # the refiner on Telea's fill is a row of its own
+    assert res[("center", "telea")]["hole_psnr"] != res[("center", "telea+refiner")]["hole_psnr"]
     # the three lsgan methods differ only in the hole, so they share the known-pixel error; the
     # refiner's +10 shift changes the hole PSNR
     assert res[("center", "lsgan")]["hole_psnr"] != res[("center", "lsgan+refiner")]["hole_psnr"]
@@ -128,6 +160,61 @@ def test_refiner_method_refines_what_the_product_blends(sample_faces, blend):
     np.testing.assert_array_equal(out["lsgan+refiner"], fake.refine(blended, masks))
 
 
+def test_refined_baselines_refine_the_opencv_fill_without_a_search(sample_faces):
+    """telea+refiner / ns+refiner: the bundle's refiner on the same fills the telea / ns rows score."""
+    fake = FakeInpainter()
+    masks = E.mask_batch("random-box", np.arange(4), 0)
+    out = E.run_methods(sample_faces[:4], masks, ("telea", "telea+refiner", "ns+refiner"), fake, None, np.arange(4))
+    assert list(out) == ["telea", "telea+refiner", "ns+refiner"] and fake.calls == []
+    masked = E.masked_input(sample_faces[:4], masks)
+    np.testing.assert_array_equal(out["telea+refiner"], fake.refine(out["telea"], masks))
+    np.testing.assert_array_equal(out["ns+refiner"], fake.refine(E.opencv_inpaint(masked, masks, "ns"), masks))
+    cfg = E.EvaluateConfig(methods=("ns+refiner",))
+    assert cfg.needs_bundle and not cfg.needs_search
+
+
+def test_sample_diversity_metrics():
+    from edgefill.runtime.imaging import metrics
+
+    masks = np.zeros((2, 16, 16), np.uint8)
+    masks[:, 4:8, 4:8] = 255
+    same = np.full((2, 3, 16, 16, 3), 90, np.uint8)
+    assert np.all(metrics.pairwise_hole_psnr(same, masks) == metrics.PSNR_CAP)  # identical pairs: the cap
+    assert np.all(metrics.hole_std(same, masks) == 0.0)
+    two = np.full((1, 2, 16, 16, 3), 100, np.uint8)
+    two[0, 1, 4:8, 4:8] = 110  # the hole differs by 10 levels, the rest is equal
+    np.testing.assert_allclose(metrics.pairwise_hole_psnr(two, masks[:1]), 10 * np.log10(255 ** 2 / 100))
+    np.testing.assert_allclose(metrics.hole_std(two, masks[:1]), 5.0)
+    assert np.isnan(metrics.pairwise_hole_psnr(two[:, :1], masks[:1])).all()  # one sample: no pairs
+    assert np.isnan(metrics.hole_std(two, np.zeros((1, 16, 16), np.uint8))).all()  # no hole
+
+
+def test_samples_keep_the_single_output_and_do_not_depend_on_batch_size(tiny_bundle, sample_faces):
+    """--samples K: sample 0 is the single output (the method rows do not move), and every number
+    is the same whatever the batch size."""
+    from edgefill.runtime.frontends.inpainter import Inpainter
+
+    inpainter = Inpainter(str(tiny_bundle), threads=1)
+
+    def run(samples, batch_size):
+        cfg = E.EvaluateConfig(masks=("center",), limit=5, steps=3, restarts=1, seed=2, batch_size=batch_size,
+                               grid_rows=2, samples=samples)
+        return E.evaluate(sample_faces, cfg, inpainter, data_info={"data_sha256": "0" * 64}, progress=False)
+
+    single, k3, k3_small = run(1, 5), run(3, 5), run(3, 2)
+    check_report(k3.report, ["center"], E.METHODS, 5, samples=3)
+    assert k3.report["results"] == single.report["results"]
+    assert k3_small.report["results"] == k3.report["results"]
+    assert k3_small.report["samples"] == k3.report["samples"]
+    per = k3.per_sample["center"]
+    assert np.all(per["best_of_k_hole_psnr"] >= per["mean_of_k_hole_psnr"])
+    assert "samples" not in single.report and not single.sample_rows
+    assert "best-of-K" in E.markdown_table(k3.report) and "best-of-K" not in E.markdown_table(single.report)
+    grid = E.samples_grid_image(k3)
+    # two rows (before, after the refiner) per grid face; input, truth and K samples across, at scale 2
+    assert grid.shape[0] >= 2 * 2 * 128 and grid.shape[1] >= 5 * 128 and grid.std() > 0
+
+
 def test_masks_depend_only_on_seed_kind_and_index():
     a = E.mask_batch("random-box", np.arange(0, 6), seed=1)
     b = E.mask_batch("random-box", np.arange(4, 6), seed=1)
@@ -139,7 +226,9 @@ def test_masks_depend_only_on_seed_kind_and_index():
 
 def test_method_selection():
     assert E.select_methods(None, True) == E.METHODS
-    assert E.select_methods(None, False) == E.LSGAN_METHODS
+    assert E.select_methods(None, False) == E.REFINED_BASELINES + E.LSGAN_METHODS
+    assert E.select_methods("lsgan+refiner,ns+refiner,ns", True) == ("ns", "ns+refiner", "lsgan+refiner")
+    assert E.METHODS == ("telea", "ns", "telea+refiner", "ns+refiner", "lsgan", "lsgan+poisson", "lsgan+refiner")
     assert E.select_methods("ns, telea", True) == ("telea", "ns")
     with pytest.raises(EdgefillError):
         E.select_methods("telea,ns", False)
@@ -183,11 +272,53 @@ def test_evaluate_tiny_bundle_end_to_end_and_rerun(tiny_bundle, tmp_path):
     from edgefill.runtime.imaging.images import read_image as rd
 
     grid = rd(tmp_path / "a.png")
-    assert grid.shape[1] > 7 * 64  # input, 5 methods, truth
+    assert grid.shape[1] > 9 * 64  # input, 7 methods, truth
     p2 = run_cli(*args, "--json", str(tmp_path / "b.json"))
     assert p2.returncode == 0, p2.stderr
     b = json.loads((tmp_path / "b.json").read_text())
     assert a["results"] == b["results"]
+
+
+def test_evaluate_samples_end_to_end(tiny_bundle, tmp_path):
+    """`evaluate --samples 3`: the refined OpenCV rows, the samples section, the second table and
+    the samples grid beside --grid."""
+    data = tmp_path / "faces.npz"
+    from edgefill.runtime.imaging.images import read_image
+
+    np.savez(data, images=np.stack([read_image(p) for p in sorted((SAMPLES / "faces").glob("*.png"))]))
+    proc = run_cli("evaluate", "--data", str(data), "--bundle", str(tiny_bundle), "--mask", "center", "--limit", "4",
+                   "--steps", "3", "--restarts", "1", "--samples", "3", "--grid-rows", "2", "--no-progress",
+                   "--no-baselines", "--json", str(tmp_path / "s.json"), "--grid", str(tmp_path / "s.png"))
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "s.json").read_text())
+    methods = ["telea+refiner", "ns+refiner", "lsgan", "lsgan+poisson", "lsgan+refiner"]
+    check_report(report, ["center"], methods, 4, samples=3)
+    assert report["settings"]["metrics"]["samples"]["pairwise_hole_psnr"].endswith("(the cap)")
+    assert "| center | 3 | 4 |" in proc.stdout and "telea+refiner and ns+refiner give one output" in proc.stdout
+    from edgefill.runtime.imaging.images import read_image as rd
+
+    assert rd(tmp_path / "s.png").shape[1] > 7 * 64
+    samples_grid = rd(tmp_path / "s_samples.png")
+    assert samples_grid.shape[1] > 5 * 64 and samples_grid.shape[0] > 4 * 64
+
+
+def test_a_bundle_without_a_refiner_leaves_every_refined_row_out(tiny_gan_checkpoint, tmp_path):
+    """The default method set drops telea+refiner, ns+refiner and lsgan+refiner (with a notice);
+    --samples, which measures lsgan+refiner, is then one clear error."""
+    from edgefill.export.bundle_writer import export_bundle
+
+    bundle = tmp_path / "no_refiner"
+    export_bundle(str(tiny_gan_checkpoint), str(bundle), validate=False)
+    args = ["evaluate", "--data", str(SAMPLES / "faces"), "--bundle", str(bundle), "--limit", "2", "--steps", "2",
+            "--restarts", "1", "--no-progress"]
+    proc = run_cli(*args, "--json", str(tmp_path / "r.json"))
+    assert proc.returncode == 0, proc.stderr
+    assert "telea+refiner, ns+refiner, lsgan+refiner left out" in proc.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["settings"]["methods"] == ["telea", "ns", "lsgan", "lsgan+poisson"]
+    assert list(report["settings"]["methods_left_out"]) == ["telea+refiner", "ns+refiner", "lsgan+refiner"]
+    assert_one_line_error(run_cli(*args, "--samples", "2"), "has no refiner")
+    assert_one_line_error(run_cli(*args, "--methods", "telea,ns+refiner"), "has no refiner")
 
 
 @pytest.mark.parametrize("case,fragment", [
@@ -198,6 +329,10 @@ def test_evaluate_tiny_bundle_end_to_end_and_rerun(tiny_bundle, tmp_path):
     ("bad_mask", "neither a mask kind"),
     ("bad_method", "unknown method"),
     ("bad_grid", "--grid must end"),
+    ("zero_samples", "--samples must be 1..16"),
+    ("negative_samples", "--samples must be 1..16"),
+    ("too_many_samples", "--samples must be 1..16"),
+    ("samples_without_product", "not among the methods"),
 ])
 def test_bad_input_is_one_line(tmp_path, case, fragment):
     data = tmp_path / "d.npz"
@@ -216,6 +351,9 @@ def test_bad_input_is_one_line(tmp_path, case, fragment):
         methods = "telea,magic"
     if case == "bad_grid":
         extra = ["--grid", str(tmp_path / "grid.txt")]
+    samples = {"zero_samples": "0", "negative_samples": "-1", "too_many_samples": "17", "samples_without_product": "3"}
+    if case in samples:
+        extra = ["--samples", samples[case]]
     proc = run_cli("evaluate", "--data", str(data), "--mask", mask, "--methods", methods, "--no-progress", *extra)
     assert_one_line_error(proc, fragment)
 

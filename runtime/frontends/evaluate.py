@@ -1,8 +1,10 @@
 """`edgefill evaluate`: PSNR, hole PSNR and SSIM of every inpainting method on every mask type.
 
-Methods (names are part of the JSON contract):
+Methods (names are part of the JSON contract), in this order:
     telea          cv2.inpaint(..., radius 3, cv2.INPAINT_TELEA)   (no bundle needed)
     ns             cv2.inpaint(..., radius 3, cv2.INPAINT_NS)      (no bundle needed)
+    telea+refiner  the bundle's refiner on Telea's fill: M*y + (1-M)*R(telea[, hole]) (issue 20)
+    ns+refiner     the same on NS's fill
     lsgan          latent search, then paste: M*y + (1-M)*G(z)
     lsgan+poisson  the same search, Poisson-blended (blend.poisson, cv2.seamlessClone)
     lsgan+refiner  the product: the same search, blended as the bundle's defaults say (Poisson
@@ -10,6 +12,26 @@ Methods (names are part of the JSON contract):
 The search runs ONCE per batch of images; the three lsgan methods are derived from it. It
 starts where the product does (`init` "auto": the bundle's encoder when it has one, with the
 bundle's defaults for that start), or from "random"/"encoder" when asked.
+
+telea+refiner / ns+refiner are in the default method set: beside lsgan+refiner they show what
+the search adds over "a classical fill, then the same refiner". `--no-baselines` drops only the
+plain OpenCV rows (telea, ns): the +refiner rows measure the bundle, so they stay unless
+--methods leaves them out (their OpenCV fill is still computed, just not reported). They need a
+bundle with a refiner; the default method set leaves every +refiner row out (with a notice)
+for a bundle without one. They have ONE output per hole: K different fills need the search.
+
+K samples per hole (`samples` K > 1, `--samples K`): the search of each batch is
+Pipeline.run_samples with K (one batched call of N*K problems, the same start and seeds as the
+single run), so sample 0 IS the single output and the lsgan rows are derived from it (the
+numbers of the method table do not change with K). For lsgan+refiner, per mask kind, mean and
+95% CI over the images ("samples" in the JSON, a second markdown table):
+    best_of_k      hole PSNR and SSIM of the sample nearest the truth, each metric picking its
+                   own best (an oracle: it needs the truth, which inference does not have)
+    mean_of_k      hole PSNR and SSIM averaged over the K samples
+    diversity      before the refiner (the blended search results) and after (the final
+                   outputs): the mean pairwise hole PSNR between an image's K samples (lower =
+                   more different; an identical pair counts as 100 dB, the PSNR cap) and the
+                   per-pixel standard deviation over the K samples, mean over the hole (0..255)
 
 Every method sees only the masked input (hole pixels set to grey 128 before anything runs), so
 no ground truth leaks into the hole. Metrics (runtime.metrics): PSNR over the whole image, PSNR
@@ -20,8 +42,9 @@ interval over the images.
 Reproducible: the mask of image i under mask type k is drawn from
 np.random.default_rng([seed, crc32(k), i]) (independent of --limit, batch size and of the other
 mask types); image i's random restarts start from initial_z(1, restarts, z_dim, seed + i) and
-the encoder's start depends on image i alone, so the numbers do not depend on --batch-size either. A rerun with the same
-data, bundle and settings gives identical numbers.
+the encoder's start depends on image i alone (sample k >= 1 of image i on (seed + i, k) alone:
+runtime.core.starts.sample_starts), so the numbers do not depend on --batch-size either. A rerun
+with the same data, bundle and settings gives identical numbers.
 """
 from __future__ import annotations
 
@@ -37,14 +60,19 @@ from ..imaging import metrics
 from ..errors import EdgefillError
 from ..imaging.masks import MASK_KINDS, resolve_mask
 
-METHODS = ("telea", "ns", "lsgan", "lsgan+poisson", "lsgan+refiner")
+METHODS = ("telea", "ns", "telea+refiner", "ns+refiner", "lsgan", "lsgan+poisson", "lsgan+refiner")
 BASELINES = ("telea", "ns")
+REFINED_BASELINES = ("telea+refiner", "ns+refiner")
 LSGAN_METHODS = ("lsgan", "lsgan+poisson", "lsgan+refiner")
+REFINER_METHODS = ("telea+refiner", "ns+refiner", "lsgan+refiner")
+SAMPLED_METHOD = "lsgan+refiner"  # what --samples K measures: the product
 INPAINT_RADIUS = 3
 HOLE_GREY = 128
 METRICS = ("psnr", "hole_psnr", "ssim", "seam")
 INITS = ("auto", "random", "encoder")
 BLEND_DESCRIPTION = {
+    "telea+refiner": "cv2 Telea fill, then M*y + (1-M)*R(fill[, hole])",
+    "ns+refiner": "cv2 NS fill, then M*y + (1-M)*R(fill[, hole])",
     "lsgan": "paste: M*y + (1-M)*G(z)",
     "lsgan+poisson": "poisson: cv2.seamlessClone (runtime.blend.poisson)",
     "lsgan+refiner": "the bundle's blend, then M*y + (1-M)*R(blended[, hole])",
@@ -55,7 +83,8 @@ BLEND_DESCRIPTION = {
 class EvaluateConfig:
     """One evaluation. masks: mask kinds or mask-image paths; methods: a subset of METHODS, in
     METHODS order; limit: first N images (0 = all); steps/restarts: None = the bundle's search
-    defaults; batch_size: images per search batch; grid_rows: images per mask type in the grid."""
+    defaults; batch_size: images per search batch; grid_rows: images per mask type in the grid;
+    samples: K samples per hole of lsgan+refiner (1 = the single output only; module docstring)."""
 
     masks: tuple[str, ...] = ("center",)
     methods: tuple[str, ...] = METHODS
@@ -66,6 +95,7 @@ class EvaluateConfig:
     batch_size: int = 64
     grid_rows: int = 4
     init: str = "auto"
+    samples: int = 1
 
     def __post_init__(self) -> None:
         if self.init not in INITS:
@@ -79,9 +109,21 @@ class EvaluateConfig:
                 raise EdgefillError(f"unknown method {m!r}; use any of {', '.join(METHODS)}")
         if self.batch_size < 1 or self.limit < 0:
             raise EdgefillError("batch size must be >= 1 and limit >= 0")
+        from .inpainter import MAX_SAMPLES
+
+        if isinstance(self.samples, bool) or not isinstance(self.samples, int) or \
+                not 1 <= self.samples <= MAX_SAMPLES:
+            raise EdgefillError(f"--samples must be 1..{MAX_SAMPLES}, got {self.samples!r}")
+        if self.samples > 1 and SAMPLED_METHOD not in self.methods:
+            raise EdgefillError(f"--samples {self.samples} measures {SAMPLED_METHOD} (the product), "
+                                f"which is not among the methods")
 
     @property
     def needs_bundle(self) -> bool:
+        return any(m in LSGAN_METHODS or m in REFINED_BASELINES for m in self.methods)
+
+    @property
+    def needs_search(self) -> bool:
         return any(m in LSGAN_METHODS for m in self.methods)
 
 
@@ -107,7 +149,8 @@ def parse_masks(spec: str) -> tuple[str, ...]:
 
 
 def select_methods(spec: str | None, baselines: bool) -> tuple[str, ...]:
-    """--methods (None: all) minus the OpenCV baselines when baselines is False; METHODS order."""
+    """--methods (None: all) minus the plain OpenCV rows (telea, ns) when baselines is False (the
+    +refiner rows stay: module docstring); METHODS order."""
     chosen = parse_list(spec) if spec else METHODS
     for m in chosen:
         if m not in METHODS:
@@ -139,12 +182,26 @@ def opencv_inpaint(masked: np.ndarray, masks: np.ndarray, method: str) -> np.nda
 
 @dataclass
 class Evaluation:
-    """report: the JSON document ({"results", "bundle", "settings"}); per_image[mask][method][metric]:
-    float64 (n,); grid_rows[mask]: {"input", method..., "truth"} -> uint8 (k,64,64,3) for the grid."""
+    """report: the JSON document ({"results", ["samples",] "bundle", "settings"}); per_image[mask]
+    [method][metric]: float64 (n,); grid_rows[mask]: {"input", method..., "truth"} -> uint8
+    (k,64,64,3) for the grid; with K samples, per_sample[mask][statistic]: float64 (n,) and
+    sample_rows[mask]: {"input", "truth"} -> uint8 (k,64,64,3), {"searched", "final"} -> uint8
+    (k,K,64,64,3) for the samples grid."""
 
     report: dict
     per_image: dict = field(default_factory=dict)
     grid_rows: dict = field(default_factory=dict)
+    per_sample: dict = field(default_factory=dict)
+    sample_rows: dict = field(default_factory=dict)
+
+
+@dataclass
+class BatchOutputs:
+    """One batch's outputs: outputs[method] uint8 (N,64,64,3); samples: the lsgan+refiner
+    SampleSet (runtime.core.pipeline) when K > 1, else None."""
+
+    outputs: dict
+    samples: object = None
 
 
 def bundle_summary(inpainter) -> dict | None:
@@ -162,46 +219,93 @@ def _finite_or_none(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
 
 
+def _mean_ci(values: np.ndarray) -> tuple[float | None, list]:
+    mean, lo, hi, _ = metrics.mean_ci(values)
+    return _finite_or_none(mean), [_finite_or_none(lo), _finite_or_none(hi)]
+
+
 def summarise(values: dict[str, np.ndarray]) -> dict:
     """{metric: per-image values} -> the result fields: n, metric means and [lo, hi] 95% CIs
     (for the METRICS present in `values`, in METRICS order)."""
     row: dict = {"n": int(len(next(iter(values.values()))))}
     cis = {}
     for name in (m for m in METRICS if m in values):
-        mean, lo, hi, _ = metrics.mean_ci(values[name])
-        row[name] = _finite_or_none(mean)
-        cis[f"{name}_ci"] = [_finite_or_none(lo), _finite_or_none(hi)]
+        row[name], cis[f"{name}_ci"] = _mean_ci(values[name])
     row.update(cis)
     return row
+
+
+# per-image statistics of K samples: (JSON group, JSON key) for each
+SAMPLE_STATS = {
+    "best_of_k_hole_psnr": ("best_of_k", "hole_psnr"), "best_of_k_ssim": ("best_of_k", "ssim"),
+    "mean_of_k_hole_psnr": ("mean_of_k", "hole_psnr"), "mean_of_k_ssim": ("mean_of_k", "ssim"),
+    "before_refiner_pairwise_hole_psnr": ("before_refiner", "pairwise_hole_psnr"),
+    "before_refiner_hole_std": ("before_refiner", "hole_std"),
+    "after_refiner_pairwise_hole_psnr": ("after_refiner", "pairwise_hole_psnr"),
+    "after_refiner_hole_std": ("after_refiner", "hole_std"),
+}
+
+
+def sample_statistics(truth: np.ndarray, masks: np.ndarray, searched: np.ndarray, final: np.ndarray) -> dict:
+    """Per-image statistics of K samples (module docstring): truth uint8 (N,64,64,3), masks (N,64,64),
+    searched / final uint8 (N,K,64,64,3) -> {SAMPLE_STATS key: float64 (N,)}."""
+    n, k = final.shape[:2]
+    flat = final.reshape(n * k, *final.shape[2:])
+    truth_k, masks_k = np.repeat(truth, k, axis=0), np.repeat(masks, k, axis=0)
+    hole = np.asarray(metrics.hole_psnr(flat, truth_k, masks_k)).reshape(n, k)
+    ssim = np.asarray(metrics.ssim(flat, truth_k)).reshape(n, k)
+    return {"best_of_k_hole_psnr": hole.max(axis=1), "best_of_k_ssim": ssim.max(axis=1),
+            "mean_of_k_hole_psnr": hole.mean(axis=1), "mean_of_k_ssim": ssim.mean(axis=1),
+            "before_refiner_pairwise_hole_psnr": metrics.pairwise_hole_psnr(searched, masks),
+            "before_refiner_hole_std": metrics.hole_std(searched, masks),
+            "after_refiner_pairwise_hole_psnr": metrics.pairwise_hole_psnr(final, masks),
+            "after_refiner_hole_std": metrics.hole_std(final, masks)}
+
+
+def summarise_samples(kind: str, k: int, values: dict[str, np.ndarray]) -> dict:
+    """One mask kind's "samples" entry: {mask, method, samples, n, best_of_k, mean_of_k, diversity:
+    {before_refiner, after_refiner}}, each metric a mean and its [lo, hi] 95% CI."""
+    groups: dict = {"best_of_k": {}, "mean_of_k": {}, "before_refiner": {}, "after_refiner": {}}
+    for key, (group, name) in SAMPLE_STATS.items():
+        groups[group][name], groups[group][f"{name}_ci"] = _mean_ci(values[key])
+    return {"mask": kind, "method": SAMPLED_METHOD, "samples": k, "n": int(len(values["best_of_k_ssim"])),
+            "best_of_k": groups["best_of_k"], "mean_of_k": groups["mean_of_k"],
+            "diversity": {"before_refiner": groups["before_refiner"], "after_refiner": groups["after_refiner"]}}
 
 
 def evaluate(images: np.ndarray, cfg: EvaluateConfig, inpainter=None, data_info: dict | None = None,
              progress: bool = True) -> Evaluation:
     """Evaluate cfg.methods on uint8 RGB images (N,64,64,3) under every mask type of cfg.
 
-    inpainter: a runtime Inpainter (needed for the lsgan methods). data_info: extra settings
-    recorded as they are (data path, sha256, ...).
+    inpainter: a runtime Inpainter (needed for the lsgan and +refiner methods). data_info: extra
+    settings recorded as they are (data path, sha256, ...).
     """
     from tqdm import tqdm
 
     if cfg.needs_bundle and inpainter is None:
-        raise EdgefillError("the lsgan methods need a bundle (or choose --methods telea,ns)")
-    if "lsgan+refiner" in cfg.methods and inpainter is not None and not inpainter.bundle.has_graph("refiner"):
-        raise EdgefillError(f"bundle {inpainter.bundle.root} has no refiner; drop lsgan+refiner from --methods")
+        raise EdgefillError("the lsgan and +refiner methods need a bundle (or choose --methods telea,ns)")
+    refined = [m for m in cfg.methods if m in REFINER_METHODS]
+    if refined and inpainter is not None and not inpainter.bundle.has_graph("refiner"):
+        raise EdgefillError(f"bundle {inpainter.bundle.root} has no refiner; drop {', '.join(refined)} "
+                            f"from --methods")
     images = np.ascontiguousarray(images[: cfg.limit] if cfg.limit > 0 else images)
     n = len(images)
     search_cfg, search_start = None, None
-    if inpainter is not None and cfg.needs_bundle:
+    if inpainter is not None and cfg.needs_search:
         search_start = inpainter.pipeline.make_start(cfg.init)
         search_cfg = inpainter.config_for(steps=cfg.steps, restarts=cfg.restarts, start=search_start.name)
     per_image: dict = {}
+    per_sample: dict = {}
     grid: dict = {}
+    sample_grid: dict = {}
     bar = tqdm(total=n * len(cfg.masks), desc="evaluate", unit="img", disable=not progress, leave=False)
     try:
         for kind in cfg.masks:
             values = {m: {k: [] for k in METRICS} for m in cfg.methods}
+            sample_values: dict = {k: [] for k in SAMPLE_STATS}
             truth_seam = []
             grid[kind] = {}
+            sample_grid[kind] = {}
             for start in range(0, n, cfg.batch_size):
                 idx = np.arange(start, min(n, start + cfg.batch_size))
                 truth = images[idx]
@@ -213,24 +317,36 @@ def evaluate(images: np.ndarray, cfg: EvaluateConfig, inpainter=None, data_info:
                     if steps_done[0] % 10 == 0:
                         bar.set_postfix(mask=kind, step=f"{steps_done[0]}/{search_cfg.steps}")
 
-                outputs = run_methods(truth, masks, cfg.methods, inpainter, search_cfg, cfg.seed + idx,
-                                      progress=on_step if progress else None, start=search_start)
+                batch = run_batch(truth, masks, cfg.methods, inpainter, search_cfg, cfg.seed + idx,
+                                  progress=on_step if progress else None, start=search_start, samples=cfg.samples)
+                outputs = batch.outputs
                 truth_seam.append(metrics.seam(truth, masks))
                 for method, out in outputs.items():
                     values[method]["psnr"].append(metrics.psnr(out, truth))
                     values[method]["hole_psnr"].append(metrics.hole_psnr(out, truth, masks))
                     values[method]["ssim"].append(metrics.ssim(out, truth))
                     values[method]["seam"].append(metrics.seam(out, masks))
+                if batch.samples is not None:
+                    stats = sample_statistics(truth, masks, batch.samples.searched, batch.samples.final)
+                    for key, v in stats.items():
+                        sample_values[key].append(v)
                 take = max(0, cfg.grid_rows - start)
                 if take:
                     _extend(grid[kind], "input", masked_input(truth[:take], masks[:take]))
                     for method in cfg.methods:
                         _extend(grid[kind], method, outputs[method][:take])
                     _extend(grid[kind], "truth", truth[:take])
+                    if batch.samples is not None:
+                        _extend(sample_grid[kind], "input", masked_input(truth[:take], masks[:take]))
+                        _extend(sample_grid[kind], "truth", truth[:take])
+                        _extend(sample_grid[kind], "searched", batch.samples.searched[:take])
+                        _extend(sample_grid[kind], "final", batch.samples.final[:take])
                 bar.set_postfix(mask=kind, refresh=False)
                 bar.update(len(idx))
             per_image[kind] = {m: {k: np.concatenate(v[k]) for k in METRICS} for m, v in values.items()}
             per_image[kind]["truth"] = {"seam": np.concatenate(truth_seam)}
+            if cfg.samples > 1:
+                per_sample[kind] = {k: np.concatenate(v) if v else np.zeros(0) for k, v in sample_values.items()}
     finally:
         bar.close()
     results = [{"mask": kind, "method": method, **summarise(per_image[kind][method]),
@@ -248,8 +364,9 @@ def evaluate(images: np.ndarray, cfg: EvaluateConfig, inpainter=None, data_info:
         "blend": {m: BLEND_DESCRIPTION[m] for m in cfg.methods if m in BLEND_DESCRIPTION},
         "init": cfg.init, "start": search_start.name if search_start is not None else None,
         "search_seed": "image i's random restarts start from initial_z(1, restarts, z_dim, seed + i)",
+        "samples": cfg.samples,
         "backend": getattr(inpainter, "backend", None) if search_cfg else None,
-        "provider": getattr(inpainter, "provider", None) if search_cfg else None,
+        "provider": getattr(inpainter, "provider", None) if cfg.needs_bundle else None,
         "opencv_inpaint_radius": INPAINT_RADIUS,
         "hole_input": f"hole pixels set to {HOLE_GREY} before any method runs",
         "metrics": {"psnr": f"10 log10(255^2/MSE) on uint8 RGB, capped at {metrics.PSNR_CAP:g} dB",
@@ -261,8 +378,25 @@ def evaluate(images: np.ndarray, cfg: EvaluateConfig, inpainter=None, data_info:
                     "ci": "95% Student-t interval of the mean"},
         **(data_info or {}),
     }
-    report = {"results": results, "bundle": bundle_summary(inpainter if search_cfg else None), "settings": settings}
-    return Evaluation(report=report, per_image=per_image, grid_rows=grid)
+    report: dict = {"results": results}
+    if cfg.samples > 1:
+        report["samples"] = [summarise_samples(kind, cfg.samples, per_sample[kind]) for kind in cfg.masks]
+        settings["sample_spread"] = search_cfg.sample_spread
+        settings["sample_starts"] = ("sample 0: the single output's start; sample k >= 1 from "
+                                     "runtime.core.starts.sample_seed_rng(seed + i, k)")
+        settings["metrics"]["samples"] = {
+            "best_of_k": "per image, the best of the K samples against the truth, each metric picking its own "
+                         "(an oracle)",
+            "mean_of_k": "per image, the mean over the K samples",
+            "pairwise_hole_psnr": f"mean hole PSNR over the K(K-1)/2 pairs of an image's samples, lower = more "
+                                  f"different; identical pairs count as {metrics.PSNR_CAP:g} dB (the cap)",
+            "hole_std": "per-pixel standard deviation over the K samples (0..255, population), mean over the hole "
+                        "and channels",
+            "before_refiner": "the blended search results (the bundle's blend)",
+            "after_refiner": "the final outputs (lsgan+refiner)"}
+    report.update({"bundle": bundle_summary(inpainter if cfg.needs_bundle else None), "settings": settings})
+    return Evaluation(report=report, per_image=per_image, grid_rows=grid, per_sample=per_sample,
+                      sample_rows={k: v for k, v in sample_grid.items() if v})
 
 
 def _extend(d: dict, key: str, arr: np.ndarray) -> None:
@@ -271,50 +405,108 @@ def _extend(d: dict, key: str, arr: np.ndarray) -> None:
 
 def run_methods(truth: np.ndarray, masks: np.ndarray, methods: tuple[str, ...], inpainter, search_cfg,
                 seeds: np.ndarray, progress=None, start=None) -> dict[str, np.ndarray]:
+    """Every method's uint8 (N,64,64,3) output for one batch (run_batch with one sample)."""
+    return run_batch(truth, masks, methods, inpainter, search_cfg, seeds, progress, start).outputs
+
+
+def run_batch(truth: np.ndarray, masks: np.ndarray, methods: tuple[str, ...], inpainter, search_cfg,
+              seeds: np.ndarray, progress=None, start=None, samples: int = 1) -> BatchOutputs:
     """Every method's uint8 (N,64,64,3) output for one batch; the search runs once, if at all.
     start: the pipeline's Start (None: RandomStart); seeds (N,): image i's random restarts start
     from initial_z(1, restarts, z_dim, seeds[i]), so a result does not depend on the batch it was
-    searched in. progress: called with 1 after every search step."""
+    searched in. progress: called with 1 after every search step. samples K > 1: that one search
+    is Pipeline.run_samples (K per image, the same start and seeds), the lsgan rows come from
+    sample 0 (the single output) and BatchOutputs.samples holds the K samples."""
     from ..imaging import blend
     from ..imaging.images import from_model
 
     masked = masked_input(truth, masks)
     out: dict[str, np.ndarray] = {}
+    fills: dict[str, np.ndarray] = {}
     for m in methods:
-        if m in BASELINES:
-            out[m] = opencv_inpaint(masked, masks, m)
+        if m in BASELINES or m in REFINED_BASELINES:
+            base = m.split("+")[0]
+            if base not in fills:
+                fills[base] = opencv_inpaint(masked, masks, base)
+            out[m] = fills[base] if m == base else inpainter.refine(fills[base], masks)
+    sset = None
     if any(m in LSGAN_METHODS for m in methods):
-        z0 = inpainter.pipeline.start(masked, masks, search_cfg, start, seeds)
-        result = inpainter.search(masked, masks, config=search_cfg, z0=z0, progress=progress or False)
-        generated = from_model(result.images)
+        if samples > 1:
+            sset = inpainter.pipeline.run_samples(masked, masks, search_cfg, samples=samples, start=start,
+                                                  seeds=[int(s) for s in seeds], refine=SAMPLED_METHOD in methods,
+                                                  progress=progress)
+            first = np.arange(len(masked)) * samples  # sample 0 of each image (start order, image-major)
+            generated = from_model(sset.batch.search.images[first])
+        else:
+            z0 = inpainter.pipeline.start(masked, masks, search_cfg, start, seeds)
+            result = inpainter.search(masked, masks, config=search_cfg, z0=z0, progress=progress or False)
+            generated = from_model(result.images)
         pasted = blend.paste(masked, generated, masks)
         if "lsgan" in methods:
             out["lsgan"] = pasted
         if "lsgan+poisson" in methods:
             out["lsgan+poisson"] = blend.poisson(masked, generated, masks)
         if "lsgan+refiner" in methods:
-            blended = out.get(f"lsgan+{search_cfg.blend}") if search_cfg.blend == "poisson" else pasted
-            if blended is None:
-                blended = blend.blend(search_cfg.blend, masked, generated, masks)
-            out["lsgan+refiner"] = inpainter.refine(blended, masks)
-    return {m: out[m] for m in methods}
+            if sset is not None:
+                out["lsgan+refiner"] = sset.batch.final[first]
+            else:
+                blended = out.get(f"lsgan+{search_cfg.blend}") if search_cfg.blend == "poisson" else pasted
+                if blended is None:
+                    blended = blend.blend(search_cfg.blend, masked, generated, masks)
+                out["lsgan+refiner"] = inpainter.refine(blended, masks)
+    return BatchOutputs(outputs={m: out[m] for m in methods}, samples=sset)
+
+
+def _cell(row: dict, name: str, fmt: str) -> str:
+    mean, (lo, hi) = row[name], row[f"{name}_ci"]
+    if mean is None:
+        return "n/a"
+    return f"{mean:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]"
 
 
 def markdown_table(report: dict) -> str:
-    """The results as a GitHub markdown table: mean [95% CI] per metric."""
-    def cell(row, name, fmt):
-        mean, (lo, hi) = row[name], row[f"{name}_ci"]
-        if mean is None:
-            return "n/a"
-        return f"{mean:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]"
-
+    """The results as a GitHub markdown table: mean [95% CI] per metric; with K samples, a second
+    table (samples_table)."""
     lines = ["| mask | method | n | PSNR dB [95% CI] | hole PSNR dB [95% CI] | SSIM [95% CI] | seam (truth) |",
              "|---|---|---:|---:|---:|---:|---:|"]
     for r in report["results"]:
         seam = "n/a" if r.get("seam") is None else f"{r['seam']:.1f}"
         truth = "" if r.get("seam_truth") is None else f" ({r['seam_truth']:.1f})"
-        lines.append(f"| {r['mask']} | {r['method']} | {r['n']} | {cell(r, 'psnr', '.2f')} | "
-                     f"{cell(r, 'hole_psnr', '.2f')} | {cell(r, 'ssim', '.4f')} | {seam}{truth} |")
+        lines.append(f"| {r['mask']} | {r['method']} | {r['n']} | {_cell(r, 'psnr', '.2f')} | "
+                     f"{_cell(r, 'hole_psnr', '.2f')} | {_cell(r, 'ssim', '.4f')} | {seam}{truth} |")
+    table = "\n".join(lines) + "\n"
+    if report.get("samples"):
+        table += "\n" + samples_table(report)
+    return table
+
+
+def samples_table(report: dict) -> str:
+    """The "samples" section as markdown: quality (best-of-K, mean-of-K) and diversity (before and
+    after the refiner) of lsgan+refiner's K samples per hole, mean [95% CI], then what they mean."""
+    rows = report["samples"]
+    k = rows[0]["samples"]
+    lines = [f"K = {k} samples per hole of {SAMPLED_METHOD} (the product):", "",
+             "| mask | K | n | best-of-K hole PSNR dB | best-of-K SSIM | mean-of-K hole PSNR dB | mean-of-K SSIM | "
+             "pairwise hole PSNR dB, before refiner | after refiner | hole std, before refiner | after refiner |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        b, m, d = r["best_of_k"], r["mean_of_k"], r["diversity"]
+        lines.append(f"| {r['mask']} | {r['samples']} | {r['n']} | {_cell(b, 'hole_psnr', '.2f')} | "
+                     f"{_cell(b, 'ssim', '.4f')} | {_cell(m, 'hole_psnr', '.2f')} | {_cell(m, 'ssim', '.4f')} | "
+                     f"{_cell(d['before_refiner'], 'pairwise_hole_psnr', '.2f')} | "
+                     f"{_cell(d['after_refiner'], 'pairwise_hole_psnr', '.2f')} | "
+                     f"{_cell(d['before_refiner'], 'hole_std', '.2f')} | "
+                     f"{_cell(d['after_refiner'], 'hole_std', '.2f')} |")
+    lines += ["",
+              "best-of-K: per image the sample nearest the truth, each metric picking its own (an oracle: "
+              "inference has no truth); mean-of-K: the mean over the K samples.",
+              f"Diversity: pairwise hole PSNR = the mean hole PSNR between two of an image's samples (lower = more "
+              f"different; identical pairs count as {metrics.PSNR_CAP:g} dB, the cap); hole std = the per-pixel "
+              f"standard deviation over the K samples, mean over the hole (0..255). Before refiner: the blended "
+              f"search results; after: the final outputs."]
+    single = [m for m in REFINED_BASELINES if m in report.get("settings", {}).get("methods", ())]
+    if single:
+        lines.append(f"{' and '.join(single)} give one output per hole: K different fills need the latent search.")
     return "\n".join(lines) + "\n"
 
 
@@ -334,3 +526,31 @@ def grid_image(ev: Evaluation, scale: int = 2) -> np.ndarray:
     if not tiles:
         raise EdgefillError("nothing to draw in the grid (no images evaluated)")
     return image_grid(np.stack(tiles), ncols=len(cols), scale=scale, col_titles=cols)
+
+
+def _label_tile(lines: tuple[str, ...], size: int = 64) -> np.ndarray:
+    """A white size x size RGB tile with a few short words on it."""
+    tile = np.full((size, size, 3), 255, np.uint8)
+    for i, text in enumerate(lines):
+        cv2.putText(tile, text[:10], (2, 14 + 12 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.3, (0, 0, 0), 1, cv2.LINE_AA)
+    return tile
+
+
+def samples_grid_image(ev: Evaluation, scale: int = 2) -> np.ndarray:
+    """RGB uint8 grid of the K samples: for each grid face (grid_rows per mask type), a row
+    input | truth | sample 1..K before the refiner (the blended search results, best search loss
+    first), then a row of the same K samples after the refiner."""
+    from ..imaging.pictures import image_grid
+
+    tiles, k = [], 0
+    after = _label_tile(("after the", "refiner:"))
+    blank = np.full_like(after, 255)
+    for rows in ev.sample_rows.values():
+        k = rows["searched"].shape[1]
+        for i in range(len(rows["input"])):
+            tiles += [rows["input"][i], rows["truth"][i], *rows["searched"][i]]
+            tiles += [after, blank, *rows["final"][i]]
+    if not tiles:
+        raise EdgefillError("nothing to draw in the samples grid (evaluate with samples > 1)")
+    cols = ["input", "truth", *[f"sample {j + 1}" for j in range(k)]]
+    return image_grid(np.stack(tiles), ncols=k + 2, scale=scale, col_titles=cols)

@@ -22,6 +22,10 @@ the three channels.
 Seam (`seam`): the mean absolute step across the hole's border (4-neighbour pairs, one pixel in
 the hole, one known), in 0..255 levels; compared with the truth's own step on the same border.
 
+Diversity of K samples of one hole (`pairwise_hole_psnr`, `hole_std`): the mean hole PSNR over
+the pairs of an image's samples (identical pairs at the 100 dB cap), and the per-pixel standard
+deviation over the samples, averaged over the hole (0..255).
+
 Confidence interval (`mean_ci`): Student's t interval of the mean, mean +- t(0.975, n-1) *
 s / sqrt(n), s the sample standard deviation (ddof = 1); n = 1 gives [mean, mean]. The t
 quantile is computed here (no scipy) by integrating the t density (Simpson) and bisection.
@@ -209,3 +213,38 @@ def mean_ci(values, level: float = 0.95) -> tuple[float, float, float, int]:
         return mean, mean, mean, 1
     half = t_quantile(0.5 + level / 2, n - 1) * float(arr.std(ddof=1)) / math.sqrt(n)
     return mean, mean - half, mean + half, n
+
+
+def _samples(samples: np.ndarray, masks: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+    s = np.asarray(samples)
+    if s.ndim != 5 or s.shape[4] != 3 or s.dtype != np.uint8:
+        raise EdgefillError(f"{name}: expected uint8 samples (N,K,H,W,3), got {s.dtype} {s.shape}")
+    m = np.asarray(masks)
+    if m.shape != (s.shape[0], *s.shape[2:4]):
+        raise EdgefillError(f"{name}: mask shape {m.shape} does not match samples {s.shape}")
+    return s, m >= 128
+
+
+def pairwise_hole_psnr(samples: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """Diversity of K samples of one hole: the mean, over the K(K-1)/2 pairs of an image's samples,
+    of the hole PSNR between the two (dB; lower = more different). An identical pair counts as
+    PSNR_CAP (100 dB), the cap every PSNR here has. samples uint8 (N,K,H,W,3), masks (N,H,W) ->
+    float64 (N,); NaN where K < 2 or the mask has no hole."""
+    s, hole = _samples(samples, masks, "pairwise_hole_psnr")
+    n, k = s.shape[:2]
+    if k < 2:
+        return np.full(n, np.nan)
+    m = np.asarray(masks)
+    pairs = [hole_psnr(s[:, a], s[:, b], m) for a in range(k) for b in range(a + 1, k)]
+    return np.mean(np.stack(pairs), axis=0)
+
+
+def hole_std(samples: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """Diversity of K samples of one hole: the standard deviation over the K samples of each hole
+    pixel and channel (population, 0..255 levels), averaged over the hole. 0 = all samples equal.
+    samples uint8 (N,K,H,W,3), masks (N,H,W) -> float64 (N,); NaN where the mask has no hole."""
+    s, hole = _samples(samples, masks, "hole_std")
+    std = s.astype(np.float64).std(axis=1).mean(axis=3)  # (N,H,W)
+    count = hole.sum(axis=(1, 2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(count > 0, (std * hole).sum(axis=(1, 2)) / count, np.nan)

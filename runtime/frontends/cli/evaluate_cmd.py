@@ -16,14 +16,17 @@ def register(cli: click.Group) -> None:
     @click.option("--markdown", "markdown_path", default=None, help="Write the markdown table here too.")
     @click.option("--grid", "grid_path", default=None, help="Write an image grid (PNG) here.")
     @click.option("--baselines/--no-baselines", default=True, show_default=True,
-                  help="Include the OpenCV baselines (telea, ns).")
+                  help="Include the plain OpenCV rows (telea, ns); telea+refiner, ns+refiner stay either way.")
     @click.option("--methods", default=None,
-                  help="Comma-separated subset of telea,ns,lsgan,lsgan+poisson,lsgan+refiner (default: all; "
-                       "telea,ns alone need no bundle).")
+                  help="Comma-separated subset of telea,ns,telea+refiner,ns+refiner,lsgan,lsgan+poisson,"
+                       "lsgan+refiner (default: all; telea,ns alone need no bundle).")
     @click.option("--steps", default=None, type=click.IntRange(1), help="Search steps (default: the bundle's).")
     @click.option("--restarts", default=None, type=click.IntRange(1), help="Restarts (default: the bundle's).")
     @click.option("--seed", default=0, show_default=True, type=int, help="Seeds the masks and the search.")
     @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1), help="Images per search.")
+    @click.option("--samples", default=1, show_default=True, type=int,
+                  help="K samples per hole of lsgan+refiner (one batched search): best-of-K, mean-of-K and "
+                       "diversity before/after the refiner in a second table; with --grid also <grid>_samples.png.")
     @click.option("--grid-rows", default=4, show_default=True, type=click.IntRange(1),
                   help="Faces per mask type in the grid.")
     @click.option("--provider", default=None, help="onnxruntime provider (cpu, cuda, tensorrt).")
@@ -38,8 +41,8 @@ def register(cli: click.Group) -> None:
                   help="Where the search starts: auto = the bundle's encoder when it has one (the product's default).")
     @click.option("--no-progress", is_flag=True, help="No progress bar.")
     def evaluate_cmd(data, mask_spec, bundle, limit, json_path, markdown_path, grid_path, baselines, methods, steps,
-                     restarts, seed, batch_size, grid_rows, provider, backend, steps_curve_spec, starts, plot_path,
-                     init, no_progress):
+                     restarts, seed, batch_size, samples, grid_rows, provider, backend, steps_curve_spec, starts,
+                     plot_path, init, no_progress):
         """PSNR, hole PSNR and SSIM (mean, 95% CI) per mask type and method, reproducibly seeded."""
         from pathlib import Path
 
@@ -57,7 +60,7 @@ def register(cli: click.Group) -> None:
             raise EdgefillError(f"--grid must end in one of {', '.join(IMAGE_EXTENSIONS)}: {grid_path}")
         cfg = E.EvaluateConfig(masks=E.parse_masks(mask_spec), methods=E.select_methods(methods, baselines),
                                limit=limit, seed=seed, steps=steps, restarts=restarts, batch_size=batch_size,
-                               grid_rows=grid_rows, init=init)
+                               grid_rows=grid_rows, init=init, samples=samples)
         faces = load_faces(data, limit=limit, progress=not no_progress)
         inpainter = None
         if cfg.needs_bundle:
@@ -69,9 +72,13 @@ def register(cli: click.Group) -> None:
             # the default method list adapts to a bundle without a refiner, and says so
             import dataclasses
 
-            cfg = dataclasses.replace(cfg, methods=tuple(m for m in cfg.methods if m != "lsgan+refiner"))
-            info["methods_left_out"] = {"lsgan+refiner": "the bundle has no refiner"}
-            click.echo("edgefill: notice: the bundle has no refiner; lsgan+refiner left out", err=True)
+            if cfg.samples > 1:
+                raise EdgefillError(f"--samples {cfg.samples} measures {E.SAMPLED_METHOD}, and bundle "
+                                    f"{inpainter.bundle.root} has no refiner")
+            left_out = [m for m in cfg.methods if m in E.REFINER_METHODS]
+            cfg = dataclasses.replace(cfg, methods=tuple(m for m in cfg.methods if m not in left_out))
+            info["methods_left_out"] = {m: "the bundle has no refiner" for m in left_out}
+            click.echo(f"edgefill: notice: the bundle has no refiner; {', '.join(left_out)} left out", err=True)
         ev = E.evaluate(faces.images, cfg, inpainter, data_info=info, progress=not no_progress)
         table = E.markdown_table(ev.report)
         click.echo(table, nl=False)
@@ -83,6 +90,9 @@ def register(cli: click.Group) -> None:
             from ...imaging.images import write_image
 
             write_image(grid_path, E.grid_image(ev))
+            if cfg.samples > 1:
+                path = Path(grid_path)
+                write_image(path.with_name(f"{path.stem}_samples{path.suffix}"), E.samples_grid_image(ev))
 
 
 def _steps_curve(data, mask_spec, bundle, limit, json_path, markdown_path, plot_path, seed, batch_size, provider,
