@@ -151,3 +151,23 @@ def test_resume_from_a_missing_or_foreign_portable_file_is_one_line(tmp_path, sa
     torch.save({"kind": "something else"}, junk)
     assert_one_line_error(run_cli(*base, "--out", str(tmp_path / "new"), "--portable", str(junk)),
                           "not an edgefill GAN resume file")
+
+
+def test_resume_keeps_the_runs_bf16_setting_unless_told(tmp_path, sample_faces):
+    """--bf16/--no-bf16 on --resume switches the numerics (bf16 is emulated, ~30x slower, on CPUs
+    without bf16 instructions); without the flag the run keeps its own setting."""
+    from edgefill.train.checkpoint import load_checkpoint
+
+    data = tmp_path / "faces.npz"
+    np.savez(data, images=np.concatenate([sample_faces] * 4))
+    base = ["train", "gan", "--config", "tiny", "--data", str(data), "--batch-size", "16", "--out", str(tmp_path / "r"),
+            "--swd-images", "0"]
+    assert run_cli(*base, "--epochs", "1").returncode == 0
+    assert load_checkpoint(tmp_path / "r").config["cpu_bf16"] is True
+    proc = run_cli(*base, "--epochs", "2", "--resume", "--no-bf16")
+    assert proc.returncode == 0, proc.stderr
+    assert load_checkpoint(tmp_path / "r").config["cpu_bf16"] is False
+    proc = run_cli(*base, "--epochs", "3", "--resume")
+    assert proc.returncode == 0, proc.stderr
+    ck = load_checkpoint(tmp_path / "r")
+    assert ck.config["cpu_bf16"] is False and ck.state["epoch"] == 3

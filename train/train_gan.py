@@ -188,11 +188,13 @@ def _resume_source(out_dir: Path, portable: str | None):
 
 
 def train_gan(cfg: GanTrainConfig, data: str, out: str, resume: bool = False, progress: bool = True,
-              portable: str | None = None, log=None) -> dict:
+              portable: str | None = None, log=None, resume_overrides: tuple[str, ...] = ()) -> dict:
     """Train (or resume) an LSGAN; returns a summary dict (epochs, steps, images_per_s, ...).
     portable: also keep the newest resume state in this one file (and resume from it when it is
     newer than the run folder's checkpoint). log: a function taking one line per tick (default:
-    stderr). A SIGTERM/SIGINT ends the run after the current step with a checkpoint; the summary
+    stderr). resume_overrides: more config fields that a resumed run takes from `cfg` (beside
+    its length, device and tick settings), e.g. "cpu_bf16": numerics only, the state is the same.
+    A SIGTERM/SIGINT ends the run after the current step with a checkpoint; the summary
     then has "stopped": the signal's name."""
     log = log or (lambda line: print(line, file=sys.stderr, flush=True))
     out_dir = Path(out)
@@ -200,7 +202,7 @@ def train_gan(cfg: GanTrainConfig, data: str, out: str, resume: bool = False, pr
     if resume:
         resumed = _resume_source(out_dir, portable)
         saved = nested_from_dict(GanTrainConfig, resumed[0])
-        keep = ("epochs", "device", "checkpoint_minutes", "checkpoint_every")
+        keep = ("epochs", "device", "checkpoint_minutes", "checkpoint_every", *resume_overrides)
         cfg = GanTrainConfig(**{**saved.__dict__, **{k: getattr(cfg, k) for k in keep}})
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)

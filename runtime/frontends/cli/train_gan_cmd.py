@@ -39,7 +39,10 @@ def register(group: click.Group) -> None:
 @click.option("--diffaugment", default="color,translation,cutout", show_default=True,
               help="DiffAugment policy on everything the critic sees: a subset of color,translation,cutout "
                    "(empty string: off).")
-@click.option("--bf16/--no-bf16", "cpu_bf16", default=True, show_default=True, help="bf16 autocast on CPU.")
+@click.option("--bf16/--no-bf16", "cpu_bf16", default=None,
+              help="bf16 autocast on CPU (default: on; with --resume: the run's own setting unless given). "
+                   "Fast only where the CPU has bf16 instructions (AVX512-BF16/AMX): elsewhere it is emulated, "
+                   "about 30x slower than fp32.")
 @click.option("--checkpoint-minutes", default=5.0, show_default=True, type=click.FloatRange(0),
               help="Wall time between ticks: checkpoint, log line, SWD, sample grid (0: by steps only).")
 @click.option("--checkpoint-every", default=0, show_default=True, type=click.IntRange(0),
@@ -70,9 +73,11 @@ def train_gan_cmd(data, out, preset, epochs, batch_size, lr, lr_d, instance_nois
                            instance_noise=instance_noise, instance_noise_steps=noise_steps,
                            flip=not no_flip, val_fraction=val_fraction, seed=seed, device=device, amp=not no_amp,
                            checkpoint_every=checkpoint_every, limit=limit, ema_kimg=ema_kimg,
-                           diffaugment=diffaugment, cpu_bf16=cpu_bf16, checkpoint_minutes=checkpoint_minutes,
+                           diffaugment=diffaugment, cpu_bf16=True if cpu_bf16 is None else cpu_bf16,
+                           checkpoint_minutes=checkpoint_minutes,
                            swd_images=swd_images)
-    summary = train_gan(cfg, data, out, resume=resume, progress=sys.stderr.isatty(), portable=portable)
+    summary = train_gan(cfg, data, out, resume=resume, progress=sys.stderr.isatty(), portable=portable,
+                        resume_overrides=() if cpu_bf16 is None else ("cpu_bf16",))
     if summary["stopped"]:
         click.echo(f"stopped by {summary['stopped']} at step {summary['steps']} ({summary['images_seen']} images "
                    f"seen); checkpoint written to {summary['out']}; continue with --resume")
