@@ -332,7 +332,12 @@ def test_cli_train_refiner_on_telea_fills_and_on_sample_pairs(tmp_path, tiny_bun
     known = torch.zeros(4, 1, 64, 64)
     assert keep_error(x + 0.3, x, known, 2).item() < 1e-12
     assert keep_error(torch.zeros_like(x), x, known, 2).item() > 0.01
+    # fine-tuning from a refiner: the pairs run's own checkpoint, epoch 1 -> a new run of 1 epoch
+    proc = run_cli(*base, "--out", str(tmp_path / "tuned"), "--samples-per-mask", "2", "--keep-weight", "2",
+                   "--init-refiner", str(tmp_path / "pairs"), "--completions-dir", str(tmp_path / "pairs" / "completions"))
+    assert proc.returncode == 0, proc.stderr
     for bad, fragment in ((["--fill", "telea", "--samples-per-mask", "2"], "one completion per mask"),
+                          (["--init-refiner", str(tmp_path / "pairs"), "--width", "3"], "is not the one to train"),
                           (["--samples-per-mask", "3"], "divide the batch size")):
         assert_one_line_error(run_cli(*base, "--out", str(tmp_path / "bad"), *bad), fragment)
 

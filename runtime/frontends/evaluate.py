@@ -96,6 +96,7 @@ class EvaluateConfig:
     grid_rows: int = 4
     init: str = "auto"
     samples: int = 1
+    sample_spread: float | None = None
 
     def __post_init__(self) -> None:
         if self.init not in INITS:
@@ -294,6 +295,8 @@ def evaluate(images: np.ndarray, cfg: EvaluateConfig, inpainter=None, data_info:
     if inpainter is not None and cfg.needs_search:
         search_start = inpainter.pipeline.make_start(cfg.init)
         search_cfg = inpainter.config_for(steps=cfg.steps, restarts=cfg.restarts, start=search_start.name)
+        if cfg.sample_spread is not None:
+            search_cfg = search_cfg.replace(sample_spread=float(cfg.sample_spread))
     per_image: dict = {}
     per_sample: dict = {}
     grid: dict = {}

@@ -56,10 +56,12 @@ def register(group: click.Group) -> None:
 @click.option("--keep-weight", default=0.0, show_default=True, type=click.FloatRange(0),
               help="Weight of the hole MSE between each output's and its completion's deviation from the mean "
                    "of the mask's samples (keeps the search's differences; needs --samples-per-mask > 1).")
+@click.option("--init-refiner", default=None,
+              help="Start from this bundle's (or refiner run's) refiner weights instead of random ones (fine-tuning).")
 def train_refiner_cmd(data, gan, out, epochs, batch_size, lr, completions, masks_per_face, loss_kind, ssim_weight,
                       arch, width, no_mask_channel, search_steps, search_restarts, search_batch, preset, device,
                       seed, limit, checkpoint_every, resume, completions_dir, completions_only, fill,
-                      samples_per_mask, keep_weight):
+                      samples_per_mask, keep_weight, init_refiner):
     """Train the refiner on the completions it will see at run time."""
     from dataclasses import replace
 
@@ -81,4 +83,4 @@ def train_refiner_cmd(data, gan, out, epochs, batch_size, lr, completions, masks
                                search=SearchConfig(steps=search_steps, restarts=search_restarts),
                                search_batch=search_batch, checkpoint_every=checkpoint_every, limit=limit)
     echo_json(train_refiner(cfg, data, gan, out, resume=resume, completions_dir=completions_dir,
-                            completions_only=completions_only))
+                            completions_only=completions_only, init=init_refiner))
