@@ -152,7 +152,7 @@ def export_bundle(checkpoint: str, out: str, refiner: str | None = None, validat
                   progress: bool = False, *, fp16: bool = False, search: SearchConfig | None = None,
                   say: Callable[[str], None] | None = None, encoder: str | None = None,
                   encoder_search: dict | None = None, detector: str | None = None,
-                  detector_faces: str | None = None) -> dict:
+                  detector_faces: str | None = None, int8=None, int8_faces: str | None = None) -> dict:
     """Export a GAN checkpoint or a bundle (+ optional refiner and encoder checkpoints) to a
     bundle folder at `out`. encoder_search: the search settings for a start near the answer
     (encoder or previous frame), e.g. {"steps": 20, "restarts": 1}, stored as the manifest's
@@ -162,6 +162,9 @@ def export_bundle(checkpoint: str, out: str, refiner: str | None = None, validat
     and described in the manifest (export/detector.py; its alignment template measured on
     `detector_faces`, train.npz); a bundle source keeps its detector unless one is given.
 
+    int8: graphs to quantize to int8 after validation ("refiner"; export/quantize.py: static, QDQ,
+    calibrated on `int8_faces` = train.npz, checked on its hold-out rows: a hole PSNR drop above
+    0.2 dB fails the export, nothing written; the numbers go in manifest["quantization"]).
     fp16: weights stored in float16 (compute and graph I/O stay float32). validate: run
     validate.py's checks and fail (ValidationFailed, nothing written at `out`) unless all pass.
     progress: print what is happening (through `say`, default print).
@@ -183,6 +186,13 @@ def export_bundle(checkpoint: str, out: str, refiner: str | None = None, validat
 
     if detector is not None and detector_faces is None:
         raise EdgefillError("--detector needs --detector-faces (train.npz: the alignment template is measured on it)")
+    from .quantize import parse_graphs, quantize_bundle
+
+    int8 = parse_graphs(int8)
+    if int8 and int8_faces is None:
+        raise EdgefillError("--int8 needs --int8-faces (train.npz: calibration and the quality check use it)")
+    if int8 and models.refiner is None:
+        raise EdgefillError("--int8 refiner: the bundle has no refiner")
     det = build_detector(detector, detector_faces, log) if detector is not None else kept_detector(checkpoint)
     log(f"exporting {', '.join(specs)} ({precision}, opset {OPSET})")
     store = WeightStore(_named_tensors(models), precision)
@@ -215,12 +225,17 @@ def export_bundle(checkpoint: str, out: str, refiner: str | None = None, validat
                                        f"tolerance (first: {failed[0].check} / {failed[0].output}); "
                                        f"nothing written to {out_path}", table)
             _write_manifest(tmp, manifest)
+        if int8:
+            quantize_bundle(tmp, manifest, int8, int8_faces, say=log)  # QuantizationRejected: nothing written
+            files = manifest["files"]
+            _write_manifest(tmp, manifest)
         _swap_in(tmp, out_path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     sizes = {n: (out_path / n).stat().st_size for n in [*files, MANIFEST]}
     log(f"wrote {out_path} ({sum(sizes.values()) / 1e6:.2f} MB)")
-    return {"bundle": str(out_path), "precision": precision, "sizes": sizes, "total_bytes": sum(sizes.values()),
+    return {"bundle": str(out_path), "precision": precision, "sizes": sizes, "int8": int8,
+            "quantization": manifest.get("quantization"), "total_bytes": sum(sizes.values()),
             "validated": validate, "validation": rows_as_dicts(rows), "table": table, "timing": timing,
             "manifest": manifest}
 

@@ -30,6 +30,11 @@ def register(cli: click.Group) -> None:
                   help="train.npz: the alignment template is the detector's mean keypoints over its faces.")
     @click.option("--out", default=None, help="Bundle folder to write (replaced only if it is a bundle).")
     @click.option("--fp16", is_flag=True, help="Store weights in float16 (compute and graph I/O stay float32).")
+    @click.option("--int8", "int8", default=None, metavar="GRAPHS",
+                  help="Quantize these graphs to int8 (refiner: its Conv layers, static QDQ calibrated on "
+                       "--int8-faces); the export fails if hole PSNR on the train hold-out drops by more than 0.2 dB.")
+    @click.option("--int8-faces", default=None,
+                  help="train.npz: --int8's calibration faces and its hold-out check (never test.npz).")
     @click.option("--validate/--no-validate", default=True, show_default=True,
                   help="Check every graph against torch; a failure writes nothing.")
     @click.option("--steps", default=None, type=click.IntRange(1), help="Search default: Adam steps.")
@@ -42,7 +47,7 @@ def register(cli: click.Group) -> None:
     @click.option("--quiet", is_flag=True, help="Print only the table and the result line.")
     @click.pass_context
     def export_cmd(ctx, checkpoint, refiner, encoder, encoder_steps, encoder_restarts, detector, detector_faces, out,
-                   fp16, validate, steps, restarts, lam, lr, prior, blend, json_path, quiet):
+                   fp16, int8, int8_faces, validate, steps, restarts, lam, lr, prior, blend, json_path, quiet):
         """Export generator, critic, refiner, encoder and the latent-search step graph to an ONNX bundle
         (or, with `export triton`, a bundle to a Triton model repository)."""
         if ctx.invoked_subcommand is not None:
@@ -53,6 +58,12 @@ def register(cli: click.Group) -> None:
         from ...errors import EdgefillError
         from ...core.search_config import SearchConfig
 
+        if int8:  # checked before torch is imported: a bad request fails at once
+            from edgefill.export.quantize import parse_graphs
+
+            parse_graphs(int8)
+            if int8_faces is None:
+                raise EdgefillError("--int8 needs --int8-faces (train.npz: calibration and the quality check use it)")
         try:
             from edgefill.export.bundle_writer import ValidationFailed, export_bundle
         except ImportError as exc:
@@ -64,7 +75,8 @@ def register(cli: click.Group) -> None:
             summary = export_bundle(checkpoint, out, refiner=refiner, validate=validate, progress=not quiet,
                                     fp16=fp16, search=search, say=click.echo, encoder=encoder,
                                     encoder_search={"steps": encoder_steps, "restarts": encoder_restarts},
-                                    detector=detector, detector_faces=detector_faces)
+                                    detector=detector, detector_faces=detector_faces, int8=int8,
+                                    int8_faces=int8_faces)
         except ValidationFailed as exc:
             click.echo(exc.table)
             raise
@@ -77,6 +89,11 @@ def register(cli: click.Group) -> None:
         click.echo(f"bundle {summary['bundle']} ({summary['precision']}, {summary['total_bytes'] / 1e6:.2f} MB: "
                    f"{sizes})" + (f"; validated, {len(summary['validation'])} checks passed" if validate
                                   else "; NOT validated"))
+        quant = summary.get("quantization")
+        if quant:
+            q = quant["quality"]
+            click.echo(f"int8 {', '.join(quant['graphs'])}: hole PSNR on {q['faces']} {q['hole_psnr_float']:.2f} -> "
+                       f"{q['hole_psnr_int8']:.2f} dB (drop {q['drop_db']:+.3f}, limit {quant['max_drop_db']})")
         if timing:
             click.echo(f"search step, batch {timing['batch']}: onnxruntime {timing['onnxruntime_ms_per_step']:.2f} ms, "
                        f"torch {timing['torch_ms_per_step']:.2f} ms")
