@@ -75,7 +75,7 @@ def test_file_keeps_every_frame_size_fps_and_pixels_outside_the_hole(clip, tiny_
         assert np.array_equal(a[~hole], b[~hole])  # lossless codec: untouched outside the hole
     assert any(not np.array_equal(a[hole], b[hole]) for a, b in zip(got, frames))
     full = json.loads((tmp_path / "r.json").read_text())
-    for stage in ("decode", "detect", "inpaint", "align", "search", "refine", "paste", "encode", "total"):
+    for stage in ("decode", "detect", "inpaint", "align", "start", "search", "refine", "paste", "encode", "total"):
         assert full["latency"][stage]["count"] == len(frames) and full["latency"][stage]["p99_ms"] is not None
     assert full["track_restarts"] == 1 and full["steps_run"]["max"] == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mkv", "r.json"]  # no temp file left

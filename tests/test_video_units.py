@@ -430,3 +430,45 @@ def test_multi_face_tracker_keeps_one_track_per_face():
     assert [r.track_id for r in regions[3]] == [0, 1]  # the order of detections does not swap the tracks
     assert regions[3][0].points[:2].mean(0)[0] == pytest.approx(80, abs=1)  # track 0 stays on face a
     assert regions[-1][0].track_id == 1  # face b keeps its track; c never got one (no room)
+
+
+def test_live_queue_hands_inference_the_newest_frame_and_counts_the_stale_one():
+    """--realtime: at most one located frame waits for inference; a newer one replaces it (a drop)."""
+    import queue
+
+    from edgefill.runtime.frontends.video.run import _END, LIVE_QUEUE_SIZE, _replace_stale
+
+    assert LIVE_QUEUE_SIZE == 1
+    q = queue.Queue(LIVE_QUEUE_SIZE)
+    assert _replace_stale(q, "f0") is False
+    assert _replace_stale(q, "f1") is True and _replace_stale(q, "f2") is True
+    assert q.get_nowait() == "f2" and q.empty()
+    assert _replace_stale(q, "f3") is False
+    q.get_nowait()
+    q.put_nowait(_END)  # the end marker is never replaced
+    assert _replace_stale(q, "f4") is False and q.get_nowait() is _END
+
+
+def test_frames_carry_when_their_decode_began(tmp_path):
+    """The end-to-end latency starts at the frame's own decode, also when a live source's thread
+    decoded it before anyone asked."""
+    import time
+
+    from edgefill.runtime.frontends.video.sources import open_source
+
+    path = tmp_path / "c.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 100.0, (48, 40))
+    for i in range(6):
+        writer.write(np.full((40, 48, 3), 40 * i, np.uint8))
+    writer.release()
+    for realtime in (False, True):
+        src = open_source(str(path), realtime=realtime)
+        before = time.perf_counter()
+        frames = []
+        while (fr := src.read()) is not None:
+            frames.append(fr)
+        src.close()
+        assert frames and all(f.decode_s >= 0 for f in frames)
+        reads = [f.read_at for f in frames]
+        assert reads == sorted(reads) and all(r > 0 for r in reads)
+        assert reads[-1] <= time.perf_counter() and (realtime or reads[0] >= before)

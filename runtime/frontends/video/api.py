@@ -184,13 +184,16 @@ class VideoInpainter:
     def _infer(self, image64, mask64, region, info, t0, t1, progress) -> np.ndarray:
         """One 64x64 problem through the pipeline's stages (start, search and blend; the refiner),
         then the temporal state. Records stage times in info["stages"] (seconds): align (frame ->
-        64x64 problem, from t1), search, refine."""
-        t_search = time.perf_counter()
+        64x64 problem, from t1), start (z0: the previous z, or the encoder on a new track), search
+        (the steps, the final image, the blend), refine."""
+        t_start = time.perf_counter()
         start = self.temporal.start(region.restarted)
+        z0 = self.pipeline.start(image64[None], mask64[None], self.config, start, [self.seed])
+        t_search = time.perf_counter()
         budget = None
         if self.budget is not None:
             budget = max(1.0, self.budget - (t_search - t0) * 1000.0)
-        batch = self.pipeline.run(image64[None], mask64[None], self.config, start=start, seeds=[self.seed],
+        batch = self.pipeline.run(image64[None], mask64[None], self.config, start=start, z0=z0,
                                   time_budget_ms=budget, refine=False, progress=progress)
         t_refine = time.perf_counter()
         final = batch.final
@@ -199,7 +202,8 @@ class VideoInpainter:
         t_end = time.perf_counter()
         result64 = self.temporal.update(batch.search.z[0], final[0], mask64)
         info.update(steps_run=int(batch.search.steps_run), loss=float(batch.search.loss[0]), start=start.name,
-                    stages={"align": t_search - t1, "search": t_refine - t_search, "refine": t_end - t_refine})
+                    stages={"align": t_start - t1, "start": t_search - t_start, "search": t_refine - t_search,
+                            "refine": t_end - t_refine})
         return result64
 
     @staticmethod
@@ -270,7 +274,7 @@ class VideoInpainter:
         if not problems:
             info["inpaint_s"] = time.perf_counter() - t1
             return frame, info
-        t_search = time.perf_counter()
+        t_start = time.perf_counter()
         states = [self._temporals.setdefault(r.track_id, TemporalState(*self._temporal_args[:1],
                                                                        previous=self._temporal_args[1],
                                                                        smooth=self._temporal_args[2]))
@@ -280,6 +284,7 @@ class VideoInpainter:
         masks64 = np.stack([p[1] for p in problems])
         z0 = np.concatenate([self.pipeline.start(images[i:i + 1], masks64[i:i + 1], self.config, starts[i], [self.seed])
                              for i in range(len(problems))])
+        t_search = time.perf_counter()
         budget = None
         if self.budget is not None:
             budget = max(1.0, self.budget - (t_search - t0) * 1000.0)
@@ -296,7 +301,8 @@ class VideoInpainter:
             out = align.paste_aligned(out, result64, hole, r.transform)
         info.update(steps_run=int(batch.search.steps_run), loss=float(batch.search.loss[0]), start=starts[0].name,
                     starts=[s.name for s in starts],
-                    stages={"align": t_search - t1, "search": t_refine - t_search, "refine": t_paste - t_refine})
+                    stages={"align": t_start - t1, "start": t_search - t_start, "search": t_refine - t_search,
+                            "refine": t_paste - t_refine})
         self._done(info, t_paste, t1)
         return out, info
 

@@ -6,21 +6,27 @@ bounded queues, and the JSON report.
     main thread     VideoInpainter.process (mask, pipeline, temporal state, paste back)
     writer thread   VideoSink.write (+ --side-by-side composition, + --evaluate metrics)
 The queues hold QUEUE_SIZE frames: a slow writer or reader applies back-pressure, never drops a
-frame of a file. Everything is checked (source, mask, output, codec) before the first frame is
-processed. Ctrl-C only sets a flag (a SIGINT handler while run_video runs on the main thread): the
-search checks it after every step, the loops between frames, every queue wait has a timeout, so
+frame of a file. A live source (--realtime) hands inference at most LIVE_QUEUE_SIZE = 1 frame, the
+newest: a located frame still waiting when a newer one is ready is dropped and counted (with 8
+queued frames a frame waited up to 8 inference times: latency, not throughput). Everything is
+checked (source, mask, output, codec) before the first frame is processed. Ctrl-C only sets a
+flag (a SIGINT handler while run_video runs on the main thread): the search checks it after every
+step, the loops between frames, every queue wait has a timeout, so
 the run stops within one search step and the encoding of the frames already done, however loaded
 the machine; the writer closes what it has as OUT.partial.EXT (playable) and says so. A source
 that breaks mid-stream (a truncated file, a frame of another size) ends the run the same way:
 the frames done are kept as OUT.partial.EXT and one error line says what happened.
 
-Report: frames in (decoded), processed, out, dropped (live: in = processed + dropped), without a
+Report: frames in (decoded), processed, out, dropped (live: in = processed + dropped; split into
+dropped_at_source, never read, and dropped_waiting, read and located but replaced by a newer one
+before inference took it), without a
 face, track restarts, scene cuts, frames whose full-frame hole reached past the face crop (only
 the part inside is filled), fps (frames out / wall time from the first decode to the last
 encode; a live output is re-timed at it: fps_stamped), latency per frame p50/p95/p99 of every stage
 (decode, detect = face region, inpaint = mask + pipeline + paste back, split into align (frame ->
-64x64 problem), search (start, search, blend), refine and paste (back into the frame), encode, and
-total = decode start to encode end, queueing included), the settings; with --evaluate (the mask is synthetic, so the source frame
+64x64 problem), start (z0), search (steps, final image, blend), refine and paste (back into the
+frame), encode, and total = the frame's decode start to its encode end, queueing included: for a
+live source the end-to-end latency, read to written), the settings; with --evaluate (the mask is synthetic, so the source frame
 is the truth): per-frame hole PSNR (full frame, hole pixels) and SSIM (the face crop; the mean over the
 faces' crops with --max-faces) of the
 output and of OpenCV Telea on the same frames and masks, and the masked flicker ratio (flicker.py)
@@ -51,6 +57,7 @@ from .sources import SourceError, open_source
 from .writer import VideoSink
 
 QUEUE_SIZE = 8
+LIVE_QUEUE_SIZE = 1  # a live source: at most one located frame waits for inference, the newest
 _END = object()
 
 
@@ -250,15 +257,35 @@ def _put(q: queue.Queue, item, alive) -> bool:
                 return False
 
 
+def _replace_stale(q: queue.Queue, item) -> bool:
+    """Live sources: put `item` (always, at once); a frame still waiting in the full queue is taken
+    out first (the newest frame goes to inference). True when one was dropped. Only the reader
+    puts into q."""
+    try:
+        q.put_nowait(item)
+        return False
+    except queue.Full:
+        pass
+    try:
+        stale = q.get_nowait()
+    except queue.Empty:
+        stale = None
+    if stale is not None and (stale is _END or isinstance(stale, _Failed)):  # never (the reader puts those last)
+        q.put_nowait(stale)
+        return False
+    q.put_nowait(item)
+    return stale is not None
+
+
 def _loop(job: VideoJob, source, vi: VideoInpainter, sink: VideoSink, interrupted: threading.Event) -> dict:
-    q_in: queue.Queue = queue.Queue(QUEUE_SIZE)
+    q_in: queue.Queue = queue.Queue(LIVE_QUEUE_SIZE if source.live else QUEUE_SIZE)
     q_out: queue.Queue = queue.Queue(QUEUE_SIZE)
     stop = threading.Event()
     errors: list[BaseException] = []  # the writer's
-    times = {"decode": [], "detect": [], "inpaint": [], "align": [], "search": [], "refine": [], "paste": [],
+    times = {"decode": [], "detect": [], "inpaint": [], "align": [], "start": [], "search": [], "refine": [], "paste": [],
              "encode": [], "total": []}
     evaluator = _Evaluator() if job.evaluate else None
-    counts = {"in": 0, "out": 0, "no_face": 0, "clipped": 0}
+    counts = {"in": 0, "out": 0, "no_face": 0, "clipped": 0, "stale": 0}
     running = lambda: not stop.is_set() and not interrupted.is_set()  # noqa: E731
 
     def reader():
@@ -268,16 +295,21 @@ def _loop(job: VideoJob, source, vi: VideoInpainter, sink: VideoSink, interrupte
         end = _END
         try:
             while running():
-                t0 = time.perf_counter()
+                t_read = time.perf_counter()
                 frame = source.read()
                 if frame is None or (job.max_frames and counts["in"] >= job.max_frames):
                     break
                 counts["in"] += 1
                 t1 = time.perf_counter()
-                times["decode"].append(t1 - t0)
+                # from the frame's own decode (a live source decoded it on its thread, maybe before this read)
+                t0 = getattr(frame, "read_at", 0.0) or t_read
+                times["decode"].append(getattr(frame, "decode_s", 0.0) or t1 - t_read)
                 region = vi.locate(frame.image, frame.index)
                 times["detect"].append(time.perf_counter() - t1)
-                if not _put(q_in, (frame, region, t0), running):
+                item = (frame, region, t0)
+                if source.live:
+                    counts["stale"] += int(_replace_stale(q_in, item))
+                elif not _put(q_in, item, running):
                     break
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread, in order
             end = _Failed(exc)
@@ -374,7 +406,9 @@ def _loop(job: VideoJob, source, vi: VideoInpainter, sink: VideoSink, interrupte
     wall = time.perf_counter() - t_start
     report = {
         "input": job.input, "output": str(Path(job.out)), "frames_in": counts["in"] + source.dropped,
-        "frames_processed": counts["in"], "frames_out": counts["out"], "dropped": source.dropped,
+        "frames_processed": counts["in"] - counts["stale"], "frames_out": counts["out"],
+        "dropped": source.dropped + counts["stale"], "dropped_at_source": source.dropped,
+        "dropped_waiting": counts["stale"],
         "frames_without_face": counts["no_face"], "track_restarts": restarts, "scene_cuts": getattr(vi.region, "cuts", 0),
         "detections": getattr(vi.region, "detections", None), "starts": dict(starts),
         "frames_hole_clipped": counts["clipped"],

@@ -10,7 +10,9 @@ open_source(spec, realtime=False) -> Source
     thread starts at the first read() (the clock of a paced file starts there), so loading the
     model drops nothing.
 Source.read() -> Frame | None (None: the end). Frame: index (position in the source), t
-(seconds since the source started), image RGB uint8 (H,W,3).
+(seconds since the source started), image RGB uint8 (H,W,3), read_at (perf_counter when its
+decode began: where a frame's end-to-end latency starts, also for a live source whose reader
+thread decoded it before anyone asked), decode_s.
 
 A source that breaks mid-stream raises SourceError (the caller keeps the frames done): a frame of
 another size than the first, or a file that ends well short of the frame count its header
@@ -47,6 +49,8 @@ class Frame:
     index: int
     t: float
     image: np.ndarray
+    read_at: float = 0.0   # time.perf_counter() when its decode began (the start of its end-to-end latency)
+    decode_s: float = 0.0  # its decode (+ BGR -> RGB) took this long
 
 
 def _kind(spec: str) -> str:
@@ -128,6 +132,7 @@ class Source:
         return img if ok else None
 
     def _read_direct(self) -> Frame | None:
+        t0 = time.perf_counter()
         img = self._decode()
         if img is None:
             missing = (self.frame_count or 0) - self._next_index
@@ -138,7 +143,9 @@ class Source:
         if img.shape[:2] != (self.height, self.width):
             raise SourceError(f"frame {self._next_index} of {self.spec} is {img.shape[1]}x{img.shape[0]}, the first "
                               f"was {self.width}x{self.height}: a video must keep one frame size")
-        frame = Frame(self._next_index, time.perf_counter() - self._start, cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+        rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        t1 = time.perf_counter()
+        frame = Frame(self._next_index, t1 - self._start, rgb, read_at=t0, decode_s=t1 - t0)
         self._next_index += 1
         return frame
 
