@@ -127,6 +127,23 @@ def test_realtime_drops_and_counts_what_it_cannot_keep_up_with(tmp_path, tiny_bu
     assert fps == pytest.approx(rep["fps_stamped"], rel=0.02) and fps < 200  # stamped with the achieved fps
 
 
+def test_realtime_without_a_budget_gives_the_search_a_share_of_the_frame_interval(clip, tiny_bundle, tmp_path):
+    from edgefill.runtime.frontends.video.run import REALTIME_BUDGET_SHARE
+
+    src, frames = clip
+    proc = video(str(src), "--out", str(tmp_path / "o.mkv"), "--box", "16,8,64,64", "--bundle", str(tiny_bundle),
+                 "--realtime")
+    assert proc.returncode == 0, proc.stderr
+    rep = json.loads(proc.stdout)
+    assert rep["settings"]["frame_budget_auto"] is True
+    assert rep["settings"]["frame_budget_ms"] == pytest.approx(REALTIME_BUDGET_SHARE * 1000 / rep["source_fps"])
+    assert rep["frames_in"] == rep["frames_processed"] + rep["dropped"] == len(frames)
+    assert 1 <= rep["steps_run"]["max"] <= rep["settings"]["steps"]
+    proc = video(str(src), "--out", str(tmp_path / "f.mkv"), "--box", "16,8,64,64", "--bundle", str(tiny_bundle))
+    rep = json.loads(proc.stdout)  # a file keeps the plain search: every step, no budget
+    assert rep["settings"]["frame_budget_ms"] is None and rep["settings"]["frame_budget_auto"] is False
+
+
 def test_audio_is_copied_and_a_source_without_audio_is_reported(tmp_path, tiny_bundle):
     imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg", reason="the video extra (imageio-ffmpeg) is not installed")
     from edgefill.runtime.frontends.video.writer import has_audio

@@ -33,7 +33,8 @@ def register(cli: click.Group) -> None:
               help="Search steps per frame (default 2: each frame starts from the previous frame's z).")
 @click.option("--frame-budget-ms", type=click.FloatRange(min=0, min_open=True), default=None,
               help="A per-frame deadline: each frame's search stops once its inference (mask, search, blend, "
-                   "paste) has taken this long.")
+                   "paste) has taken this long (default with --realtime: 0.4 of the frame interval, so a second "
+                   "step runs only when it fits).")
 @click.option("--init", type=click.Choice(["auto", "random", "encoder"]), default="auto", show_default=True,
               help="Start of a (re)started face track; later frames start from the previous frame's z.")
 @click.option("--no-previous", is_flag=True, help="Do not start from the previous frame's z (independent frames).")
@@ -52,8 +53,8 @@ def register(cli: click.Group) -> None:
 @click.option("--refine/--no-refine", default=None,
               help="Run the bundle's refiner on each frame's result (default: on; --no-refine saves its few ms).")
 @click.option("--realtime", is_flag=True,
-              help="Live behaviour (a file is paced at its fps): newest frame first, late frames dropped and "
-                   "counted, the output stamped with the fps achieved.")
+              help="Live behaviour (a file is paced at its fps): newest frame first (at most one frame waits), "
+                   "late frames dropped and counted, the output stamped with the fps achieved.")
 @click.option("--keep-audio", is_flag=True, help="Copy the source's audio (needs the video extra).")
 @click.option("--codec", default=None, help="FourCC (mp4v, MJPG, FFV1, ...) or h264 (video extra); default by suffix.")
 @click.option("--side-by-side", is_flag=True, help="Write source | output side by side.")

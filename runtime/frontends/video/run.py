@@ -8,7 +8,9 @@ bounded queues, and the JSON report.
 The queues hold QUEUE_SIZE frames: a slow writer or reader applies back-pressure, never drops a
 frame of a file. A live source (--realtime) hands inference at most LIVE_QUEUE_SIZE = 1 frame, the
 newest: a located frame still waiting when a newer one is ready is dropped and counted (with 8
-queued frames a frame waited up to 8 inference times: latency, not throughput). Everything is
+queued frames a frame waited up to 8 inference times: latency, not throughput), and without
+--frame-budget-ms its search gets REALTIME_BUDGET_SHARE of the frame interval (a second step only
+when it fits: a busy machine costs a step before it costs a frame). Everything is
 checked (source, mask, output, codec) before the first frame is processed. Ctrl-C only sets a
 flag (a SIGINT handler while run_video runs on the main thread): the search checks it after every
 step, the loops between frames, every queue wait has a timeout, so
@@ -58,6 +60,11 @@ from .writer import VideoSink
 
 QUEUE_SIZE = 8
 LIVE_QUEUE_SIZE = 1  # a live source: at most one located frame waits for inference, the newest
+# A live source without --frame-budget-ms: each frame's search stops after the step that ends past this
+# share of the frame interval (13.3 ms at 29.97 fps), so a second step runs only when it fits with the
+# refiner and paste-back (idle 2-core CPU: align + 1 step ~8 ms, 2 steps always ran; another job on the
+# machine: one step ~11-13 ms, and the frame took 1 step instead of being dropped).
+REALTIME_BUDGET_SHARE = 0.4
 _END = object()
 
 
@@ -211,8 +218,11 @@ def _run(job: VideoJob, interrupted: threading.Event) -> dict:
                 raise EdgefillError("--keep-audio needs a video file as INPUT")
         masks = MaskSource(job.mask, source.width, source.height, source.frame_count)
         pipeline = Pipeline(job.bundle, provider=job.provider, threads=job.threads)
+        budget = job.frame_budget_ms
+        if budget is None and source.live:
+            budget = REALTIME_BUDGET_SHARE * 1000.0 / source.fps
         vi = VideoInpainter(source.width, source.height, masks, box=box, face=face, steps=job.steps,
-                            frame_budget_ms=job.frame_budget_ms, init=job.init, previous=job.previous,
+                            frame_budget_ms=budget, init=job.init, previous=job.previous,
                             smooth=job.smooth, box_smoothing=job.box_smoothing, detect_every=job.detect_every,
                             follow=job.follow, seed=job.seed, refine=job.refine, frame_count=source.frame_count, pipeline=pipeline,
                             detector=job.detector, max_faces=job.max_faces, blend=job.blend)
@@ -417,7 +427,8 @@ def _loop(job: VideoJob, source, vi: VideoInpainter, sink: VideoSink, interrupte
         "steps_run": {"mean": float(np.mean(steps)) if steps else None, "max": int(max(steps)) if steps else None},
         "latency": {k: percentiles(v) for k, v in times.items()},
         "settings": {"mask": job.mask, "box": job.box, "face": job.face or ("auto" if job.box is None else None),
-                     "steps": vi.config.steps, "blend": vi.config.blend, "frame_budget_ms": job.frame_budget_ms, "init": job.init or "auto",
+                     "steps": vi.config.steps, "blend": vi.config.blend, "frame_budget_ms": vi.budget,
+                     "frame_budget_auto": job.frame_budget_ms is None and vi.budget is not None, "init": job.init or "auto",
                      "previous_z": job.previous, "smooth": job.smooth, "box_smoothing": job.box_smoothing,
                      "detector": vi.detector, "max_faces": job.max_faces, "detect_every": job.detect_every, "follow": job.follow, "refine": job.refine and vi.pipeline.has_refiner,
                      "codec": sink.codec, "side_by_side": job.side_by_side,
