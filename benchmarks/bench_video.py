@@ -30,8 +30,22 @@ masks, and the masked flicker ratio (DESIGN section 5). Configs:
                  steps, the raw detection every frame, no result smoothing
     two_faces    default with --max-faces 2: every face its own track, one batched pipeline call
                  (with --two-faces: a clip of two faces composed from --clip)
-Per config: fps, frames in/out, and per-stage latency p50/p95 (decode, detect, align, search,
+Per config: fps, frames in/out, and per-stage latency p50/p95 (decode, detect, align, start, search,
 refine, paste, encode; run.py's report) of the speed run.
+
+Precision (issue 21): `--bundles fp32=/tmp/b32,fp16=default,int8=/tmp/b8` runs every config on each
+bundle (rows `config@label`; "default" is the installed bundle). Make them with
+    edgefill export --checkpoint runtime/bundles/default --out /tmp/b32                 # fp32 weights
+    edgefill export --checkpoint runtime/bundles/default --out /tmp/b8 --fp16 \
+        --int8 refiner --int8-faces ../shared/data/faces/train.npz                       # int8 refiner
+(the installed bundle stores fp16 weights). `--graphs` times the graph forwards alone (batch 1,
+median of 200) for each bundle, plus the fp32 refiner and generator converted to fp16 compute
+(onnxruntime.transformers.float16, float I/O). `--no-quality` skips the --evaluate runs.
+
+Real time (issue 21): `--make-realtime-clip OUT` writes a 640x480, 29.97 fps clip (single_face.mp4
+then WolfgangLanger_Pexels.mp4, letterboxed from 640x360, every frame kept, re-timed to
+30000/1001; mp4v) for `edgefill video OUT --realtime --json r.json` (a file paced at its fps:
+frames dropped and the read-to-written latency are the measure). Write it outside the repository.
 Goals (issue 11; a report, never an assertion): default >= 24 fps with no frame lost and hole
 PSNR >= Telea's; flicker ratio <= 2.0 and >= 30% below `independent`.
 """
@@ -67,7 +81,9 @@ CONFIGS = {
     "independent": {"previous": False, "init": "random", "smooth": 0.0, **RAW_BOX},
     "two_faces": {"max_faces": 2},
 }
-STAGES = ("decode", "detect", "align", "search", "refine", "paste", "encode", "inpaint", "total")
+STAGES = ("decode", "detect", "align", "start", "search", "refine", "paste", "encode", "inpaint", "total")
+REALTIME_CLIPS = ("single_face.mp4", "WolfgangLanger_Pexels.mp4")
+REALTIME_SIZE, REALTIME_FPS = (640, 480), 30000 / 1001
 
 
 def compose_two_faces(clip: str, out: str, max_frames: int = 0) -> str:
@@ -92,6 +108,84 @@ def compose_two_faces(clip: str, out: str, max_frames: int = 0) -> str:
         writer.write(cv2.hconcat([img[:, q:q + w // 2], cv2.flip(other[:, q:q + w // 2], 1)]))
     writer.release()
     return out
+
+
+def make_realtime_clip(out: str, clips=REALTIME_CLIPS, folder: Path = CLIP.parent) -> dict:
+    """A 640x480 29.97 fps clip from the shared clips (module docstring): each frame letterboxed
+    (scaled to fit, centred on black), all frames kept, stamped at 30000/1001 fps (mp4v)."""
+    import cv2
+    import numpy as np
+
+    W, H = REALTIME_SIZE
+    writer = cv2.VideoWriter(out, cv2.VideoWriter_fourcc(*"mp4v"), REALTIME_FPS, (W, H))
+    n = 0
+    for name in clips:
+        cap = cv2.VideoCapture(str(folder / name))
+        while True:
+            ok, img = cap.read()
+            if not ok:
+                break
+            h, w = img.shape[:2]
+            s = min(W / w, H / h)
+            nw, nh = round(w * s), round(h * s)
+            canvas = np.zeros((H, W, 3), np.uint8)
+            x, y = (W - nw) // 2, (H - nh) // 2
+            canvas[y:y + nh, x:x + nw] = img if (nw, nh) == (w, h) else cv2.resize(img, (nw, nh),
+                                                                                     interpolation=cv2.INTER_AREA)
+            writer.write(canvas)
+            n += 1
+        cap.release()
+    writer.release()
+    return {"clip": out, "frames": n, "size": [W, H], "fps": REALTIME_FPS, "from": list(clips)}
+
+
+def time_graphs(bundles: dict[str, str | None], repeats: int = 200) -> list[dict]:
+    """Batch-1 forward time (median ms) of the refiner and generator graphs of each bundle, plus the
+    first bundle's float graphs converted to fp16 compute (float I/O)."""
+    import time
+
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+
+    from edgefill.export.quantize import float_graph
+    from edgefill.runtime.core.bundle import open_bundle
+    from edgefill.runtime.core.engine import session_options
+
+    def median_ms(session, feed):
+        for _ in range(20):
+            session.run(None, feed)
+        ts = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            session.run(None, feed)
+            ts.append(time.perf_counter() - t)
+        return float(np.median(ts) * 1000)
+
+    rows = []
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, (label, path) in enumerate(bundles.items()):
+            b = open_bundle(path)
+            for g in ("refiner", "generator"):
+                if not b.has_graph(g):
+                    continue
+                s = ort.InferenceSession(str(b.graph_path(g)), session_options(), providers=["CPUExecutionProvider"])
+                inp = s.get_inputs()[0]
+                shape = [1 if not isinstance(d, int) else d for d in inp.shape]
+                feed = {inp.name: rng.uniform(-1, 1, shape).astype(np.float32)}
+                rows.append({"bundle": label, "graph": g, "file": b.manifest["graphs"][g]["file"],
+                             "ms": median_ms(s, feed)})
+                if i == 0:
+                    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+                    f32 = float_graph(b.graph_path(g), Path(tmp) / f"{g}.onnx")
+                    f16 = Path(tmp) / f"{g}.fp16.onnx"
+                    onnx.save(convert_float_to_float16(onnx.load(str(f32)), keep_io_types=True), str(f16))
+                    s16 = ort.InferenceSession(str(f16), session_options(), providers=["CPUExecutionProvider"])
+                    rows.append({"bundle": f"{label} as fp16 compute", "graph": g, "file": "(converted)",
+                                 "ms": median_ms(s16, feed)})
+    return rows
 
 
 def strip(clip: str, path: str, frames=(40, 160, 280, 400)) -> None:
@@ -140,6 +234,12 @@ def main(argv=None) -> int:
     ap.add_argument("--two-faces", action="store_true",
                     help="run on a two-face clip composed from --clip (compose_two_faces); the two_faces config "
                          "(--max-faces 2) inpaints both")
+    ap.add_argument("--bundles", default=None, metavar="LABEL=PATH,...",
+                    help="run every config on each bundle (e.g. fp32=/tmp/b32,fp16=default,int8=/tmp/b8)")
+    ap.add_argument("--no-quality", action="store_true", help="only the speed runs (no --evaluate runs)")
+    ap.add_argument("--graphs", action="store_true", help="only time the refiner/generator forwards of --bundles")
+    ap.add_argument("--make-realtime-clip", metavar="OUT", default=None,
+                    help="only write the 640x480 29.97 fps clip for --realtime runs (outside the repository)")
     ap.add_argument("--measure-crop", metavar="NPZ", default=None,
                     help="only measure the Haar box -> model crop geometry on the last 400 faces of NPZ")
     args = ap.parse_args(argv)
@@ -149,6 +249,24 @@ def main(argv=None) -> int:
         from edgefill.runtime.frontends.video.faces import measure_crop_geometry
 
         print(json.dumps(measure_crop_geometry(np.load(args.measure_crop)["images"][-400:])))
+        return 0
+    if args.make_realtime_clip:
+        print(json.dumps(make_realtime_clip(args.make_realtime_clip)))
+        return 0
+    bundles = {"default": None}
+    if args.bundles:
+        bundles = {}
+        for item in args.bundles.split(","):
+            label, _, path = item.partition("=")
+            bundles[label] = None if path in ("", "default") else path
+    if args.graphs:
+        rows = time_graphs(bundles)
+        for r in rows:
+            print(f"{r['bundle']:<24} {r['graph']:<10} {r['ms']:6.2f} ms  ({r['file']})")
+        if args.json:
+            from edgefill.runtime.atomic import write_json
+
+            write_json(args.json, {"graphs": rows, "load_average": os.getloadavg()[0]})
         return 0
     if not Path(args.clip).is_file():
         print(f"bench_video: error: clip not found: {args.clip}", file=sys.stderr)
@@ -164,14 +282,22 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         if args.two_faces:
             args.clip = compose_two_faces(args.clip, str(Path(tmp) / "two_faces.mkv"))
-        for name in args.configs.split(","):
-            kw = CONFIGS[name]
+        for config, (label, bundle) in [(c, b) for c in args.configs.split(",") for b in bundles.items()]:
+            kw = CONFIGS[config]
+            name = config if len(bundles) == 1 and args.bundles is None else f"{config}@{label}"
             base = VideoJob(input=args.clip, out=str(Path(tmp) / f"{name}.mp4"), face="auto", mask="center",
-                            progress=False, max_frames=args.max_frames, **kw)
+                            progress=False, max_frames=args.max_frames, bundle=bundle, **kw)
             speed = run_video(base)
-            quality = run_video(VideoJob(**{**base.__dict__, "evaluate": True, "out": str(Path(tmp) / f"{name}_e.mp4")}))
-            ev = quality["evaluation"]
-            row = {"config": name, "settings": kw, "fps": speed["fps"], "frames_in": speed["frames_in"],
+            if args.no_quality:
+                nan = float("nan")
+                ev = {"hole_psnr": {"mean": nan}, "telea_hole_psnr": {"mean": nan}, "ssim": {"mean": nan},
+                      "telea_ssim": {"mean": nan}, "flicker": {"ratio": {"output": nan, "telea": nan}}, "frames": 0}
+            else:
+                quality = run_video(VideoJob(**{**base.__dict__, "evaluate": True,
+                                                "out": str(Path(tmp) / f"{name}_e.mp4")}))
+                ev = quality["evaluation"]
+            row = {"config": name, "bundle": bundle or "default", "settings": kw, "fps": speed["fps"],
+                   "frames_in": speed["frames_in"],
                    "faces_per_frame": float(sum(f["faces"] for f in speed["per_frame"]) / max(1, len(speed["per_frame"]))),
                    "frames_out": speed["frames_out"], "dropped": speed["dropped"],
                    "without_face": speed["frames_without_face"], "steps_mean": speed["steps_run"]["mean"],

@@ -469,6 +469,29 @@ def test_bench_video_still_runs(real_clips, tmp_path):
     assert set(rep["goals"]) >= {"realtime_24fps", "hole_psnr_vs_telea", "flicker_le_2", "flicker_30pct_below_independent"}
 
 
+def test_bench_video_runs_each_bundle_and_makes_the_realtime_clip(real_clips, tiny_bundle, tmp_path):
+    """--bundles label=path runs every config on each bundle (the fp32 / fp16 / int8 table);
+    make_realtime_clip letterboxes 640x360 into 640x480 and stamps 29.97 fps, every frame kept."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from bench_video import REALTIME_FPS, make_realtime_clip
+
+    out = tmp_path / "bench.json"
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_video.py"), "--clip",
+                           str(real_clips / "single_face.mp4"), "--configs", "default", "--max-frames", "4",
+                           "--bundles", f"fp16=default,tiny={tiny_bundle}", "--no-quality", "--json", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["config"] for r in rows] == ["default@fp16", "default@tiny"]
+    assert rows[1]["bundle"] == str(tiny_bundle) and all(r["frames_out"] == 4 for r in rows)
+    assert all(r["stages_ms"]["start"][0] is not None for r in rows)
+    clip = tmp_path / "rt.mp4"
+    info = make_realtime_clip(str(clip), clips=("single_face.mp4",), folder=real_clips)
+    got, fps, size = read_frames(clip)
+    assert size == (640, 480) and len(got) == info["frames"] == 72 and fps == pytest.approx(REALTIME_FPS, rel=1e-3)
+    assert got[0][:50].max() < 30 and got[0][-50:].max() < 30  # the 60-px bars above and below are black
+
+
 def make_face_clip(path: Path, frames: int = 12, size=(320, 240), step: int = 2) -> list[np.ndarray]:
     """A committed CelebA test face, upscaled to 160 px, on a textured background; face and
     background slide `step` px right per frame (Haar finds it; lossless FFV1)."""
