@@ -5,14 +5,18 @@ What is quantized: the refiner's Conv layers (the refiner runs once per frame / 
 the 2-core AVX2 CPU (no VNNI), batch 1, onnxruntime 1.31 (benchmarks/bench_video.py --graphs):
 - the refiner's ConvTranspose layers and the whole generator stay float: onnxruntime's CPU
   provider has no int8 ConvTranspose kernel, so a quantized one runs DequantizeLinear + the float
-  ConvTranspose (generator.onnx: 5.3 ms int8 against 3.2 ms float);
+  ConvTranspose (generator.onnx: 5.3 ms int8 against 3.2 ms float, both with another job on the
+  machine);
 - weights are 7-bit (reduce_range): with 8-bit weights the AVX2 u8s8 kernel (VPMADDUBSW)
   saturates and the refiner's output lost 18 dB against the float graph (4.2 dB hole PSNR);
   7-bit, per output channel: 36 dB against the float graph;
 - NEVER the search step: its gradient (the hand-written VJP through G and D) is what the search
   follows and its loss picks the best z.
+- the int8 refiner alone: 1.99 ms against 2.16 (fp16-stored) and 2.33 (fp32) ms; in the video loop
+  2.8 against 3.0 ms a frame (samples/results/video_precision_bench.json): small on this CPU, where
+  AVX2 has no int8 dot product; CPUs with VNNI (or a GPU's TensorRT) are where int8 pays.
 fp16 compute (onnxruntime.transformers.float16, float I/O) gained nothing on this CPU (refiner
-4.4 ms against 4.1 float; generator equal): not offered.
+2.47 ms against 2.33 float; generator 1.57 against 1.59): not offered.
 
     quantize_bundle(root, manifest, ["refiner"], faces="train.npz", say=print)
 
