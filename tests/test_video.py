@@ -763,3 +763,39 @@ def test_real_clip_whose_header_overstates_its_frames_is_not_truncated(real_clip
                  "--no-refine", timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["frames_out"] == 95 and out.is_file()
+
+
+def test_a_face_forced_to_fall_back_gets_telea_in_its_crop_and_is_counted(face_clip, tmp_path):
+    """--fallback-yaw 0 makes every (never exactly frontal) face "turned": OpenCV Telea of its hole
+    in the aligned crop, pasted back the usual way, no search, its z left as it was; the report
+    counts it (faces_fallback, per-frame rows). --no-fallback: the GAN fill, nothing counted."""
+    from edgefill.runtime.frontends.video import align
+    from edgefill.runtime.frontends.video.api import VideoInpainter
+    from edgefill.runtime.imaging.masks import make_mask
+
+    src, frames = face_clip
+    report, _ = _report(tmp_path, "fb", str(src), "--steps", "1", "--max-frames", "3", "--fallback-yaw", "0")
+    if report["settings"]["detector"] != "blazeface":
+        pytest.skip("the default bundle has no detector")
+    assert report["faces_fallback"] == {"turned": 3, "outside": 0} and report["steps_run"]["mean"] is None
+    assert report["settings"]["fallback_yaw"] == 0 and report["latency"]["fallback"]["count"] == 3
+    assert all(r["fallback"] == ["turned"] and abs(r["yaw"][0]) > 0 for r in report["per_frame"])
+    off, _ = _report(tmp_path, "nofb", str(src), "--steps", "1", "--max-frames", "2", "--no-fallback")
+    assert off["faces_fallback"] == {"turned": 0, "outside": 0} and off["steps_run"]["mean"] == 1
+    assert off["settings"]["fallback_yaw"] is None and off["per_frame"][0]["fallback"] == [None]
+
+    h, w = frames[0].shape[:2]
+    vi = VideoInpainter(w, h, "center", face="auto", steps=1)
+    vi.process(frames[0], 0)  # a GAN frame: the track's z
+    z = vi.temporal.z
+    assert z is not None
+    vi.fallback_yaw = 0.0
+    region = vi.locate(frames[1], 1)
+    out, info = vi.process(frames[1], 1, region=region)
+    assert info["fallback"] == ["turned"] and info["steps_run"] == 0 and vi.temporal.z is z  # z kept
+    m = region.transform
+    mask64 = make_mask("center", np.random.default_rng(0), 64)
+    hole = align.hole_in_frame(mask64, m, w, h)
+    expected = align.paste_aligned(frames[1], align.telea64(align.warp_in(frames[1], m), mask64), hole, m)
+    assert np.array_equal(out, expected)
+    assert (out != frames[1]).any(axis=2)[hole >= 128].mean() > 0.5  # the hole was filled

@@ -472,3 +472,41 @@ def test_frames_carry_when_their_decode_began(tmp_path):
         reads = [f.read_at for f in frames]
         assert reads == sorted(reads) and all(r > 0 for r in reads)
         assert reads[-1] <= time.perf_counter() and (realtime or reads[0] >= before)
+
+
+def test_turned_and_outside_faces_fall_back_on_synthetic_landmarks():
+    """align.turn: ~0 for a frontal face whatever its roll and scale, the nose's offset along the
+    eye line over the eye distance when turned; align.outside_fraction: the crop's share outside
+    the frame; VideoInpainter.pose: "outside" first, then "turned", None under both thresholds."""
+    from types import SimpleNamespace
+
+    from edgefill.runtime.frontends.video import align
+    from edgefill.runtime.frontends.video.api import VideoInpainter
+    from edgefill.runtime.frontends.video.faces import Region
+
+    template = np.array([[21.0, 34.0], [43.0, 34.0], [32.0, 48.0], [32.0, 59.0]])
+    frontal = _kp(160, 120, 2.0)[:4]
+    assert align.turn(template, template) == 0.0
+    assert abs(align.turn(frontal, template)) < 1e-9
+    turned = frontal + [[0, 0], [0, 0], [17.6, 0], [8, 0]]  # the nose 17.6 px towards the left eye (eyes 44 apart)
+    assert align.turn(turned, template) == pytest.approx(0.4, abs=1e-6)
+    assert align.turn(frontal + [[0, 0], [0, 0], [-17.6, 0], [0, 0]], template) == pytest.approx(-0.4, abs=1e-6)
+    a = np.deg2rad(25)  # roll and scale change nothing
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    assert align.turn(1.7 * (turned - 160) @ rot.T + 300, template) == pytest.approx(0.4, abs=1e-6)
+
+    m = align.similarity(frontal, template)  # a crop of side 128 frame px, inside 320x240
+    assert align.outside_fraction(m, 320, 240) == 0.0
+    left = align.crop_corners(m)[:, 0].min()
+    shifted = align.similarity(frontal - [left + 64, 0], template)  # half the crop left of x = 0
+    assert align.outside_fraction(shifted, 320, 240) == pytest.approx(0.5, abs=0.02)
+
+    vi = SimpleNamespace(template=template, width=320, height=240, fallback_yaw=0.3, fallback_outside=0.25)
+    pose = lambda pts, m: VideoInpainter.pose(vi, Region((0, 0, 8, 8), False, transform=m, points=pts))  # noqa: E731
+    assert pose(frontal, m)[2] is None
+    assert pose(turned, align.similarity(turned, template))[2] == "turned"
+    assert pose(frontal - [left + 64, 0], shifted)[2] == "outside"
+    vi.fallback_yaw = vi.fallback_outside = None  # --no-fallback: measured, never acted on
+    yaw, outside, reason = pose(turned, align.similarity(turned, template))
+    assert reason is None and yaw == pytest.approx(0.4, abs=1e-6) and outside == 0.0
+    assert VideoInpainter.pose(vi, Region((0, 0, 8, 8), False)) == (None, None, None)  # a Haar box: no landmarks

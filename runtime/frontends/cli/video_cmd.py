@@ -50,6 +50,13 @@ def register(cli: click.Group) -> None:
 @click.option("--blend", type=click.Choice(["poisson", "paste"]), default="poisson", show_default=True,
               help="How the search's 64x64 result joins the crop's known pixels (poisson: its colours meet the "
                    "frame's at the hole's edge).")
+@click.option("--fallback-yaw", type=click.FloatRange(min=0), default=None,
+              help="A face turned further than this (the nose tip's offset from the eyes' midpoint over the eye "
+                   "distance, ~0.5 tan(yaw)) gets OpenCV Telea in its crop instead of the GAN fill (default 0.3).")
+@click.option("--fallback-outside", type=click.FloatRange(0, 1), default=None,
+              help="A face whose 64x64 crop has more than this fraction outside the frame gets OpenCV Telea in "
+                   "its crop instead of the GAN fill (default 0.3).")
+@click.option("--no-fallback", is_flag=True, help="Always the GAN fill, however turned or cut off the face.")
 @click.option("--refine/--no-refine", default=None,
               help="Run the bundle's refiner on each frame's result (default: on; --no-refine saves its few ms).")
 @click.option("--realtime", is_flag=True,
@@ -68,7 +75,8 @@ def register(cli: click.Group) -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds mask kinds and random starts.")
 @click.option("--max-frames", type=click.IntRange(0), default=0, show_default=True, help="Stop after N frames (0: all).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
-def video_cmd(input_spec, out, mask, box, face, detector, max_faces, blend, steps, frame_budget_ms, init, no_previous, smooth, box_smoothing,
+def video_cmd(input_spec, out, mask, box, face, detector, max_faces, blend, fallback_yaw, fallback_outside,
+              no_fallback, steps, frame_budget_ms, init, no_previous, smooth, box_smoothing,
               detect_every, no_follow, refine, realtime, keep_audio, codec, side_by_side, evaluate, json_path, provider, bundle, threads,
               seed, max_frames, no_progress):
     """Inpaint the face region of every frame of a video file, camera or stream."""
@@ -77,14 +85,18 @@ def video_cmd(input_spec, out, mask, box, face, detector, max_faces, blend, step
     from ...atomic import write_json
     from ..video.run import VideoInterrupted, VideoJob, run_video
 
-    optional = {"smooth": smooth, "box_smoothing": box_smoothing, "detect_every": detect_every, "refine": refine}
+    optional = {"smooth": smooth, "box_smoothing": box_smoothing, "detect_every": detect_every, "refine": refine,
+                "fallback_yaw": fallback_yaw, "fallback_outside": fallback_outside}
+    if no_fallback:
+        optional.update(fallback_yaw=None, fallback_outside=None)
+    optional = {k: v for k, v in optional.items() if v is not None or (no_fallback and k.startswith("fallback"))}
     job = VideoJob(input=input_spec, out=out, mask=mask, box=box, face=face, steps=steps,
                    frame_budget_ms=frame_budget_ms, init=None if init == "auto" else init, realtime=realtime,
                    keep_audio=keep_audio, codec=codec, side_by_side=side_by_side, evaluate=evaluate,
                    provider=None if provider == "auto" else provider, bundle=bundle, threads=threads, seed=seed,
                    previous=not no_previous, follow=not no_follow, max_frames=max_frames, progress=not no_progress,
                    detector=detector, max_faces=max_faces, blend=blend,
-                   **{k: v for k, v in optional.items() if v is not None})
+                   **optional)
     try:
         report = run_video(job)
     except VideoInterrupted as exc:

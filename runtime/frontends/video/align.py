@@ -124,3 +124,40 @@ def paste_aligned(frame: np.ndarray, result64: np.ndarray, hole: np.ndarray, m: 
     region = out[y0:y1, x0:x1].astype(np.float32)
     out[y0:y1, x0:x1] = np.clip(alpha[..., None] * up + (1 - alpha[..., None]) * region + 0.5, 0, 255).astype(np.uint8)
     return out
+
+
+def turn(points: np.ndarray, template: np.ndarray) -> float:
+    """How far the head is turned (yaw), from the keypoints alone: the nose tip's offset from the
+    eyes' midpoint along the eye line, over the eye distance (rotation- and scale-free), minus the
+    template's own (~0 for a frontal face; a nose protruding about half the eye distance gives
+    ~0.5 tan(yaw): 0.3 is ~31 degrees). Signed: positive when the nose is nearer the person's left
+    eye. points, template: (4,2) in ALIGN_POINTS order."""
+
+    def ratio(p):
+        p = np.asarray(p, np.float64)
+        e = p[1] - p[0]
+        d = float(np.hypot(*e))
+        if d < 1e-6:
+            return 0.0
+        return float(np.dot(p[2] - p[:2].mean(0), e / d) / d)
+
+    return ratio(points) - ratio(template)
+
+
+_CENTRES = np.stack(np.meshgrid(np.arange(IMAGE_SIZE) + 0.5, np.arange(IMAGE_SIZE) + 0.5), -1).reshape(-1, 2)
+
+
+def outside_fraction(m: np.ndarray, width: int, height: int) -> float:
+    """The fraction of the 64x64 crop's pixels whose centre maps outside the frame (warp_in samples
+    them from the replicated border: the search would fit the known pixels to a smear)."""
+    inv = invert(m)
+    f = _CENTRES @ inv[:, :2].T + inv[:, 2]
+    out = (f[:, 0] < 0) | (f[:, 1] < 0) | (f[:, 0] > width) | (f[:, 1] > height)
+    return float(out.mean())
+
+
+def telea64(image64: np.ndarray, mask64: np.ndarray, radius: int = 3) -> np.ndarray:
+    """The fallback fill of a 64x64 crop's hole: OpenCV Telea, radius 3 (the call evaluate's
+    opencv_inpaint makes), the known pixels kept."""
+    hole = (np.asarray(mask64) >= 128).astype(np.uint8) * 255
+    return cv2.inpaint(np.ascontiguousarray(image64), hole, radius, cv2.INPAINT_TELEA)

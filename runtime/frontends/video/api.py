@@ -30,6 +30,12 @@ sees the hole) raised hole PSNR and SSIM and lowered flicker on both clips (READ
 Poisson-blended into the crop's known pixels (its colours meet the frame's at the hole's edge) before
 the refiner: +0.33 dB hole PSNR on single_face.mp4 and +0.36 dB on face_noface.mov, ~2 ms a face;
 `blend="paste"` (`--blend paste`) pastes. detector="auto": BlazeFace when the bundle has it.
+
+Graceful degradation (aligned crops): a face turned too far (|align.turn| > FALLBACK_YAW) or too
+far out of the frame (align.outside_fraction > FALLBACK_OUTSIDE) gets OpenCV Telea (radius 3) of its
+hole in the aligned crop, pasted back the same way, instead of the GAN fill; its track goes on and
+its z is not updated that frame (the next frontal frame starts from the last searched z). info
+"fallback" says which faces fell back and why; `edgefill video` counts them (faces_fallback).
 """
 from __future__ import annotations
 
@@ -52,6 +58,13 @@ VIDEO_BOX_SMOOTHING = 0.15
 VIDEO_DETECT_EVERY = 3
 VIDEO_REFINE = True
 VIDEO_BLEND = "poisson"
+# Graceful degradation (aligned crops only: the Haar box and --box have no landmarks): a face turned
+# further than FALLBACK_YAW (align.turn: the nose tip's offset from the eyes' midpoint over the eye
+# distance, ~0.5 tan(yaw)), or whose 64x64 crop has more than FALLBACK_OUTSIDE of its pixels outside
+# the frame (align.outside_fraction), gets OpenCV Telea in its crop instead of the GAN fill (docs/video.md,
+# "Turned faces and faces leaving the frame": how both were chosen).
+FALLBACK_YAW = 0.3
+FALLBACK_OUTSIDE = 0.3
 DETECTORS = ("auto", "blazeface", "haar")
 
 
@@ -68,7 +81,8 @@ class VideoInpainter:
     detect_every: detect every N frames. follow: move the box with the face's optical flow between
     detections. refine: run the bundle's refiner. seed: seeds the mask kind and random starts.
     frame_count: the source's length (checks a mask video). pipeline: share one (default: a new
-    one on `bundle`, `provider`, `threads`)."""
+    one on `bundle`, `provider`, `threads`). fallback_yaw, fallback_outside: the thresholds of
+    pose() (None: that check off; both None: always the GAN fill)."""
 
     def __init__(self, width: int, height: int, mask="center", *, box=None, face: str | None = None,
                  steps: int | None = None, frame_budget_ms: float | None = None, init: str | None = None,
@@ -76,7 +90,11 @@ class VideoInpainter:
                  detect_every: int = VIDEO_DETECT_EVERY, follow: bool = True, seed: int = 0,
                  refine: bool = VIDEO_REFINE, frame_count: int | None = None, bundle=None,
                  provider: str | None = None, threads: int | None = None, pipeline: Pipeline | None = None,
-                 detector: str = "auto", max_faces: int = 1, blend: str = VIDEO_BLEND):
+                 detector: str = "auto", max_faces: int = 1, blend: str = VIDEO_BLEND,
+                 fallback_yaw: float | None = FALLBACK_YAW, fallback_outside: float | None = FALLBACK_OUTSIDE):
+        for name, value in (("--fallback-yaw", fallback_yaw), ("--fallback-outside", fallback_outside)):
+            if value is not None and value < 0:
+                raise EdgefillError(f"{name} must be >= 0, got {value}")
         if face is not None and face != "auto":
             raise EdgefillError(f"--face takes 'auto', got {face!r}")
         if box is not None and face is not None:
@@ -130,7 +148,25 @@ class VideoInpainter:
         self._temporals: dict[int, TemporalState] = {}  # per face track (--max-faces)
         self.budget = frame_budget_ms
         self.seed, self.refine = seed, refine
+        self.fallback_yaw, self.fallback_outside = fallback_yaw, fallback_outside
+        self.template = np.asarray(self.region.template, np.float64) if hasattr(self.region, "template") else None
         self.index = 0
+
+    def pose(self, region: Region) -> tuple[float | None, float | None, str | None]:
+        """(yaw, outside fraction, fallback reason) of an aligned face region: reason "outside" when
+        more than fallback_outside of its crop lies outside the frame, else "turned" when |yaw| is
+        above fallback_yaw, else None (the GAN fill). None thresholds turn a check off; a region
+        without landmarks (Haar box, --box) is never checked."""
+        if region.transform is None or region.points is None or self.template is None:
+            return None, None, None
+        yaw = align.turn(region.points, self.template)
+        outside = align.outside_fraction(region.transform, self.width, self.height)
+        reason = None
+        if self.fallback_outside is not None and outside > self.fallback_outside:
+            reason = "outside"
+        elif self.fallback_yaw is not None and abs(yaw) > self.fallback_yaw:
+            reason = "turned"
+        return yaw, outside, reason
 
     def locate(self, frame: np.ndarray, index: int) -> Region:
         """The face region of frame `index` (RGB uint8 (H,W,3)); frames must come in order. process()
@@ -142,7 +178,9 @@ class VideoInpainter:
         """RGB uint8 (H,W,3) -> (the frame with its hole filled, info). info: index, face (bool),
         box, restarted, start, steps_run, loss, detect_s, inpaint_s, mask (uint8 (H,W) full-frame
         hole, None without a face), hole_clipped (present and True when a full-frame mask reached
-        past the face crop: only its part inside the crop is filled). region: this frame's
+        past the face crop: only its part inside the crop is filled); with an aligned crop also
+        yaws, outsides (pose() per face) and fallback (per face: None, "turned" or "outside": Telea
+        in the crop, no search, steps_run 0 when every face fell back). region: this frame's
         locate() result, if already found. progress: called after every search step (it may raise
         to abandon the frame: `edgefill video` does on Ctrl-C)."""
         t0 = time.perf_counter()
@@ -234,6 +272,18 @@ class VideoInpainter:
             info["inpaint_s"] = time.perf_counter() - t1
             return frame, info
         image64 = align.warp_in(frame, m)
+        yaw, outside, reason = self.pose(region)
+        info.update(yaws=[yaw], outsides=[outside], fallback=[reason])
+        if reason is not None:  # Telea in the crop; the track and its z stay as they were
+            if region.restarted:
+                self.temporal.reset()
+            t = time.perf_counter()
+            result64 = align.telea64(image64, mask64)
+            info["stages"] = {"align": t - t1, "fallback": time.perf_counter() - t}
+            t = time.perf_counter()
+            out = align.paste_aligned(frame, result64, hole, m)
+            self._done(info, t, t1)
+            return out, info
         result64 = self._infer(image64, mask64, region, info, t0, t1, progress)
         t = time.perf_counter()
         out = align.paste_aligned(frame, result64, hole, m)
@@ -257,7 +307,10 @@ class VideoInpainter:
             return frame, info
         mask = self.masks.for_frame(index)
         problems, union = [], np.zeros((self.height, self.width), np.uint8)
-        for r in regions:
+        fallbacks = []  # (region, mask64, hole, image64) filled by Telea
+        poses = [self.pose(r) for r in regions]
+        info.update(yaws=[p[0] for p in poses], outsides=[p[1] for p in poses], fallback=[p[2] for p in poses])
+        for r, (_, _, reason) in zip(regions, poses):
             m = r.transform
             if isinstance(mask, np.ndarray):
                 mask64 = align.warp_mask_in(mask, m)
@@ -267,13 +320,22 @@ class VideoInpainter:
                 hole = align.hole_in_frame(mask64, m, self.width, self.height)
             union = np.maximum(union, hole)
             if (mask64 >= 128).any() and (hole >= 128).any():
-                problems.append((r, mask64, hole, align.warp_in(frame, m)))
+                (fallbacks if reason is not None else problems).append((r, mask64, hole, align.warp_in(frame, m)))
         if isinstance(mask, np.ndarray) and ((mask >= 128) & (union < 128)).any():
             info["hole_clipped"] = True
         info["mask"] = union
+        out = frame
+        t_fallback = time.perf_counter()
+        for r, mask64, hole, image64 in fallbacks:  # Telea in the crop; the track and its z stay as they were
+            if r.restarted and r.track_id in self._temporals:
+                self._temporals[r.track_id].reset()
+            out = align.paste_aligned(out, align.telea64(image64, mask64), hole, r.transform)
+        fallback_s = time.perf_counter() - t_fallback
         if not problems:
             info["inpaint_s"] = time.perf_counter() - t1
-            return frame, info
+            if fallbacks:
+                info["stages"] = {"align": t_fallback - t1, "fallback": fallback_s}
+            return out, info
         t_start = time.perf_counter()
         states = [self._temporals.setdefault(r.track_id, TemporalState(*self._temporal_args[:1],
                                                                        previous=self._temporal_args[1],
@@ -295,14 +357,14 @@ class VideoInpainter:
         if self.refine and self.pipeline.has_refiner:
             final = self.pipeline.refine(batch.searched, masks64)
         t_paste = time.perf_counter()
-        out = frame
         for i, (st, (r, mask64, hole, _)) in enumerate(zip(states, problems)):
             result64 = st.update(batch.search.z[i], final[i], mask64)
             out = align.paste_aligned(out, result64, hole, r.transform)
         info.update(steps_run=int(batch.search.steps_run), loss=float(batch.search.loss[0]), start=starts[0].name,
                     starts=[s.name for s in starts],
-                    stages={"align": t_start - t1, "start": t_search - t_start, "search": t_refine - t_search,
-                            "refine": t_paste - t_refine})
+                    stages={"align": t_start - t1 - fallback_s, "start": t_search - t_start,
+                            "search": t_refine - t_search, "refine": t_paste - t_refine,
+                            **({"fallback": fallback_s} if fallbacks else {})})
         self._done(info, t_paste, t1)
         return out, info
 

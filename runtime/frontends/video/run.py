@@ -22,7 +22,8 @@ the frames done are kept as OUT.partial.EXT and one error line says what happene
 Report: frames in (decoded), processed, out, dropped (live: in = processed + dropped; split into
 dropped_at_source, never read, and dropped_waiting, read and located but replaced by a newer one
 before inference took it), without a
-face, track restarts, scene cuts, frames whose full-frame hole reached past the face crop (only
+face, track restarts, scene cuts, faces that fell back to OpenCV Telea in their crop
+(faces_fallback: turned too far, or too far outside the frame; api.VideoInpainter.pose), frames whose full-frame hole reached past the face crop (only
 the part inside is filled), fps (frames out / wall time from the first decode to the last
 encode; a live output is re-timed at it: fps_stamped), latency per frame p50/p95/p99 of every stage
 (decode, detect = face region, inpaint = mask + pipeline + paste back, split into align (frame ->
@@ -52,7 +53,8 @@ from ...core.pipeline import Pipeline
 from ...errors import EdgefillError
 from ...imaging import metrics
 from ...imaging.preprocess import parse_box
-from .api import VIDEO_BLEND, VIDEO_BOX_SMOOTHING, VIDEO_DETECT_EVERY, VIDEO_REFINE, VIDEO_SMOOTH, VideoInpainter
+from .api import (FALLBACK_OUTSIDE, FALLBACK_YAW, VIDEO_BLEND, VIDEO_BOX_SMOOTHING, VIDEO_DETECT_EVERY, VIDEO_REFINE,
+                  VIDEO_SMOOTH, VideoInpainter)
 from .flicker import FlickerMeter
 from .masks import MaskSource
 from .sources import SourceError, open_source
@@ -136,6 +138,8 @@ class VideoJob:
     detector: str = "auto"
     max_faces: int = 1
     blend: str = VIDEO_BLEND
+    fallback_yaw: float | None = FALLBACK_YAW  # None: off
+    fallback_outside: float | None = FALLBACK_OUTSIDE  # None: off
 
 
 def percentiles(seconds: list[float]) -> dict:
@@ -225,7 +229,8 @@ def _run(job: VideoJob, interrupted: threading.Event) -> dict:
                             frame_budget_ms=budget, init=job.init, previous=job.previous,
                             smooth=job.smooth, box_smoothing=job.box_smoothing, detect_every=job.detect_every,
                             follow=job.follow, seed=job.seed, refine=job.refine, frame_count=source.frame_count, pipeline=pipeline,
-                            detector=job.detector, max_faces=job.max_faces, blend=job.blend)
+                            detector=job.detector, max_faces=job.max_faces, blend=job.blend,
+                            fallback_yaw=job.fallback_yaw, fallback_outside=job.fallback_outside)
         width = source.width * (2 if job.side_by_side else 1)
         sink = VideoSink(job.out, source.fps, (width, source.height), job.codec)
         if interrupted.is_set():
@@ -293,7 +298,7 @@ def _loop(job: VideoJob, source, vi: VideoInpainter, sink: VideoSink, interrupte
     stop = threading.Event()
     errors: list[BaseException] = []  # the writer's
     times = {"decode": [], "detect": [], "inpaint": [], "align": [], "start": [], "search": [], "refine": [], "paste": [],
-             "encode": [], "total": []}
+             "fallback": [], "encode": [], "total": []}
     evaluator = _Evaluator() if job.evaluate else None
     counts = {"in": 0, "out": 0, "no_face": 0, "clipped": 0, "stale": 0}
     running = lambda: not stop.is_set() and not interrupted.is_set()  # noqa: E731
@@ -361,6 +366,7 @@ def _loop(job: VideoJob, source, vi: VideoInpainter, sink: VideoSink, interrupte
     read_thread.start()
     write_thread.start()
     restarts = 0
+    fallbacks: Counter = Counter()
     steps = []
     starts: Counter = Counter()
     per_frame = []
@@ -385,7 +391,10 @@ def _loop(job: VideoJob, source, vi: VideoInpainter, sink: VideoSink, interrupte
                 times["inpaint"].append(info["inpaint_s"])
                 for stage, seconds in info.get("stages", {}).items():
                     times[stage].append(seconds)
-                steps.append(info["steps_run"])
+                reasons = info.get("fallback") or []
+                fallbacks.update(r for r in reasons if r)
+                if not reasons or not all(reasons):  # a frame whose every face fell back ran no search
+                    steps.append(info["steps_run"])
                 restarts += int(bool(info["restarted"]))
                 counts["clipped"] += int(info.get("hole_clipped", False))
                 for name in info.get("starts") or ([info["start"]] if info["start"] else []):
@@ -395,7 +404,10 @@ def _loop(job: VideoJob, source, vi: VideoInpainter, sink: VideoSink, interrupte
             per_frame.append({"index": info["index"], "face": info["face"], "faces": info.get("faces", int(info["face"])),
                               "boxes": [list(b) for b in info["boxes"]] if "boxes" in info else None,
                               "box": list(info["box"]) if info["box"] is not None else None,
-                              "restarted": bool(info["restarted"]), "start": info["start"], "steps_run": info["steps_run"]})
+                              "restarted": bool(info["restarted"]), "start": info["start"], "steps_run": info["steps_run"],
+                              "fallback": info.get("fallback"),
+                              "yaw": [None if v is None else round(v, 4) for v in info.get("yaws") or []],
+                              "outside": [None if v is None else round(v, 4) for v in info.get("outsides") or []]})
             if not _put(q_out, (frame, out, info, t0), write_thread.is_alive):
                 break
             if bar is not None:
@@ -422,6 +434,7 @@ def _loop(job: VideoJob, source, vi: VideoInpainter, sink: VideoSink, interrupte
         "frames_without_face": counts["no_face"], "track_restarts": restarts, "scene_cuts": getattr(vi.region, "cuts", 0),
         "detections": getattr(vi.region, "detections", None), "starts": dict(starts),
         "frames_hole_clipped": counts["clipped"],
+        "faces_fallback": {"turned": fallbacks["turned"], "outside": fallbacks["outside"]},
         "fps": counts["out"] / wall if wall > 0 else None, "source_fps": source.fps,
         "size": [source.width, source.height], "live": source.live,
         "steps_run": {"mean": float(np.mean(steps)) if steps else None, "max": int(max(steps)) if steps else None},
@@ -430,7 +443,8 @@ def _loop(job: VideoJob, source, vi: VideoInpainter, sink: VideoSink, interrupte
                      "steps": vi.config.steps, "blend": vi.config.blend, "frame_budget_ms": vi.budget,
                      "frame_budget_auto": job.frame_budget_ms is None and vi.budget is not None, "init": job.init or "auto",
                      "previous_z": job.previous, "smooth": job.smooth, "box_smoothing": job.box_smoothing,
-                     "detector": vi.detector, "max_faces": job.max_faces, "detect_every": job.detect_every, "follow": job.follow, "refine": job.refine and vi.pipeline.has_refiner,
+                     "detector": vi.detector, "max_faces": job.max_faces,
+                     "fallback_yaw": vi.fallback_yaw, "fallback_outside": vi.fallback_outside, "detect_every": job.detect_every, "follow": job.follow, "refine": job.refine and vi.pipeline.has_refiner,
                      "codec": sink.codec, "side_by_side": job.side_by_side,
                      "realtime": job.realtime, "backend": vi.pipeline.backend, "provider": vi.pipeline.provider,
                      "seed": job.seed},
