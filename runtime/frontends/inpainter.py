@@ -89,6 +89,13 @@ __all__ = ["BACKENDS", "BatchResult", "InpaintResult", "Inpainter", "MAX_SAMPLES
 MAX_SAMPLES = 16  # samples per hole: each is one more search row and one more refiner pass
 
 
+def check_samples(samples) -> int:
+    """K fills per hole as an int in 1..MAX_SAMPLES, or EdgefillError."""
+    if int(samples) < 1 or int(samples) > MAX_SAMPLES:
+        raise EdgefillError(f"samples must be 1..{MAX_SAMPLES}, got {samples}")
+    return int(samples)
+
+
 @dataclass
 class InpaintResult:
     """image: RGB uint8 (H,W,3) final; searched: RGB uint8 (64,64,3) blended search result;
@@ -193,13 +200,12 @@ class Inpainter:
                         time_budget_ms=None, patience=None, progress: bool | Callable[[int], None] = False,
                         start: Start | None = None, init: str | None = None, sample_spread=None) -> SampleSet:
         """K = `samples` different completions of each of N 64x64 holes, one batch (module docstring)."""
-        if int(samples) < 1 or int(samples) > MAX_SAMPLES:
-            raise EdgefillError(f"samples must be 1..{MAX_SAMPLES}, got {samples}")
+        samples = check_samples(samples)
         images, masks, start, cfg, seeds = self._plan(images, masks, steps, restarts, lam, lr, prior, blend, patience,
                                                       seed, seeds, start, init, sample_spread)
         callback, bar = _progress_callback(progress, cfg.steps)
         try:
-            return self.pipeline.run_samples(images, masks, cfg, samples=int(samples), start=start, seeds=seeds,
+            return self.pipeline.run_samples(images, masks, cfg, samples=samples, start=start, seeds=seeds,
                                              refine=refine, time_budget_ms=time_budget_ms, progress=callback)
         finally:
             if bar is not None:
@@ -218,9 +224,7 @@ class Inpainter:
             batch = self.inpaint_batch(prep.image64[None], prep.mask64[None], **settings) if prep.has_hole else None
             return self.finish(prep, batch, 0, start)
         if not prep.has_hole:
-            if int(samples) < 1 or int(samples) > MAX_SAMPLES:
-                raise EdgefillError(f"samples must be 1..{MAX_SAMPLES}, got {samples}")
-            return [self.finish(prep, None, 0, start) for _ in range(int(samples))]
+            return [self.finish(prep, None, 0, start) for _ in range(check_samples(samples))]
         sset = self.inpaint_samples(prep.image64[None], prep.mask64[None], samples, sample_spread=sample_spread,
                                     **settings)
         return [self.finish_sample(prep, sset, 0, k, start) for k in range(sset.samples)]
