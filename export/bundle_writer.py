@@ -148,11 +148,20 @@ def _swap_in(tmp: Path, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def source_search(checkpoint: str) -> SearchConfig:
+    """The search defaults a re-export starts from: a bundle source's own, else SearchConfig()'s."""
+    from edgefill.runtime.core.bundle import open_bundle
+    from edgefill.train.gan_source import is_bundle
+
+    return open_bundle(checkpoint).search_defaults if is_bundle(checkpoint) else SearchConfig()
+
+
 def export_bundle(checkpoint: str, out: str, refiner: str | None = None, validate: bool = True,
                   progress: bool = False, *, fp16: bool = False, search: SearchConfig | None = None,
                   say: Callable[[str], None] | None = None, encoder: str | None = None,
                   encoder_search: dict | None = None, detector: str | None = None,
-                  detector_faces: str | None = None, int8=None, int8_faces: str | None = None) -> dict:
+                  detector_faces: str | None = None, int8=None, int8_faces: str | None = None,
+                  search_overrides: dict | None = None) -> dict:
     """Export a GAN checkpoint or a bundle (+ optional refiner and encoder checkpoints) to a
     bundle folder at `out`. encoder_search: the search settings for a start near the answer
     (encoder or previous frame), e.g. {"steps": 20, "restarts": 1}, stored as the manifest's
@@ -160,11 +169,17 @@ def export_bundle(checkpoint: str, out: str, refiner: str | None = None, validat
     and these settings unless --encoder / the given values replace them.
     detector: MediaPipe's face_detection_short_range.tflite, converted, validated against LiteRT
     and described in the manifest (export/detector.py; its alignment template measured on
-    `detector_faces`, train.npz); a bundle source keeps its detector unless one is given.
+    `detector_faces`, train.npz), or a bundle folder whose converted detector and spec are copied
+    as they are (how a new GAN run ships the same detector); a bundle source keeps its detector
+    unless one is given.
 
     int8: graphs to quantize to int8 after validation ("refiner"; export/quantize.py: static, QDQ,
     calibrated on `int8_faces` = train.npz, checked on its hold-out rows: a hole PSNR drop above
     0.2 dB fails the export, nothing written; the numbers go in manifest["quantization"]).
+    search: the random-start search defaults written to the manifest (default: a bundle source's
+    own, so a re-export keeps its blend, lam, lr, steps; SearchConfig()'s for a GAN run);
+    search_overrides: {field: value} applied on top (the export command's --steps, --blend, ...;
+    None values ignored).
     fp16: weights stored in float16 (compute and graph I/O stay float32). validate: run
     validate.py's checks and fail (ValidationFailed, nothing written at `out`) unless all pass.
     progress: print what is happening (through `say`, default print).
@@ -176,7 +191,7 @@ def export_bundle(checkpoint: str, out: str, refiner: str | None = None, validat
     out_path = Path(out)
     _prepare_out(out_path)
     precision = "fp16" if fp16 else "fp32"
-    search = search or SearchConfig()
+    search = (search or source_search(checkpoint)).replace(**(search_overrides or {}))
     models, training, kept_start = load_models(checkpoint, refiner, encoder)
     encoder_search = {**kept_start, **{k: v for k, v in (encoder_search or {}).items() if v is not None}}
     specs = all_specs(models.generator.cfg.z_dim, models.refiner is not None, models.encoder is not None,
@@ -184,7 +199,8 @@ def export_bundle(checkpoint: str, out: str, refiner: str | None = None, validat
 
     from .detector import add_detector, build_detector, kept_detector
 
-    if detector is not None and detector_faces is None:
+    detector_bundle = detector is not None and (Path(detector) / "manifest.json").is_file()
+    if detector is not None and not detector_bundle and detector_faces is None:
         raise EdgefillError("--detector needs --detector-faces (train.npz: the alignment template is measured on it)")
     from .quantize import parse_graphs, quantize_bundle
 
@@ -193,7 +209,12 @@ def export_bundle(checkpoint: str, out: str, refiner: str | None = None, validat
         raise EdgefillError("--int8 needs --int8-faces (train.npz: calibration and the quality check use it)")
     if int8 and models.refiner is None:
         raise EdgefillError("--int8 refiner: the bundle has no refiner")
-    det = build_detector(detector, detector_faces, log) if detector is not None else kept_detector(checkpoint)
+    if detector_bundle:
+        det = kept_detector(detector)
+        if det is None:
+            raise EdgefillError(f"--detector {detector}: that bundle has no detector")
+    else:
+        det = build_detector(detector, detector_faces, log) if detector is not None else kept_detector(checkpoint)
     log(f"exporting {', '.join(specs)} ({precision}, opset {OPSET})")
     store = WeightStore(_named_tensors(models), precision)
     graphs = {name: store.externalise(model) for name, model in build_graphs(models, specs, precision).items()}

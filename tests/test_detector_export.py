@@ -46,6 +46,24 @@ def test_reexport_keeps_the_detector_and_its_hash(tiny_bundle, tmp_path):
     assert summary["sizes"]["detector.onnx"] == len(onnx_bytes)
 
 
+def test_detector_from_another_bundle_is_copied_as_it_is(tiny_bundle, tmp_path):
+    """A new generator ships the same converted detector: --detector names a bundle folder."""
+    from edgefill.export.bundle_writer import export_bundle
+    from edgefill.export.detector import kept_detector
+    from edgefill.runtime.core.bundle import open_bundle
+    from edgefill.runtime.errors import EdgefillError
+
+    default = _default_with_detector()
+    onnx_bytes, spec = kept_detector(default)
+    export_bundle(str(tiny_bundle), str(tmp_path / "out"), detector=str(default), validate=False)
+    out = open_bundle(tmp_path / "out")
+    assert out.has_graph("detector") and out.manifest["detector"] == spec
+    assert (tmp_path / "out" / "detector.onnx").read_bytes() == onnx_bytes
+    with pytest.raises(EdgefillError, match="has no detector"):
+        export_bundle(str(tiny_bundle), str(tmp_path / "out2"), detector=str(tiny_bundle), validate=False)
+    assert not (tmp_path / "out2").exists()
+
+
 def test_detector_without_its_faces_is_a_clear_error(tiny_bundle, tmp_path):
     from edgefill.export.bundle_writer import export_bundle
     from edgefill.runtime.errors import EdgefillError

@@ -229,3 +229,18 @@ def test_cli_export_bad_input_is_one_line(tiny_refiner_checkpoint, tmp_path):
     proc = run_cli("export", "--checkpoint", str(tmp_path / "missing"), "--out", str(tmp_path / "b"))
     assert_one_line_error(proc, "no edgefill checkpoint")
     assert not (tmp_path / "b").exists()
+
+
+def test_reexport_keeps_the_source_bundles_search_defaults(tiny_gan_checkpoint, tmp_path):
+    """A bundle re-exported from a bundle keeps its search defaults (blend, lam, lr, ...): once they
+    silently fell back to the built-in ones, and the shipped refiner met another blend than the one
+    it was trained on. Only the fields given are replaced."""
+    from edgefill.export.bundle_writer import export_bundle
+    from edgefill.runtime.core.search_config import SearchConfig
+
+    first = tmp_path / "first"
+    export_bundle(str(tiny_gan_checkpoint), str(first), validate=False,
+                  search_overrides={"blend": "poisson", "lam": 1.0, "lr": 0.01, "steps": 7, "restarts": None})
+    assert open_bundle(first).search_defaults == SearchConfig(blend="poisson", lam=1.0, lr=0.01, steps=7)
+    export_bundle(str(first), str(tmp_path / "again"), validate=False, search_overrides={"steps": 9})
+    assert open_bundle(tmp_path / "again").search_defaults == SearchConfig(blend="poisson", lam=1.0, lr=0.01, steps=9)

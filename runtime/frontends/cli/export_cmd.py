@@ -25,7 +25,8 @@ def register(cli: click.Group) -> None:
                   help="Search default for an encoder start: restarts (encoder z + random ones).")
     @click.option("--detector", default=None,
                   help="MediaPipe's face_detection_short_range.tflite: converted to ONNX, validated against LiteRT, "
-                       "shipped as the bundle's face detector (a bundle source keeps its own).")
+                       "shipped as the bundle's face detector; or a bundle folder whose detector is copied as it is "
+                       "(a bundle source keeps its own).")
     @click.option("--detector-faces", default=None,
                   help="train.npz: the alignment template is the detector's mean keypoints over its faces.")
     @click.option("--out", default=None, help="Bundle folder to write (replaced only if it is a bundle).")
@@ -37,7 +38,8 @@ def register(cli: click.Group) -> None:
                   help="train.npz: --int8's calibration faces and its hold-out check (never test.npz).")
     @click.option("--validate/--no-validate", default=True, show_default=True,
                   help="Check every graph against torch; a failure writes nothing.")
-    @click.option("--steps", default=None, type=click.IntRange(1), help="Search default: Adam steps.")
+    @click.option("--steps", default=None, type=click.IntRange(1), help="Search default: Adam steps (the search defaults not given are a bundle source's own, "
+                       "else the built-in ones).")
     @click.option("--restarts", default=None, type=click.IntRange(1), help="Search default: restarts per image.")
     @click.option("--lam", default=None, type=float, help="Search default: prior weight lambda.")
     @click.option("--lr", default=None, type=float, help="Search default: Adam learning rate.")
@@ -56,7 +58,6 @@ def register(cli: click.Group) -> None:
             if value is None:
                 raise click.UsageError(f"Missing option '{flag}' (or use `edgefill export triton`).")
         from ...errors import EdgefillError
-        from ...core.search_config import SearchConfig
 
         if int8:  # checked before torch is imported: a bad request fails at once
             from edgefill.export.quantize import parse_graphs
@@ -70,10 +71,11 @@ def register(cli: click.Group) -> None:
             raise EdgefillError(f"export needs the `train` extra (torch, onnx): {exc}") from None
         from ...atomic import write_json
 
-        search = SearchConfig().replace(steps=steps, restarts=restarts, lam=lam, lr=lr, prior=prior, blend=blend)
         try:
             summary = export_bundle(checkpoint, out, refiner=refiner, validate=validate, progress=not quiet,
-                                    fp16=fp16, search=search, say=click.echo, encoder=encoder,
+                                    fp16=fp16, say=click.echo,
+                                    search_overrides=dict(steps=steps, restarts=restarts, lam=lam, lr=lr, prior=prior,
+                                                          blend=blend), encoder=encoder,
                                     encoder_search={"steps": encoder_steps, "restarts": encoder_restarts},
                                     detector=detector, detector_faces=detector_faces, int8=int8,
                                     int8_faces=int8_faces)
