@@ -38,7 +38,8 @@ def register(cli: click.Group) -> None:
                   help="train.npz: --int8's calibration faces and its hold-out check (never test.npz).")
     @click.option("--validate/--no-validate", default=True, show_default=True,
                   help="Check every graph against torch; a failure writes nothing.")
-    @click.option("--steps", default=None, type=click.IntRange(1), help="Search default: Adam steps (the search defaults not given are a bundle source's own, "
+    @click.option("--steps", default=None, type=click.IntRange(1),
+                  help="Search default: Adam steps (the search defaults not given are a bundle source's own, "
                        "else the built-in ones).")
     @click.option("--restarts", default=None, type=click.IntRange(1), help="Search default: restarts per image.")
     @click.option("--lam", default=None, type=float, help="Search default: prior weight lambda.")
