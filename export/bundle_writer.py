@@ -57,11 +57,13 @@ def _load_state(module: torch.nn.Module, state: dict, what: str) -> torch.nn.Mod
     return module.eval()
 
 
-def load_models(checkpoint: str, refiner: str | None, encoder: str | None = None) -> tuple[TorchModels, dict, dict]:
+def load_models(checkpoint: str, refiner: str | None,
+                encoder: str | None = None) -> tuple[TorchModels, dict, dict, SearchConfig | None]:
     """Eval-mode torch models from a GAN checkpoint or an existing bundle (train/gan_source.py),
     optionally a refiner and an encoder checkpoint (a bundle source keeps its own refiner and
     encoder unless one is given), plus the training info recorded in the manifest and the
-    source bundle's encoder-start search settings ({} unless its encoder is kept)."""
+    source bundle's encoder-start search settings ({} unless its encoder is kept) and its
+    random-start search defaults (None for a GAN run)."""
     source = load_gan_source(checkpoint)
     G, D, R, training = source.generator, source.discriminator, source.refiner, dict(source.training)
     E, encoder_start = (source.encoder, dict(source.encoder_start or {})) if encoder is None else (None, {})
@@ -87,7 +89,7 @@ def load_models(checkpoint: str, refiner: str | None, encoder: str | None = None
         training["encoder"] = {"checkpoint": str(Path(encoder)), "steps": ek.state.get("step"),
                                "synthetic_steps": ecfg.synthetic_steps, "real_steps": ecfg.real_steps,
                                "batch_size": ecfg.batch_size, "gan": ek.state.get("gan"), "data": ek.state.get("data")}
-    return TorchModels(G, D, R, E), training, encoder_start
+    return TorchModels(G, D, R, E), training, encoder_start, source.search
 
 
 def _named_tensors(models: TorchModels) -> dict[str, np.ndarray]:
@@ -148,14 +150,6 @@ def _swap_in(tmp: Path, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def source_search(checkpoint: str) -> SearchConfig:
-    """The search defaults a re-export starts from: a bundle source's own, else SearchConfig()'s."""
-    from edgefill.runtime.core.bundle import open_bundle
-    from edgefill.train.gan_source import is_bundle
-
-    return open_bundle(checkpoint).search_defaults if is_bundle(checkpoint) else SearchConfig()
-
-
 def export_bundle(checkpoint: str, out: str, refiner: str | None = None, validate: bool = True,
                   progress: bool = False, *, fp16: bool = False, search: SearchConfig | None = None,
                   say: Callable[[str], None] | None = None, encoder: str | None = None,
@@ -191,8 +185,8 @@ def export_bundle(checkpoint: str, out: str, refiner: str | None = None, validat
     out_path = Path(out)
     _prepare_out(out_path)
     precision = "fp16" if fp16 else "fp32"
-    search = (search or source_search(checkpoint)).replace(**(search_overrides or {}))
-    models, training, kept_start = load_models(checkpoint, refiner, encoder)
+    models, training, kept_start, kept_search = load_models(checkpoint, refiner, encoder)
+    search = (search or kept_search or SearchConfig()).replace(**(search_overrides or {}))
     encoder_search = {**kept_start, **{k: v for k, v in (encoder_search or {}).items() if v is not None}}
     specs = all_specs(models.generator.cfg.z_dim, models.refiner is not None, models.encoder is not None,
                       models.refiner.cfg.in_channels if models.refiner is not None else 3)

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from edgefill.runtime.core.bundle import MANIFEST, open_bundle
+from edgefill.runtime.core.search_config import SearchConfig
 from edgefill.runtime.errors import EdgefillError
 
 from .checkpoint import CHECKPOINT_DIR, find_checkpoint, load_best, load_checkpoint
@@ -30,7 +31,8 @@ from .refiner import build_refiner
 class GanSource:
     """Eval-mode G and D (and the bundle's refiner and encoder, when the source is a bundle),
     the GAN's validation split (val_fraction, seed) and a training record for the manifest.
-    encoder_start: the bundle's search settings for an encoder start ({} when none)."""
+    encoder_start: the bundle's search settings for an encoder start ({} when none); search: the
+    bundle's random-start search defaults (None for a GAN run), which a re-export keeps."""
 
     generator: Generator
     discriminator: Discriminator
@@ -41,6 +43,7 @@ class GanSource:
     kind: str  # "checkpoint" or "bundle"
     encoder: Encoder | None = None
     encoder_start: dict | None = None
+    search: SearchConfig | None = None
 
 
 def is_bundle(path: str) -> bool:
@@ -76,7 +79,8 @@ def load_gan_source(path: str, flag: str = "--checkpoint") -> GanSource:
         gan = training.get("gan", {})
         return GanSource(G, D, R, float(gan.get("val_fraction", 0.02)), int(gan.get("seed", 0)),
                          {**training, "from_bundle": str(bundle.root)}, "bundle", E,
-                         dict(bundle.manifest.get("search", {}).get("encoder_start") or {}))
+                         dict(bundle.manifest.get("search", {}).get("encoder_start") or {}),
+                         bundle.search_defaults)
     if find_checkpoint(path) is None:
         raise EdgefillError(f"no edgefill checkpoint or bundle in {path} ({flag} takes a GAN run folder or a bundle)")
     ck = load_checkpoint(path)
