@@ -152,6 +152,12 @@ def test_mid_epoch_resume_matches_uninterrupted(tmp_path, faces_npz, monkeypatch
     _assert_same_run(tmp_path / "full", tmp_path / "machine2", same_ticks=True)
     assert (tmp_path / "machine2" / "best" / "best.json").is_file()
 
+    # a finished run's portable file, resumed into a third machine's empty folder with nothing left
+    # to train, still gives that folder the run (what the encoder and export read)
+    train_gan(cfg, str(faces_npz), str(tmp_path / "machine3"), resume=True, progress=False, portable=str(portable))
+    _assert_same_run(tmp_path / "full", tmp_path / "machine3", same_ticks=True)
+    assert (tmp_path / "machine3" / "best" / "best.json").is_file()
+
 
 def test_resume_refuses_other_data(tmp_path, faces_npz, sample_faces):
     train_gan(_cfg(epochs=1), str(faces_npz), str(tmp_path / "a"), progress=False)

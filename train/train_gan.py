@@ -372,6 +372,11 @@ def train_gan(cfg: GanTrainConfig, data: str, out: str, resume: bool = False, pr
         stopped = stop.signal
         if stopped is not None or not state["ticks"] or state["ticks"][-1]["step"] != state["step"]:
             tick(stopping=stopped or False)
+        elif find_checkpoint(out_dir) is None:
+            # resumed from the portable file into a new folder with nothing left to train: the folder
+            # still gets the run's checkpoint, so the encoder, the refiner and export can read it
+            write_state()
+            write_pictures(out_dir, state["ticks"], cfg.preset)
     return {"device": str(device), "images": int(len(images)), "skipped": faces.skipped, "epochs": state["epoch"],
             "steps": state["step"], "images_seen": state["images_seen"],
             "images_per_s": session["images"] / session["busy"] if session["busy"] else None,
