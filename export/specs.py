@@ -93,8 +93,14 @@ def discriminator_spec() -> GraphSpec:
 
 
 def refiner_spec(in_channels: int = 3) -> GraphSpec:
-    """3 channels: the first refiner (blended RGB); 4: blended RGB + the hole (1 = hole), the
-    input name telling them apart (runtime.imaging.images.refiner_input builds both)."""
+    """3 channels: the first refiner (blended RGB); 4: blended RGB + the hole (1 = hole); 7: those
+    + Telea's fill of the hole; the input name telling them apart (runtime.imaging.images.refiner_input builds both)."""
+    if in_channels == 7:
+        return GraphSpec("refiner", (("image_hole_telea", (BATCH, 7, 64, 64)),), (("refined", IMAGE),),
+                         fp32=Tolerance(1e-5, 1e-5), fp16=Tolerance(1e-5, 1e-5), fp16_cost=Tolerance(5e-2),
+                         doc="image_hole_telea (N,7,64,64) f32: blended RGB in [-1,1] + hole mask (1 = hole) + "
+                             "OpenCV Telea's fill of the hole, RGB in [-1,1] -> refined image (N,3,64,64) f32 "
+                             "in [-1,1] (the product keeps its hole)")
     if in_channels == 4:
         return GraphSpec("refiner", (("image_hole", (BATCH, 4, 64, 64)),), (("refined", IMAGE),),
                          fp32=Tolerance(1e-5, 1e-5), fp16=Tolerance(1e-5, 1e-5), fp16_cost=Tolerance(5e-2),

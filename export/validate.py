@@ -153,7 +153,8 @@ def masked_faces(faces: np.ndarray) -> np.ndarray:
 
 def refiner_faces(faces: np.ndarray, channels: int) -> np.ndarray:
     """The refiner's input for real faces under masks of every training kind (channels 4: the
-    hole as the fourth channel): runtime.imaging.images.refiner_input, as the runtime feeds it."""
+    hole as the fourth channel; 7: and Telea's fill): runtime.imaging.images.refiner_input, as
+    the runtime feeds it."""
     from edgefill.runtime.imaging.images import from_model, refiner_input
 
     return refiner_input(from_model(faces), _mixed_masks(len(faces)), channels)
@@ -244,8 +245,8 @@ class Validator:
                       for b in (1, 3)]
             if name == "encoder":
                 inputs.append((f"real faces, mixed masks B={len(faces)}", masked_faces(faces)))
-            elif name == "refiner" and dims[1] == 4:
-                inputs.append((f"real faces, mixed masks B={len(faces)}", refiner_faces(faces, 4)))
+            elif name == "refiner" and dims[1] in (4, 7):
+                inputs.append((f"real faces, mixed masks B={len(faces)}", refiner_faces(faces, dims[1])))
             elif name != "generator":
                 inputs.append((f"real faces B={len(faces)}", faces))
             for label, x in inputs:

@@ -186,7 +186,7 @@ def test_refiner_sees_the_hole_and_old_refiners_still_load(onnx_inpainter, tiny_
     assert not np.array_equal(out[hole], images[hole])
     res = old.inpaint(images[0], masks[0], steps=2, restarts=1, seed=0)
     assert res.stats["refined"] is True
-    with pytest.raises(EdgefillError, match="3 or 4 input channels"):
+    with pytest.raises(EdgefillError, match="3, 4 or 7 input channels"):
         refiner_input(images, masks, 5)
 
 

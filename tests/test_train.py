@@ -305,6 +305,50 @@ def test_cli_train_refiner_from_a_bundle_shares_its_completions(tmp_path, tiny_b
     assert_one_line_error(bad, "holds completions made differently")
 
 
+def test_cli_train_refiner_with_telea_channels_exports_and_runs(tmp_path, tiny_bundle, faces_npz, sample_faces):
+    """--telea-channels: the refiner sees the search's completion, the hole and OpenCV Telea's fill
+    (7 channels, runtime.imaging.images.refiner_input); its bundle's graph takes them by name and
+    the runtime feeds it what torch was trained on."""
+    from edgefill.runtime.core.bundle import open_bundle
+    from edgefill.runtime.frontends.inpainter import Inpainter
+    from edgefill.runtime.imaging.diffusion import opencv_inpaint
+    from edgefill.runtime.imaging.images import from_model, refiner_input, to_model
+    from edgefill.runtime.imaging.masks import make_mask
+    from edgefill.train.config import RefinerConfig, nested_from_dict
+    from edgefill.train.refiner import build_refiner
+
+    base = ["train", "refiner", "--data", str(faces_npz), "--gan", str(tiny_bundle), "--config", "tiny",
+            "--completions", "16", "--batch-size", "8", "--search-batch", "8", "--epochs", "1"]
+    proc = run_cli(*base, "--out", str(tmp_path / "r7"), "--telea-channels")
+    assert proc.returncode == 0, proc.stderr
+    assert np.isfinite(json.loads(proc.stdout)["val_hole_psnr_refined"])
+    ck = load_checkpoint(tmp_path / "r7", kind="refiner")
+    assert ck.config["refiner"]["telea_channels"] is True
+    proc = run_cli("export", "--checkpoint", str(tiny_bundle), "--refiner", str(tmp_path / "r7"),
+                   "--out", str(tmp_path / "b7"))
+    assert proc.returncode == 0, proc.stderr
+    graph = open_bundle(tmp_path / "b7").manifest["graphs"]["refiner"]
+    assert list(graph["inputs"]) == ["image_hole_telea"] and graph["inputs"]["image_hole_telea"][1] == 7
+
+    images, masks = sample_faces[:4], np.stack([make_mask(k) for k in ("center", "pattern", "random", "half")])
+    x = refiner_input(images, masks, 7)
+    np.testing.assert_array_equal(x[:, 3], (masks >= 128).astype(np.float32))
+    np.testing.assert_array_equal(x[:, 4:], to_model(opencv_inpaint(images, masks, "telea")))
+    R = build_refiner(nested_from_dict(RefinerConfig, ck.config["refiner"]))
+    R.load_state_dict({k[len("refiner."):]: v for k, v in ck.tensors.items() if k.startswith("refiner.")})
+    with torch.no_grad():
+        ref = from_model(R.eval()(torch.from_numpy(x)).numpy())
+    inp = Inpainter(str(tmp_path / "b7"), provider="cpu")
+    assert inp.pipeline.refiner_channels == 7
+    hole = masks >= 128
+    got = inp.refine(images, masks)
+    assert np.abs(got[hole].astype(int) - ref[hole].astype(int)).max() <= 1
+    np.testing.assert_array_equal(got[~hole], images[~hole])
+
+    bad = run_cli(*base, "--out", str(tmp_path / "bad"), "--telea-channels", "--no-mask-channel")
+    assert_one_line_error(bad, "mask channel")
+
+
 def test_cli_train_refiner_on_telea_fills_and_on_sample_pairs(tmp_path, tiny_bundle, faces_npz):
     """The no-GAN baseline (--fill telea: OpenCV's fill, evaluate's call) and the diversity-keeping
     recipe (--samples-per-mask 2 --keep-weight: two starts per mask, the keep term on)."""

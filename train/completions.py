@@ -89,12 +89,12 @@ class OpenCVCompletions:
     method: str
 
     def describe(self) -> dict:
-        from edgefill.runtime.frontends.evaluate import INPAINT_RADIUS
+        from edgefill.runtime.imaging.diffusion import INPAINT_RADIUS
 
         return {"kind": "opencv", "method": self.method, "radius": INPAINT_RADIUS}
 
     def complete(self, masked: np.ndarray, masks: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        from edgefill.runtime.frontends.evaluate import opencv_inpaint
+        from edgefill.runtime.imaging.diffusion import opencv_inpaint
 
         return opencv_inpaint(masked, masks, self.method), np.zeros(len(masked), np.float32)
 

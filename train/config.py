@@ -52,20 +52,25 @@ class RefinerConfig:
     skip connections at every scale and a residual output (R predicts a correction of the
     blended image). mask_channel: R also sees the hole, input (N,4,64,64) = blended RGB in
     [-1,1] + hole mask (1 = hole, 0 = known; runtime.imaging.images.refiner_input); else
-    (N,3,64,64). The defaults are the shipped bundle's first refiner, so a manifest written
-    before arch/mask_channel existed ({"width": 64}) still describes its graph."""
+    (N,3,64,64). telea_channels (needs mask_channel): R also sees OpenCV Telea's fill of the same
+    hole, input (N,7,64,64), so it can take from the search's face and the diffusion fill alike.
+    The defaults are the shipped bundle's first refiner, so a manifest written before
+    arch/mask_channel existed ({"width": 64}) still describes its graph."""
 
     width: int = 64
     arch: str = "autoencoder"
     mask_channel: bool = False
+    telea_channels: bool = False
 
     def __post_init__(self) -> None:
         if self.arch not in REFINER_ARCHS:
             raise EdgefillError(f"unknown refiner arch {self.arch!r}; use one of {', '.join(REFINER_ARCHS)}")
+        if self.telea_channels and not self.mask_channel:
+            raise EdgefillError("a refiner with Telea channels also needs the mask channel")
 
     @property
     def in_channels(self) -> int:
-        return 4 if self.mask_channel else 3
+        return 7 if self.telea_channels else 4 if self.mask_channel else 3
 
 
 def hole_refiner(width: int) -> RefinerConfig:

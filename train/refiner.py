@@ -1,8 +1,9 @@
 """The refiner R: cleans the blended search output inside the hole.
 
 Input x: float32 (N,C,64,64), RGB in [-1,1] first; C = 4 when the config's mask_channel is set,
-the fourth channel being the hole mask (1 = hole, 0 = known; runtime.imaging.images.refiner_input
-builds it, for training and the runtime alike). Output: RGB (N,3,64,64) in [-1,1]. The product
+the fourth channel being the hole mask (1 = hole, 0 = known); C = 7 with telea_channels too,
+channels 4-6 OpenCV Telea's fill of the hole (runtime.imaging.images.refiner_input builds them
+all, for training and the runtime alike). Output: RGB (N,3,64,64) in [-1,1]. The product
 keeps only the hole of it: M*y + (1-M)*R(x).
 
 arch "autoencoder" (the report's): 4 strided 4x4 convs with BN + LeakyReLU(0.2), 64 -> 4, a

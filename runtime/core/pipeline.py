@@ -22,8 +22,8 @@ Stages (each usable alone; `run` composes them):
     start(images, masks, cfg, start, seeds) -> z0 float32 (N*restarts, z_dim)
     search(y, W, cfg, z0, time_budget_ms, progress) -> SearchResult (G(z_best), z_best, loss, ...)
     blend(images, generated, masks, mode) -> uint8 (N,64,64,3)
-    refine(blended, masks) -> uint8 (N,64,64,3) = M*y + (1-M)*R(blended[, hole]) (the hole as a
-        fourth channel when the bundle's refiner takes one: runtime.imaging.images.refiner_input)
+    refine(blended, masks) -> uint8 (N,64,64,3) = M*y + (1-M)*R(blended[, hole[, Telea fill]]) (the
+        extra channels that the bundle's refiner takes: runtime.imaging.images.refiner_input)
     run(images, masks, cfg, start=RandomStart(), seeds=..., refine=True) -> BatchResult
     run_samples(images, masks, cfg, samples=K, start=..., seeds=...) -> SampleSet: K different
         completions of each hole (runtime.core.starts.sample_starts), searched, blended and
@@ -135,7 +135,8 @@ class Pipeline:
 
     @property
     def refiner_channels(self) -> int:
-        """3 (the first refiner: blended RGB) or 4 (blended RGB + the hole), read off the graph."""
+        """3 (the first refiner: blended RGB), 4 (+ the hole) or 7 (+ Telea's fill of the hole),
+        read off the graph (runtime.imaging.images.refiner_input)."""
         return int(self.engine.session("refiner").get_inputs()[0].shape[1])
 
     def _torch_searcher(self):

@@ -57,6 +57,7 @@ import cv2
 import numpy as np
 
 from ..imaging import metrics
+from ..imaging.diffusion import INPAINT_RADIUS, opencv_inpaint
 from ..errors import EdgefillError
 from ..imaging.masks import MASK_KINDS, resolve_mask
 
@@ -66,7 +67,6 @@ REFINED_BASELINES = ("telea+refiner", "ns+refiner")
 LSGAN_METHODS = ("lsgan", "lsgan+poisson", "lsgan+refiner")
 REFINER_METHODS = ("telea+refiner", "ns+refiner", "lsgan+refiner")
 SAMPLED_METHOD = "lsgan+refiner"  # what --samples K measures: the product
-INPAINT_RADIUS = 3
 HOLE_GREY = 128
 METRICS = ("psnr", "hole_psnr", "ssim", "seam")
 INITS = ("auto", "random", "encoder")
@@ -172,13 +172,6 @@ def mask_batch(kind: str, indices: np.ndarray, seed: int) -> np.ndarray:
 def masked_input(images: np.ndarray, masks: np.ndarray) -> np.ndarray:
     """uint8 (N,64,64,3) with the hole (mask >= 128) set to grey 128: all any method may see."""
     return np.where((masks >= 128)[..., None], np.uint8(HOLE_GREY), images).astype(np.uint8)
-
-
-def opencv_inpaint(masked: np.ndarray, masks: np.ndarray, method: str) -> np.ndarray:
-    """The classical baselines: cv2.inpaint with radius INPAINT_RADIUS, per image -> uint8 (N,64,64,3)."""
-    flag = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}[method]
-    return np.stack([cv2.inpaint(np.ascontiguousarray(masked[i]), (masks[i] >= 128).astype(np.uint8) * 255,
-                                 INPAINT_RADIUS, flag) for i in range(len(masked))])
 
 
 @dataclass

@@ -25,7 +25,8 @@ from ..core.pipeline import Pipeline
 from ..errors import EdgefillError
 from ..imaging import metrics
 from ..imaging.images import from_model
-from .evaluate import mask_batch, masked_input, opencv_inpaint, summarise
+from ..imaging.diffusion import opencv_inpaint
+from .evaluate import mask_batch, masked_input, summarise
 
 
 @dataclass(frozen=True)

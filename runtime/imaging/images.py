@@ -122,13 +122,24 @@ def known_from_mask(masks: np.ndarray) -> np.ndarray:
     return (arr < 128).astype(np.float32)[:, None]
 
 
+REFINER_CHANNELS = (3, 4, 7)
+
+
 def refiner_input(blended: np.ndarray, masks: np.ndarray, channels: int) -> np.ndarray:
     """The refiner graph's input, for training and the runtime alike: blended uint8 (N,64,64,3)
-    RGB, masks uint8 (N,64,64) 255 = fill -> float32 (N,channels,64,64): RGB in [-1,1], plus for
-    channels == 4 the hole mask (1 = hole, 0 = known). channels 3 is the first refiner's input."""
+    RGB, masks uint8 (N,64,64) 255 = fill -> float32 (N,channels,64,64): channels 0-2 the blended
+    RGB in [-1,1]; with 4 or 7 channels, channel 3 the hole mask (1 = hole, 0 = known); with 7,
+    channels 4-6 OpenCV Telea's fill of the same hole from the same known pixels (RGB in [-1,1];
+    runtime.imaging.diffusion), so the refiner sees the search's face and the diffusion fill side
+    by side. 3 is the first refiner's input, 4 the refiner that sees the hole."""
+    if channels not in REFINER_CHANNELS:
+        raise EdgefillError(f"a refiner takes 3, 4 or 7 input channels, not {channels}")
     x = to_model(blended)
     if channels == 3:
         return x
-    if channels != 4:
-        raise EdgefillError(f"a refiner takes 3 or 4 input channels, not {channels}")
-    return np.concatenate([x, 1.0 - known_from_mask(masks)], axis=1)
+    parts = [x, 1.0 - known_from_mask(masks)]
+    if channels == 7:
+        from .diffusion import opencv_inpaint
+
+        parts.append(to_model(opencv_inpaint(np.asarray(blended), np.asarray(masks), "telea")))
+    return np.concatenate(parts, axis=1).astype(np.float32)

@@ -33,6 +33,9 @@ def register(group: click.Group) -> None:
               help="Refiner architecture (default: the preset's, a U-Net).")
 @click.option("--width", default=None, type=click.IntRange(1), help="Refiner width r (default: the preset's).")
 @click.option("--no-mask-channel", is_flag=True, help="Do not give the refiner the hole as a fourth channel.")
+@click.option("--telea-channels", is_flag=True,
+              help="Also give the refiner OpenCV Telea's fill of the hole (3 more channels): it sees the search's "
+                   "face and the diffusion fill side by side.")
 @click.option("--search-steps", default=100, show_default=True, type=click.IntRange(1),
               help="A GAN run's search steps per completion (a bundle uses its own defaults).")
 @click.option("--search-restarts", default=1, show_default=True, type=click.IntRange(1))
@@ -59,7 +62,7 @@ def register(group: click.Group) -> None:
 @click.option("--init-refiner", default=None,
               help="Start from this bundle's (or refiner run's) refiner weights instead of random ones (fine-tuning).")
 def train_refiner_cmd(data, gan, out, epochs, batch_size, lr, completions, masks_per_face, loss_kind, ssim_weight,
-                      arch, width, no_mask_channel, search_steps, search_restarts, search_batch, preset, device,
+                      arch, width, no_mask_channel, telea_channels, search_steps, search_restarts, search_batch, preset, device,
                       seed, limit, checkpoint_every, resume, completions_dir, completions_only, fill,
                       samples_per_mask, keep_weight, init_refiner):
     """Train the refiner on the completions it will see at run time."""
@@ -75,7 +78,8 @@ def train_refiner_cmd(data, gan, out, epochs, batch_size, lr, completions, masks
         preset = "base" if is_bundle(gan) else load_checkpoint(gan, kind="gan").config.get("preset", "base")
     refiner = C.preset(preset)[2]
     refiner = replace(refiner, arch=arch or refiner.arch, width=width or refiner.width,
-                      mask_channel=refiner.mask_channel and not no_mask_channel)
+                      mask_channel=refiner.mask_channel and not no_mask_channel,
+                      telea_channels=telea_channels)
     cfg = C.RefinerTrainConfig(refiner=refiner, epochs=epochs, batch_size=batch_size, lr=lr,
                                seed=seed, device=device, completions=completions, masks_per_face=masks_per_face,
                                loss=loss_kind, ssim_weight=ssim_weight, fill=fill, samples=samples_per_mask,

@@ -16,7 +16,7 @@ MAC count, and of a linear layer a linear layer. So backward = forward, and one 
 2 x (G + D) forward MACs, i.e. 4 x (G + D) MACs in FLOPs.
 
 Shapes follow edgefill.train's models (DESIGN section 1), read from the manifest configs:
-generator {"z_dim", "width"}, discriminator {"width"}, refiner {"width", "arch", "mask_channel"}.
+generator {"z_dim", "width"}, discriminator {"width"}, refiner {"width", "arch", "mask_channel", "telea_channels"}.
 """
 from __future__ import annotations
 
@@ -106,7 +106,8 @@ def model_flops(models: dict) -> dict:
     g_f = 2 * total_macs(generator_layers(int(g.get("z_dim", 100)), int(g.get("width", 64))))
     d_f = 2 * total_macs(discriminator_layers(int(d.get("width", 64))))
     r_f = (2 * total_macs(refiner_layers(int(r.get("width", 64)), r.get("arch", "autoencoder"),
-                                         4 if r.get("mask_channel") else 3)) if r else None)
+                                         7 if r.get("telea_channels") else 4 if r.get("mask_channel") else 3))
+           if r else None)
     return {"generator": g_f, "discriminator": d_f, "refiner": r_f, "search_step": 2 * (g_f + d_f),
             "convention": "2 FLOPs per multiply-accumulate; conv/convT/linear only; search step = "
                           "forward G + D and the input-gradient backward (same MACs as the forward)"}
