@@ -26,9 +26,14 @@ def test_default_bundle_is_found_verified_and_within_budget():
     # the amortised search: the encoder ships, with its own (tuned) search defaults
     assert "encoder" in m["graphs"] and m["training"].get("encoder")
     assert bundle.search_defaults_for("encoder").steps < bundle.search_defaults.steps
-    # the refiner that sees the hole (issue 13): a U-Net with the mask as its fourth channel
-    assert m["models"]["refiner"]["arch"] == "unet" and m["models"]["refiner"]["mask_channel"] is True
-    assert m["graphs"]["refiner"]["inputs"]["image_hole"][1] == 4
+    # the refiner that sees the hole (issue 13) and Telea's fill beside the search's (issue 20):
+    # a U-Net on blended RGB + mask + diffusion-filled RGB
+    r = m["models"]["refiner"]
+    assert r["arch"] == "unet" and r["mask_channel"] is True and r["telea_channels"] is True
+    assert m["graphs"]["refiner"]["inputs"]["image_hole_telea"][1] == 7
+    # the generator of the long run (issue 20): EMA weights chosen by SWD, >= 1M images trained
+    gan = m["training"]["gan"]
+    assert gan["weights"]["generator"].startswith("ema") and gan["images_seen"] >= 1_000_000
 
 
 def test_readme_main_job_inpaints_a_sample_with_the_default_bundle(tmp_path):
