@@ -37,7 +37,7 @@ from .weights import WeightStore
 from .wrappers import DiscriminatorExport, EncoderExport, GeneratorExport, RefinerExport, SearchStep
 
 EXAMPLE_BATCH = 2
-MODEL_PREFIXES = ("generator", "discriminator", "refiner", "encoder")  # TorchModels fields = state-dict prefixes
+MODEL_PREFIXES = ("generator", "discriminator", "refiner", "encoder", "samples_refiner")  # TorchModels fields = prefixes
 
 
 class ValidationFailed(EdgefillError):
@@ -57,27 +57,38 @@ def _load_state(module: torch.nn.Module, state: dict, what: str) -> torch.nn.Mod
     return module.eval()
 
 
-def load_models(checkpoint: str, refiner: str | None,
-                encoder: str | None = None) -> tuple[TorchModels, dict, dict, SearchConfig | None]:
+def _load_refiner(path: str, flag: str) -> tuple[torch.nn.Module, dict]:
+    """A refiner run's eval-mode refiner and its training record for the manifest."""
+    rk = load_checkpoint(path)
+    if rk.kind != "refiner":
+        raise EdgefillError(f"{path} is a {rk.kind} checkpoint; {flag} takes a refiner checkpoint")
+    rcfg = nested_from_dict(RefinerTrainConfig, rk.config)
+    R = _load_state(build_refiner(rcfg.refiner), rk.module_state("refiner"), "refiner")
+    return R, {"checkpoint": str(Path(path)), "epochs_planned": rcfg.epochs, "epoch": rk.state.get("epoch"),
+               "steps": rk.state.get("step"), "gan": rk.state.get("gan"), "data": rk.state.get("data"),
+               "keep_weight": rcfg.keep_weight, "samples_per_mask": rcfg.samples}
+
+
+def load_models(checkpoint: str, refiner: str | None, encoder: str | None = None,
+                samples_refiner: str | None = None) -> tuple[TorchModels, dict, dict, SearchConfig | None]:
     """Eval-mode torch models from a GAN checkpoint or an existing bundle (train/gan_source.py),
-    optionally a refiner and an encoder checkpoint (a bundle source keeps its own refiner and
-    encoder unless one is given), plus the training info recorded in the manifest and the
+    optionally refiner, encoder and samples-refiner checkpoints (a bundle source keeps its own
+    unless one is given), plus the training info recorded in the manifest and the
     source bundle's encoder-start search settings ({} unless its encoder is kept) and its
     random-start search defaults (None for a GAN run)."""
     source = load_gan_source(checkpoint)
     G, D, R, training = source.generator, source.discriminator, source.refiner, dict(source.training)
+    S = source.samples_refiner
     E, encoder_start = (source.encoder, dict(source.encoder_start or {})) if encoder is None else (None, {})
     if E is None:
         training.pop("encoder", None)
     if refiner is not None:
-        rk = load_checkpoint(refiner)
-        if rk.kind != "refiner":
-            raise EdgefillError(f"{refiner} is a {rk.kind} checkpoint; --refiner takes a refiner checkpoint")
-        rcfg = nested_from_dict(RefinerTrainConfig, rk.config)
-        R = _load_state(build_refiner(rcfg.refiner), rk.module_state("refiner"), "refiner")
-        training["refiner"] = {"checkpoint": str(Path(refiner)), "epochs_planned": rcfg.epochs,
-                               "epoch": rk.state.get("epoch"), "steps": rk.state.get("step"),
-                               "gan": rk.state.get("gan"), "data": rk.state.get("data")}
+        R, training["refiner"] = _load_refiner(refiner, "--refiner")
+    if samples_refiner is not None:
+        S, training["samples_refiner"] = _load_refiner(samples_refiner, "--samples-refiner")
+    if S is not None and R is None:
+        raise EdgefillError("--samples-refiner needs a refiner too (--refiner, or a bundle source with one): "
+                            "one sample is refined by the bundle's refiner")
     if encoder is not None:
         ek = load_checkpoint(encoder)
         if ek.kind != "encoder":
@@ -89,7 +100,7 @@ def load_models(checkpoint: str, refiner: str | None,
         training["encoder"] = {"checkpoint": str(Path(encoder)), "steps": ek.state.get("step"),
                                "synthetic_steps": ecfg.synthetic_steps, "real_steps": ecfg.real_steps,
                                "batch_size": ecfg.batch_size, "gan": ek.state.get("gan"), "data": ek.state.get("data")}
-    return TorchModels(G, D, R, E), training, encoder_start, source.search
+    return TorchModels(G, D, R, E, S), training, encoder_start, source.search
 
 
 def _named_tensors(models: TorchModels) -> dict[str, np.ndarray]:
@@ -130,6 +141,8 @@ def build_graphs(models: TorchModels, specs: dict[str, GraphSpec], precision: st
                 "discriminator": DiscriminatorExport(models.discriminator),
                 "refiner": RefinerExport(models.refiner) if models.refiner is not None else None,
                 "encoder": EncoderExport(models.encoder) if models.encoder is not None else None,
+                "samples_refiner": (RefinerExport(models.samples_refiner, "samples_refiner")
+                                    if models.samples_refiner is not None else None),
                 "search_step": SearchStep(models.generator, models.discriminator)}
     return {name: export_graph(wrappers[name], _example_inputs(spec), spec, {"precision": precision})
             for name, spec in specs.items()}
@@ -155,7 +168,7 @@ def export_bundle(checkpoint: str, out: str, refiner: str | None = None, validat
                   say: Callable[[str], None] | None = None, encoder: str | None = None,
                   encoder_search: dict | None = None, detector: str | None = None,
                   detector_faces: str | None = None, int8=None, int8_faces: str | None = None,
-                  search_overrides: dict | None = None) -> dict:
+                  search_overrides: dict | None = None, samples_refiner: str | None = None) -> dict:
     """Export a GAN checkpoint or a bundle (+ optional refiner and encoder checkpoints) to a
     bundle folder at `out`. encoder_search: the search settings for a start near the answer
     (encoder or previous frame), e.g. {"steps": 20, "restarts": 1}, stored as the manifest's
@@ -170,6 +183,9 @@ def export_bundle(checkpoint: str, out: str, refiner: str | None = None, validat
     int8: graphs to quantize to int8 after validation ("refiner"; export/quantize.py: static, QDQ,
     calibrated on `int8_faces` = train.npz, checked on its hold-out rows: a hole PSNR drop above
     0.2 dB fails the export, nothing written; the numbers go in manifest["quantization"]).
+    samples_refiner: a refiner run trained to keep the differences between K samples
+    (`train refiner --samples-per-mask 2 --keep-weight W`), shipped as samples_refiner.onnx: the
+    runtime refines K > 1 samples with it and one sample with the refiner (runtime.core.pipeline).
     search: the random-start search defaults written to the manifest (default: a bundle source's
     own, so a re-export keeps its blend, lam, lr, steps; SearchConfig()'s for a GAN run);
     search_overrides: {field: value} applied on top (the export command's --steps, --blend, ...;
@@ -185,11 +201,12 @@ def export_bundle(checkpoint: str, out: str, refiner: str | None = None, validat
     out_path = Path(out)
     _prepare_out(out_path)
     precision = "fp16" if fp16 else "fp32"
-    models, training, kept_start, kept_search = load_models(checkpoint, refiner, encoder)
+    models, training, kept_start, kept_search = load_models(checkpoint, refiner, encoder, samples_refiner)
     search = (search or kept_search or SearchConfig()).replace(**(search_overrides or {}))
     encoder_search = {**kept_start, **{k: v for k, v in (encoder_search or {}).items() if v is not None}}
     specs = all_specs(models.generator.cfg.z_dim, models.refiner is not None, models.encoder is not None,
-                      models.refiner.cfg.in_channels if models.refiner is not None else 3)
+                      models.refiner.cfg.in_channels if models.refiner is not None else 3,
+                      models.samples_refiner.cfg.in_channels if models.samples_refiner is not None else None)
 
     from .detector import add_detector, build_detector, kept_detector
 
@@ -265,7 +282,9 @@ def _manifest(models: TorchModels, specs: dict[str, GraphSpec], store: WeightSto
         "format": FORMAT, "format_version": FORMAT_VERSION, "toolkit_version": __version__,
         "models": {"generator": to_dict(models.generator.cfg), "discriminator": to_dict(models.discriminator.cfg),
                    "refiner": to_dict(models.refiner.cfg) if models.refiner is not None else None,
-                   "encoder": to_dict(models.encoder.cfg) if models.encoder is not None else None},
+                   "encoder": to_dict(models.encoder.cfg) if models.encoder is not None else None,
+                   **({"samples_refiner": to_dict(models.samples_refiner.cfg)}
+                      if models.samples_refiner is not None else {})},
         "image": {"size": 64, "color_order": "RGB", "layout": "NCHW", "dtype": "float32", "range": [-1, 1],
                   "normalisation": "x / 127.5 - 1", "mask": "uint8 HW, 255 = fill"},
         "search": {**search.to_dict(),
@@ -285,7 +304,7 @@ def _manifest(models: TorchModels, specs: dict[str, GraphSpec], store: WeightSto
         "training": training,
         "export": {"exporter": "torch.onnx.export(dynamo=False, do_constant_folding=False)",
                    "torch": torch.__version__.split("+")[0], "onnx": onnx.__version__,
-                   "weights": "weights.bin (G, D), refiner.bin, encoder.bin: shared external data"
+                   "weights": "weights.bin (G, D), refiner.bin (refiners), encoder.bin: shared external data"
                               + ("; float16 storage, Cast to float32 in-graph" if precision == "fp16" else "")},
     }
 

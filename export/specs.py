@@ -92,21 +92,22 @@ def discriminator_spec() -> GraphSpec:
                      doc="image (N,3,64,64) f32 in [-1,1] -> raw critic score (N,1) f32")
 
 
-def refiner_spec(in_channels: int = 3) -> GraphSpec:
+def refiner_spec(in_channels: int = 3, name: str = "refiner") -> GraphSpec:
     """3 channels: the first refiner (blended RGB); 4: blended RGB + the hole (1 = hole); 7: those
-    + Telea's fill of the hole; the input name telling them apart (runtime.imaging.images.refiner_input builds both)."""
+    + Telea's fill of the hole; the input name telling them apart (runtime.imaging.images.refiner_input builds both).
+    name: "refiner", or "samples_refiner" (the refiner of K samples per hole, trained to keep their differences)."""
     if in_channels == 7:
-        return GraphSpec("refiner", (("image_hole_telea", (BATCH, 7, 64, 64)),), (("refined", IMAGE),),
+        return GraphSpec(name, (("image_hole_telea", (BATCH, 7, 64, 64)),), (("refined", IMAGE),),
                          fp32=Tolerance(1e-5, 1e-5), fp16=Tolerance(1e-5, 1e-5), fp16_cost=Tolerance(5e-2),
                          doc="image_hole_telea (N,7,64,64) f32: blended RGB in [-1,1] + hole mask (1 = hole) + "
                              "OpenCV Telea's fill of the hole, RGB in [-1,1] -> refined image (N,3,64,64) f32 "
                              "in [-1,1] (the product keeps its hole)")
     if in_channels == 4:
-        return GraphSpec("refiner", (("image_hole", (BATCH, 4, 64, 64)),), (("refined", IMAGE),),
+        return GraphSpec(name, (("image_hole", (BATCH, 4, 64, 64)),), (("refined", IMAGE),),
                          fp32=Tolerance(1e-5, 1e-5), fp16=Tolerance(1e-5, 1e-5), fp16_cost=Tolerance(5e-2),
                          doc="image_hole (N,4,64,64) f32: blended RGB in [-1,1] + hole mask (1 = hole, 0 = known) "
                              "-> refined image (N,3,64,64) f32 in [-1,1] (the product keeps its hole)")
-    return GraphSpec("refiner", (("image", IMAGE),), (("refined", IMAGE),),
+    return GraphSpec(name, (("image", IMAGE),), (("refined", IMAGE),),
                      fp32=Tolerance(1e-5, 1e-5), fp16=Tolerance(1e-5, 1e-5), fp16_cost=Tolerance(5e-2),
                      doc="image (N,3,64,64) f32 in [-1,1] -> refined image (N,3,64,64) f32 in [-1,1]")
 
@@ -172,10 +173,12 @@ SEARCH_TOL = SearchTolerance()
 
 
 def all_specs(z_dim: int, with_refiner: bool, with_encoder: bool = False,
-              refiner_channels: int = 3) -> dict[str, GraphSpec]:
+              refiner_channels: int = 3, samples_refiner_channels: int | None = None) -> dict[str, GraphSpec]:
     specs = {"generator": generator_spec(z_dim), "discriminator": discriminator_spec()}
     if with_refiner:
         specs["refiner"] = refiner_spec(refiner_channels)
+    if samples_refiner_channels is not None:
+        specs["samples_refiner"] = refiner_spec(samples_refiner_channels, "samples_refiner")
     if with_encoder:
         specs["encoder"] = encoder_spec(z_dim)
     specs["search_step"] = search_step_spec(z_dim)

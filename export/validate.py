@@ -63,6 +63,7 @@ class TorchModels:
     discriminator: torch.nn.Module
     refiner: torch.nn.Module | None
     encoder: torch.nn.Module | None = None
+    samples_refiner: torch.nn.Module | None = None
 
 
 def format_table(rows: list[Row]) -> str:
@@ -236,7 +237,7 @@ class Validator:
     def check_forward_graphs(self) -> None:
         self.say("validating generator / discriminator / refiner against torch")
         faces = real_faces()
-        for name in ("generator", "discriminator", "refiner", "encoder"):
+        for name in ("generator", "discriminator", "refiner", "samples_refiner", "encoder"):
             if name not in self.specs:
                 continue
             spec = self.specs[name]
@@ -245,7 +246,7 @@ class Validator:
                       for b in (1, 3)]
             if name == "encoder":
                 inputs.append((f"real faces, mixed masks B={len(faces)}", masked_faces(faces)))
-            elif name == "refiner" and dims[1] in (4, 7):
+            elif name in ("refiner", "samples_refiner") and dims[1] in (4, 7):
                 inputs.append((f"real faces, mixed masks B={len(faces)}", refiner_faces(faces, dims[1])))
             elif name != "generator":
                 inputs.append((f"real faces B={len(faces)}", faces))

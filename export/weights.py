@@ -1,7 +1,7 @@
 """Weight files: every weight tensor of the bundle once, shared by all graphs as ONNX external data.
 
 Files: `weights.bin` holds the generator and critic (shared by generator.onnx,
-discriminator.onnx and search_step.onnx); `refiner.bin` holds the refiner. One file per model
+discriminator.onnx and search_step.onnx); `refiner.bin` holds the refiner (and the samples refiner). One file per model
 family keeps every shipped file small (base fp16: 12.7 MB + 11.1 MB) and lets a bundle without
 a refiner be exactly the GAN file. Layout in each: tensors in a fixed order (state-dict order),
 little-endian, each starting at a multiple of 64 bytes, zero padding between. The manifest's
@@ -39,7 +39,7 @@ def weight_file(name: str) -> str:
     """The file a state-dict tensor (with its model prefix) is stored in."""
     if name.startswith("encoder."):
         return ENCODER_WEIGHTS
-    return REFINER_WEIGHTS if name.startswith("refiner.") else WEIGHTS
+    return REFINER_WEIGHTS if name.startswith(("refiner.", "samples_refiner.")) else WEIGHTS
 
 
 @dataclass

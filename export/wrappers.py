@@ -48,14 +48,17 @@ class DiscriminatorExport(nn.Module):
 
 
 class RefinerExport(nn.Module):
-    """image (B,C,64,64) f32 (C = 3: blended RGB; 4: + the hole) -> refined (B,3,64,64) f32."""
+    """image (B,C,64,64) f32 (C = 3: blended RGB; 4: + the hole; 7: + Telea's fill) -> refined
+    (B,3,64,64) f32. `name` is the model's state-dict prefix ("refiner", or "samples_refiner" for
+    the refiner of K samples), so the graph's initializers carry the bundle's tensor names."""
 
-    def __init__(self, refiner: nn.Module):
+    def __init__(self, refiner: nn.Module, name: str = "refiner"):
         super().__init__()
-        self.refiner = refiner
+        self.name = name
+        setattr(self, name, refiner)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return self.refiner(image)
+        return getattr(self, self.name)(image)
 
 
 class EncoderExport(nn.Module):

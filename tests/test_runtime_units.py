@@ -203,3 +203,30 @@ def test_session_options_are_deliberate():
     assert so.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     assert so.execution_mode == ort.ExecutionMode.ORT_SEQUENTIAL
     assert session_options(3).intra_op_num_threads == 3
+
+
+# -- diffusion fills ----------------------------------------------------------------------------
+@pytest.mark.parametrize("method", ["telea", "ns"])
+def test_diffusion_fill_reads_only_known_pixels_and_fills_repeated_rows_once(method, monkeypatch):
+    """The K samples of one face differ only in the hole: one cv2.inpaint serves them all, and the
+    result equals filling each row on its own."""
+    import cv2
+
+    from edgefill.runtime.imaging import diffusion
+
+    rng = np.random.default_rng(0)
+    face, hole = _smooth(), center_mask()
+    rows = np.repeat(face[None], 4, axis=0)
+    rows[:, hole >= 128] = rng.integers(0, 256, (4, int((hole >= 128).sum()), 3), dtype=np.uint8)
+    other = face.copy()
+    other[0, 0] = 0  # a different known pixel: its own fill
+    images, masks = np.concatenate([rows, other[None]]), np.repeat(hole[None], 5, axis=0)
+    alone = np.stack([cv2.inpaint(images[i], hole, diffusion.INPAINT_RADIUS, diffusion.DIFFUSION_METHODS[method])
+                      for i in range(5)])
+    calls = []
+    real = cv2.inpaint
+    monkeypatch.setattr(diffusion.cv2, "inpaint", lambda *a: calls.append(1) or real(*a))
+    out = diffusion.opencv_inpaint(images, masks, method)
+    assert len(calls) == 2
+    np.testing.assert_array_equal(out, alone)
+    assert out.dtype == np.uint8 and not np.array_equal(out[0], out[4])

@@ -88,3 +88,89 @@ def test_a_bad_sample_count_is_one_clear_error(inpainter, k):
     image = np.zeros((64, 64, 3), np.uint8)
     with pytest.raises(EdgefillError, match="samples must be"):
         inpainter.inpaint(image, "center", samples=k)
+
+
+@pytest.fixture(scope="module")
+def samples_refiner_bundle(tmp_path_factory, tiny_bundle):
+    """The tiny bundle re-exported through the CLI with a second refiner (other weights) as its
+    samples refiner, as `train refiner --samples-per-mask 2 --keep-weight W` would give."""
+    import torch
+
+    from conftest import run_cli
+    from edgefill.train.checkpoint import save_checkpoint
+    from edgefill.train.config import RefinerTrainConfig, preset, to_dict
+    from edgefill.train.layers import randomise_batchnorm_stats
+    from edgefill.train.refiner import build_refiner
+
+    torch.manual_seed(3)
+    _, _, r = preset("tiny")
+    R = build_refiner(r)
+    randomise_batchnorm_stats(R, seed=9)
+    with torch.no_grad():
+        torch.nn.init.normal_(R.out.weight, 0.0, 0.2)
+    ck = tmp_path_factory.mktemp("tiny_samples_refiner")
+    save_checkpoint(ck, "refiner", to_dict(RefinerTrainConfig(refiner=r, samples=2, keep_weight=8.0)),
+                    {"epoch": 1, "step_in_epoch": 0, "step": 4, "history": {"loss": []}, "gan": str(tiny_bundle)},
+                    {"refiner": R.eval()}, {})
+    out = tmp_path_factory.mktemp("bundles") / "tiny_samples"
+    proc = run_cli("export", "--checkpoint", str(tiny_bundle), "--samples-refiner", str(ck), "--sample-spread",
+                   "0.75", "--out", str(out), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def test_a_samples_refiner_ships_validated_and_refines_k_samples_only(samples_refiner_bundle, tiny_bundle, problems):
+    """--samples-refiner: its own graph, its tensors in refiner.bin, checked against torch at export;
+    K > 1 samples are refined by it, one sample (and evaluate's single row) by the refiner."""
+    from edgefill.runtime.core.bundle import open_bundle
+
+    m = open_bundle(samples_refiner_bundle).manifest
+    assert m["graphs"]["samples_refiner"]["file"] == "samples_refiner.onnx"
+    assert m["models"]["samples_refiner"] == m["models"]["refiner"]
+    assert m["training"]["samples_refiner"]["keep_weight"] == 8.0
+    assert m["search"]["sample_spread"] == 0.75
+    names = [n for n in m["tensors"] if n.startswith("samples_refiner.")]
+    assert names and all(m["tensors"][n]["file"] == "refiner.bin" for n in names)
+    checked = [r for r in m["validation"]["rows"] if r["check"].startswith("samples_refiner")]
+    assert checked and all(r["ok"] for r in checked)
+
+    images, masks = problems
+    inp, plain = Inpainter(str(samples_refiner_bundle), threads=1), Inpainter(str(tiny_bundle), threads=1)
+    assert inp.pipeline.samples_refiner(3) == "samples_refiner" and inp.pipeline.samples_refiner(1) == "refiner"
+    sset = inp.inpaint_samples(images, masks, 3, steps=2, seed=7)
+    flat = sset.batch
+    np.testing.assert_array_equal(flat.final, inp.pipeline.refine(flat.searched, flat_masks := np.repeat(masks, 3, 0),
+                                                                  "samples_refiner"))
+    assert not np.array_equal(flat.final, inp.pipeline.refine(flat.searched, flat_masks))
+    ref = plain.inpaint_samples(images, masks, 3, steps=2, seed=7, sample_spread=0.75)
+    np.testing.assert_array_equal(sset.searched, ref.searched)  # only the refining differs
+    single = inp.inpaint_batch(images, masks, steps=2, seed=7)
+    np.testing.assert_array_equal(single.final, plain.inpaint_batch(images, masks, steps=2, seed=7).final)
+
+    from edgefill.runtime.frontends.evaluate import run_batch
+
+    cfg = inp.config_for(steps=2)
+    out = run_batch(images, masks, ("lsgan+refiner",), inp, cfg, np.arange(3), samples=3)
+    alone = run_batch(images, masks, ("lsgan+refiner",), inp, cfg, np.arange(3))
+    np.testing.assert_array_equal(out.outputs["lsgan+refiner"], alone.outputs["lsgan+refiner"])
+
+
+def test_a_bundle_source_keeps_its_samples_refiner_and_a_wrong_one_is_one_clear_error(
+        samples_refiner_bundle, tiny_gan_checkpoint, tmp_path):
+    from conftest import assert_one_line_error, run_cli
+    from edgefill.runtime.core.bundle import open_bundle
+
+    again = tmp_path / "again"
+    proc = run_cli("export", "--checkpoint", str(samples_refiner_bundle), "--out", str(again), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    a, b = open_bundle(samples_refiner_bundle), open_bundle(again)
+    for name in [n for n in a.manifest["tensors"] if n.startswith("samples_refiner.")]:
+        np.testing.assert_array_equal(a.tensor(name), b.tensor(name))
+    bad = run_cli("export", "--checkpoint", str(samples_refiner_bundle), "--samples-refiner",
+                  str(tiny_gan_checkpoint), "--out", str(tmp_path / "bad"))
+    assert_one_line_error(bad, "--samples-refiner takes a refiner checkpoint")
+    assert not (tmp_path / "bad").exists()
+    bare = run_cli("export", "--checkpoint", str(tiny_gan_checkpoint), "--samples-refiner",
+                   str(b.manifest["training"]["samples_refiner"]["checkpoint"]), "--out", str(tmp_path / "bare"))
+    assert_one_line_error(bare, "--samples-refiner needs a refiner too")
+    assert not (tmp_path / "bare").exists()

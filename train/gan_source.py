@@ -4,7 +4,7 @@
 folder (train/checkpoint.py; its G is the best EMA G by SWD when the run kept one in `best/`,
 else the newest EMA G, else - runs from before the average - the raw G) or a bundle folder/.zip (its weights, as stored: an fp16 bundle's
 weights come back exactly, so re-exporting it in fp16 reproduces them bit for bit). A bundle
-also yields its refiner, its encoder with the search settings it ships for an encoder start,
+also yields its refiner (and its samples refiner), its encoder with the search settings it ships for an encoder start,
 and the training record of its manifest.
 """
 from __future__ import annotations
@@ -32,7 +32,8 @@ class GanSource:
     """Eval-mode G and D (and the bundle's refiner and encoder, when the source is a bundle),
     the GAN's validation split (val_fraction, seed) and a training record for the manifest.
     encoder_start: the bundle's search settings for an encoder start ({} when none); search: the
-    bundle's random-start search defaults (None for a GAN run), which a re-export keeps."""
+    bundle's random-start search defaults (None for a GAN run), which a re-export keeps;
+    samples_refiner: the bundle's refiner of K samples, when it ships one."""
 
     generator: Generator
     discriminator: Discriminator
@@ -44,6 +45,7 @@ class GanSource:
     encoder: Encoder | None = None
     encoder_start: dict | None = None
     search: SearchConfig | None = None
+    samples_refiner: torch.nn.Module | None = None
 
 
 def is_bundle(path: str) -> bool:
@@ -68,10 +70,8 @@ def load_gan_source(path: str, flag: str = "--checkpoint") -> GanSource:
                   "generator")
         D = _load(Discriminator(from_dict(DiscriminatorConfig, models["discriminator"])),
                   bundle.state_dict("discriminator"), "discriminator")
-        R = None
-        if bundle.has_graph("refiner") and models.get("refiner"):
-            R = _load(build_refiner(from_dict(RefinerConfig, models["refiner"])), bundle.state_dict("refiner"),
-                      "refiner")
+        R, S = (_load(build_refiner(from_dict(RefinerConfig, models[name])), bundle.state_dict(name), name)
+                if bundle.has_graph(name) and models.get(name) else None for name in ("refiner", "samples_refiner"))
         E = None
         if bundle.has_graph("encoder") and models.get("encoder"):
             E = _load(Encoder(from_dict(EncoderConfig, models["encoder"])), bundle.state_dict("encoder"), "encoder")
@@ -80,7 +80,7 @@ def load_gan_source(path: str, flag: str = "--checkpoint") -> GanSource:
         return GanSource(G, D, R, float(gan.get("val_fraction", 0.02)), int(gan.get("seed", 0)),
                          {**training, "from_bundle": str(bundle.root)}, "bundle", E,
                          dict(bundle.manifest.get("search", {}).get("encoder_start") or {}),
-                         bundle.search_defaults)
+                         bundle.search_defaults, S)
     if find_checkpoint(path) is None:
         raise EdgefillError(f"no edgefill checkpoint or bundle in {path} ({flag} takes a GAN run folder or a bundle)")
     ck = load_checkpoint(path)

@@ -6,15 +6,19 @@ Layout:
                          aligned: the ONNX external data of generator, discriminator and
                          search_step (graphs point into it, so shared weights are stored once),
                          and the source of the torch fallback's weights (via manifest["tensors"])
-    refiner.bin          the refiner's tensors, the same way (present when there is a refiner)
+    refiner.bin          the refiners' tensors, the same way (present when there is a refiner)
     generator.onnx       z (N,z_dim) f32 in [-1,1]            -> image (N,3,64,64) f32 in [-1,1]
     discriminator.onnx   image (N,3,64,64) f32                -> score (N,1) f32 (raw)
-    refiner.onnx         image (N,3,64,64) f32                -> image (N,3,64,64) f32 (optional)
+    refiner.onnx         image (N,C,64,64) f32                -> image (N,3,64,64) f32 (optional; C = 3,
+                         4 or 7: runtime.imaging.images.refiner_input)
+    samples_refiner.onnx the same for K > 1 samples per hole: a refiner trained to keep the
+                         samples' differences (optional; the pipeline's run_samples uses it)
     search_step.onnx     one Adam step of the latent search (STEP_INPUTS -> STEP_OUTPUTS)
 
 manifest.json keys:
     format "edgefill-bundle", format_version 1, toolkit_version,
-    models: {"generator": GeneratorConfig dict, "discriminator": ..., "refiner": ... or null},
+    models: {"generator": GeneratorConfig dict, "discriminator": ..., "refiner": ... or null,
+             "encoder": ... or null, "samples_refiner": ... (when shipped)},
     image: {"size": 64, "color_order": "RGB", "layout": "NCHW", "dtype": "float32",
             "range": [-1, 1], "normalisation": "x / 127.5 - 1", "mask": "uint8 HW, 255 = fill"},
     search: SearchConfig dict (the defaults), plus "importance_weights": {"computed_by":
@@ -58,7 +62,7 @@ MANIFEST = "manifest.json"
 WEIGHTS = "weights.bin"
 REFINER_WEIGHTS = "refiner.bin"
 ENCODER_WEIGHTS = "encoder.bin"
-GRAPHS = ("generator", "discriminator", "refiner", "search_step", "encoder")  # refiner, encoder optional
+GRAPHS = ("generator", "discriminator", "refiner", "search_step", "encoder", "samples_refiner")  # last 3 optional
 STEP_INPUTS = ("z", "m", "v", "t", "y", "W", "lam", "lr", "beta1", "beta2", "eps", "prior")
 STEP_OUTPUTS = ("z_next", "m_next", "v_next", "t_next", "loss", "image")
 PRIOR_CODE = {"lsgan": 0.0, "log": 1.0}

@@ -137,7 +137,16 @@ class Pipeline:
     def refiner_channels(self) -> int:
         """3 (the first refiner: blended RGB), 4 (+ the hole) or 7 (+ Telea's fill of the hole),
         read off the graph (runtime.imaging.images.refiner_input)."""
-        return int(self.engine.session("refiner").get_inputs()[0].shape[1])
+        return self.graph_channels("refiner")
+
+    def graph_channels(self, graph: str) -> int:
+        """A refiner graph's input channels ("refiner" or "samples_refiner")."""
+        return int(self.engine.session(graph).get_inputs()[0].shape[1])
+
+    def samples_refiner(self, samples: int) -> str:
+        """The refiner graph for `samples` completions per hole: "samples_refiner" (trained to keep
+        the samples' differences) when K > 1 and the bundle ships one, else "refiner"."""
+        return "samples_refiner" if samples > 1 and self.bundle.has_graph("samples_refiner") else "refiner"
 
     def _torch_searcher(self):
         from .torch_fallback import TorchSearch
@@ -206,22 +215,23 @@ class Pipeline:
         """Known pixels from `images`, the hole from `generated` (uint8, both (N,64,64,3))."""
         return blending.blend(mode, images, generated, masks)
 
-    def refine(self, blended: np.ndarray, masks: np.ndarray) -> np.ndarray:
-        """M*y + (1-M)*R(blended): uint8 (N,64,64,3) RGB, masks uint8 (N,64,64) -> uint8 (N,64,64,3)."""
-        if not self.has_refiner:
-            raise EdgefillError(f"bundle {self.bundle.root} has no refiner")
+    def refine(self, blended: np.ndarray, masks: np.ndarray, graph: str = "refiner") -> np.ndarray:
+        """M*y + (1-M)*R(blended): uint8 (N,64,64,3) RGB, masks uint8 (N,64,64) -> uint8 (N,64,64,3).
+        graph: "refiner", or "samples_refiner" for K samples of one hole (samples_refiner())."""
+        if not self.bundle.has_graph(graph):
+            raise EdgefillError(f"bundle {self.bundle.root} has no {graph.replace('_', ' ')}")
         blended, masks = check_batch(blended, masks)
-        x = refiner_input(blended, masks, self.refiner_channels)
-        refined = from_model(self.engine.forward("refiner", x))
+        x = refiner_input(blended, masks, self.graph_channels(graph))
+        refined = from_model(self.engine.forward(graph, x))
         return blending.paste(blended, refined, masks)
 
     # -- all stages -------------------------------------------------------------------------
     def run(self, images: np.ndarray, masks: np.ndarray, cfg: SearchConfig | None = None, *,
             start: Start | None = None, seeds: Sequence[int] | None = None, z0: np.ndarray | None = None,
             refine: bool = True, time_budget_ms: float | None = None,
-            progress: Callable[[int], None] | None = None) -> BatchResult:
-        """Search, blend and (when asked and the bundle has one) refine N 64x64 problems.
-        z0 (N*restarts, z_dim) overrides `start`."""
+            progress: Callable[[int], None] | None = None, refiner: str = "refiner") -> BatchResult:
+        """Search, blend and (when asked and the bundle has one) refine N 64x64 problems with the
+        `refiner` graph. z0 (N*restarts, z_dim) overrides `start`."""
         images, masks = check_batch(images, masks)
         cfg = cfg or self.search_defaults
         start = start or RandomStart()
@@ -230,7 +240,7 @@ class Pipeline:
         y, W = self.problem(images, masks)
         result = self.search(y, W, cfg, np.asarray(z0, np.float32), time_budget_ms, progress)
         searched = self.blend(images, from_model(result.images), masks, cfg.blend)
-        refined = self.refine(searched, masks) if refine and self.has_refiner else None
+        refined = self.refine(searched, masks, refiner) if refine and self.has_refiner else None
         return BatchResult(searched=searched, refined=refined, final=refined if refined is not None else searched,
                            search=result, config=cfg, blend=cfg.blend, start=getattr(start, "name", "given"))
 
@@ -239,8 +249,9 @@ class Pipeline:
                     refine: bool = True, time_budget_ms: float | None = None,
                     progress: Callable[[int], None] | None = None) -> SampleSet:
         """K = `samples` completions of each of N holes: K starts per image (starts.sample_starts,
-        spread cfg.sample_spread), the N*K problems run through `run` as one batch, then each
-        image's samples ordered by search loss. samples=1 gives exactly `run`'s output."""
+        spread cfg.sample_spread), the N*K problems run through `run` as one batch (refined by the
+        samples refiner when the bundle ships one: samples_refiner()), then each image's samples
+        ordered by search loss. samples=1 gives exactly `run`'s output."""
         images, masks = check_batch(images, masks)
         cfg = cfg or self.search_defaults
         start = start or RandomStart()
@@ -250,7 +261,8 @@ class Pipeline:
             raise EdgefillError(f"{len(seeds)} seeds for {n} images")
         z0 = sample_starts(start, self.engine, images, masks, cfg.restarts, seeds, k, cfg.sample_spread)
         batch = self.run(np.repeat(images, k, axis=0), np.repeat(masks, k, axis=0), cfg, start=start,
-                         z0=z0, refine=refine, time_budget_ms=time_budget_ms, progress=progress)
+                         z0=z0, refine=refine, time_budget_ms=time_budget_ms, progress=progress,
+                         refiner=self.samples_refiner(k))
         loss = np.asarray(batch.search.loss, np.float32).reshape(n, k)
         order = np.argsort(loss, axis=1, kind="stable")
 

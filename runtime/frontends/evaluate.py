@@ -412,7 +412,8 @@ def run_batch(truth: np.ndarray, masks: np.ndarray, methods: tuple[str, ...], in
     from initial_z(1, restarts, z_dim, seeds[i]), so a result does not depend on the batch it was
     searched in. progress: called with 1 after every search step. samples K > 1: that one search
     is Pipeline.run_samples (K per image, the same start and seeds), the lsgan rows come from
-    sample 0 (the single output) and BatchOutputs.samples holds the K samples."""
+    sample 0 (the single output: refined by the bundle's refiner even where a samples refiner
+    refines the K samples) and BatchOutputs.samples holds the K samples."""
     from ..imaging import blend
     from ..imaging.images import from_model
 
@@ -444,7 +445,9 @@ def run_batch(truth: np.ndarray, masks: np.ndarray, methods: tuple[str, ...], in
             out["lsgan+poisson"] = blend.poisson(masked, generated, masks)
         if "lsgan+refiner" in methods:
             if sset is not None:
-                out["lsgan+refiner"] = sset.batch.final[first]
+                same = inpainter.pipeline.samples_refiner(samples) == "refiner"
+                out["lsgan+refiner"] = (sset.batch.final[first] if same
+                                        else inpainter.refine(sset.batch.searched[first], masks))
             else:
                 blended = out.get(f"lsgan+{search_cfg.blend}") if search_cfg.blend == "poisson" else pasted
                 if blended is None:

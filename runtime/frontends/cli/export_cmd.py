@@ -17,6 +17,10 @@ def register(cli: click.Group) -> None:
     @click.option("--checkpoint", default=None,
                   help="GAN run folder (or its checkpoint/), or an existing bundle whose G, D and refiner to re-export.")
     @click.option("--refiner", default=None, help="Refiner run folder or checkpoint/ folder (optional).")
+    @click.option("--samples-refiner", default=None,
+                  help="Refiner run trained to keep K samples apart (`train refiner --samples-per-mask 2 "
+                       "--keep-weight W`; optional: a bundle source keeps its own): refines K > 1 samples per hole, "
+                       "the refiner refines one.")
     @click.option("--encoder", default=None,
                   help="Encoder run folder (`edgefill train encoder`; optional: a bundle source keeps its own).")
     @click.option("--encoder-steps", default=None, type=click.IntRange(1),
@@ -46,11 +50,14 @@ def register(cli: click.Group) -> None:
     @click.option("--lr", default=None, type=float, help="Search default: Adam learning rate.")
     @click.option("--prior", default=None, type=click.Choice(["lsgan", "log"]), help="Search default: prior form.")
     @click.option("--blend", default=None, type=click.Choice(["paste", "poisson"]), help="Search default: blending.")
+    @click.option("--sample-spread", default=None, type=click.FloatRange(0),
+                  help="Search default for K samples: std of the noise added to the start of samples 2..K.")
     @click.option("--json", "json_path", default=None, help="Write the export summary (sizes, validation) as JSON.")
     @click.option("--quiet", is_flag=True, help="Print only the table and the result line.")
     @click.pass_context
-    def export_cmd(ctx, checkpoint, refiner, encoder, encoder_steps, encoder_restarts, detector, detector_faces, out,
-                   fp16, int8, int8_faces, validate, steps, restarts, lam, lr, prior, blend, json_path, quiet):
+    def export_cmd(ctx, checkpoint, refiner, samples_refiner, encoder, encoder_steps, encoder_restarts, detector,
+                   detector_faces, out, fp16, int8, int8_faces, validate, steps, restarts, lam, lr, prior, blend,
+                   sample_spread, json_path, quiet):
         """Export generator, critic, refiner, encoder and the latent-search step graph to an ONNX bundle
         (or, with `export triton`, a bundle to a Triton model repository)."""
         if ctx.invoked_subcommand is not None:
@@ -76,7 +83,8 @@ def register(cli: click.Group) -> None:
             summary = export_bundle(checkpoint, out, refiner=refiner, validate=validate, progress=not quiet,
                                     fp16=fp16, say=click.echo,
                                     search_overrides=dict(steps=steps, restarts=restarts, lam=lam, lr=lr, prior=prior,
-                                                          blend=blend), encoder=encoder,
+                                                          blend=blend, sample_spread=sample_spread), encoder=encoder,
+                                    samples_refiner=samples_refiner,
                                     encoder_search={"steps": encoder_steps, "restarts": encoder_restarts},
                                     detector=detector, detector_faces=detector_faces, int8=int8,
                                     int8_faces=int8_faces)
