@@ -34,6 +34,9 @@ def test_default_bundle_is_found_verified_and_within_budget():
     # the generator of the long run (issue 20): EMA weights chosen by SWD, >= 1M images trained
     gan = m["training"]["gan"]
     assert gan["weights"]["generator"].startswith("ema") and gan["images_seen"] >= 1_000_000
+    # K samples per hole (issue 22): their own refiner, trained to keep the search's differences
+    assert m["graphs"]["samples_refiner"]["inputs"]["image_hole_telea"][1] == 7
+    assert m["training"]["samples_refiner"]["keep_weight"] > 0 and m["search"]["sample_spread"] > 0
 
 
 def test_readme_main_job_inpaints_a_sample_with_the_default_bundle(tmp_path):
