@@ -84,6 +84,36 @@ def test_io_bound_loop_equals_a_plain_host_loop(onnx_inpainter, problem):
     np.testing.assert_allclose(res.images, onnx_inpainter.engine.forward("generator", best_z), atol=0)
 
 
+@pytest.mark.parametrize("prior", ["lsgan", "log"])
+def test_a_one_step_search_is_a_scoring_pass_with_the_same_result(onnx_inpainter, problem, prior):
+    """steps=1 never uses the gradient: the forward graphs and score_loss give the step graph's
+    loss, z and image for every image's best restart."""
+    from edgefill.runtime.core.ort_search import score_loss
+
+    images, masks = problem
+    searcher = onnx_inpainter.pipeline._searcher
+    cfg = onnx_inpainter.search_defaults.replace(steps=1, restarts=3, lam=0.3, prior=prior)
+    y, W = to_model(images), importance_weights(masks)
+    z0 = initial_z(len(images), 3, 100, 2)
+    ticks = []
+    a = searcher.search(y, W, cfg, z0, progress=ticks.append)
+    b = searcher.steps(y, W, cfg, z0)
+    assert a.extra.get("scored") and not b.extra.get("scored") and ticks == [1]
+    assert a.steps_run == b.steps_run == 1 and a.history.shape == b.history.shape == (1, 4)
+    np.testing.assert_allclose(a.loss, b.loss, rtol=1e-5)
+    # the tiny random G gives restarts whose losses tie to 1e-6, so compare each winner to its start
+    for i in range(len(images)):
+        assert any(np.array_equal(a.z[i], row) for row in z0[i * 3:(i + 1) * 3])
+    np.testing.assert_allclose(a.images, onnx_inpainter.engine.forward("generator", a.z), atol=1e-6)
+    one = cfg.replace(restarts=1)
+    c, d = searcher.search(y, W, one, z0[::3]), searcher.steps(y, W, one, z0[::3])
+    np.testing.assert_allclose(c.loss, d.loss, rtol=1e-5)
+    np.testing.assert_array_equal(c.z, d.z)
+    np.testing.assert_allclose(c.images, d.images, atol=1e-5)
+    with pytest.raises(EdgefillError, match="prior form"):
+        score_loss(a.images, np.zeros(4), y, W, 1.0, "hinge")
+
+
 def test_eps_survives_graph_optimisation(onnx_inpainter):
     """A zero gradient (nothing known, lam = 0) must leave z unchanged, not NaN: eps is an input."""
     sess = onnx_inpainter.engine.session("search_step")

@@ -9,6 +9,7 @@ import pytest
 from edgefill.runtime.core.starts import GivenStart, sample_starts
 from edgefill.runtime.errors import EdgefillError
 from edgefill.runtime.frontends.inpainter import MAX_SAMPLES, Inpainter
+from edgefill.runtime.imaging.blend import anchored
 from edgefill.runtime.imaging.masks import make_mask
 
 
@@ -83,6 +84,47 @@ def test_inpaint_with_samples_returns_k_full_size_results(inpainter):
         np.testing.assert_array_equal(a.image, b.image)
 
 
+def test_samples_after_the_first_take_their_own_step_count(inpainter, problems):
+    """sample_steps: samples k >= 1 run that many steps as their own batch; sample 0 keeps `steps`
+    and so stays the single output; `steps` given alone applies to every sample."""
+    images, masks = problems
+    p = inpainter.pipeline
+    cfg = p.config(steps=4, restarts=1, sample_steps=1)
+    assert (cfg.steps, cfg.steps_of_samples) == (4, 1)
+    assert p.config(steps=4).steps_of_samples == 4
+    assert p.config(sample_steps=2).steps_of_samples == 2
+    ticks = []
+    sset = p.run_samples(images, masks, cfg, samples=3, seeds=[1, 2, 3], progress=ticks.append)
+    assert sset.batch.search.steps_run == 4 and sset.batch.search.extra["sample_steps_run"] == 1
+    assert sum(ticks) == 5 and sset.batch.search.history.shape == (4, 9)
+    np.testing.assert_array_equal(sset.batch.final[::3], p.run(images, masks, cfg, seeds=[1, 2, 3]).final)
+    one = p.run(np.repeat(images, 2, 0), np.repeat(masks, 2, 0), cfg.replace(steps=1),
+                z0=sample_starts(p.make_start("random"), p.engine, images, masks, 1, [1, 2, 3], 3, 0.5)
+                .reshape(3, 3, -1)[:, 1:].reshape(6, -1), refine=False)
+    np.testing.assert_array_equal(sset.batch.searched.reshape(3, 3, 64, 64, 3)[:, 1:].reshape(6, 64, 64, 3),
+                                  one.searched)
+    with pytest.raises(EdgefillError, match="sample_steps"):
+        cfg.replace(sample_steps=-1)
+
+
+def test_anchored_samples_keep_their_differences_on_the_anchor():
+    rng = np.random.default_rng(0)
+    anchor = rng.integers(40, 200, size=(2, 8, 8, 3), dtype=np.uint8)
+    samples = rng.integers(60, 180, size=(2, 3, 8, 8, 3), dtype=np.uint8)
+    masks = np.zeros((2, 8, 8), np.uint8)
+    masks[:, 2:6, 2:6] = 255
+    out = anchored(anchor, samples, masks)
+    assert out.shape == samples.shape and out.dtype == np.uint8
+    np.testing.assert_array_equal(out[:, 0], anchor)
+    hole = masks >= 128
+    diff = samples[:, 2].astype(int) - samples[:, 0].astype(int)
+    expect = np.clip(anchor.astype(int) + diff, 0, 255)
+    np.testing.assert_array_equal(out[:, 2][hole], expect[hole])
+    np.testing.assert_array_equal(out[:, 1][~hole], anchor[~hole])
+    with pytest.raises(EdgefillError, match="anchored expects"):
+        anchored(anchor, samples[:, 0], masks)
+
+
 @pytest.mark.parametrize("k", [0, -1, MAX_SAMPLES + 1])
 def test_a_bad_sample_count_is_one_clear_error(inpainter, k):
     image = np.zeros((64, 64, 3), np.uint8)
@@ -121,7 +163,8 @@ def samples_refiner_bundle(tmp_path_factory, tiny_bundle):
 
 def test_a_samples_refiner_ships_validated_and_refines_k_samples_only(samples_refiner_bundle, tiny_bundle, problems):
     """--samples-refiner: its own graph, its tensors in refiner.bin, checked against torch at export;
-    K > 1 samples are refined by it, one sample (and evaluate's single row) by the refiner."""
+    K > 1 samples are refined by it and moved onto sample 0, which stays the single output (the
+    refiner's), as does evaluate's single row."""
     from edgefill.runtime.core.bundle import open_bundle
 
     m = open_bundle(samples_refiner_bundle).manifest
@@ -138,14 +181,16 @@ def test_a_samples_refiner_ships_validated_and_refines_k_samples_only(samples_re
     inp, plain = Inpainter(str(samples_refiner_bundle), threads=1), Inpainter(str(tiny_bundle), threads=1)
     assert inp.pipeline.samples_refiner(3) == "samples_refiner" and inp.pipeline.samples_refiner(1) == "refiner"
     sset = inp.inpaint_samples(images, masks, 3, steps=2, seed=7)
-    flat = sset.batch
-    np.testing.assert_array_equal(flat.final, inp.pipeline.refine(flat.searched, flat_masks := np.repeat(masks, 3, 0),
-                                                                  "samples_refiner"))
-    assert not np.array_equal(flat.final, inp.pipeline.refine(flat.searched, flat_masks))
-    ref = plain.inpaint_samples(images, masks, 3, steps=2, seed=7, sample_spread=0.75)
-    np.testing.assert_array_equal(sset.searched, ref.searched)  # only the refining differs
+    flat, n = sset.batch, len(images)
     single = inp.inpaint_batch(images, masks, steps=2, seed=7)
     np.testing.assert_array_equal(single.final, plain.inpaint_batch(images, masks, steps=2, seed=7).final)
+    np.testing.assert_array_equal(flat.final[::3], single.final)  # sample 0 is the single output
+    kept = inp.pipeline.refine(flat.searched, np.repeat(masks, 3, 0), "samples_refiner")
+    np.testing.assert_array_equal(flat.final.reshape(n, 3, 64, 64, 3),
+                                  anchored(single.final, kept.reshape(n, 3, 64, 64, 3), masks))
+    ref = plain.inpaint_samples(images, masks, 3, steps=2, seed=7, sample_spread=0.75)
+    np.testing.assert_array_equal(sset.searched, ref.searched)  # only the refining differs
+    assert not np.array_equal(sset.final, ref.final)
 
     from edgefill.runtime.frontends.evaluate import run_batch
 

@@ -12,9 +12,16 @@ provider computes (GPU memory on CUDA/TensorRT, host memory on the CPU):
 - the only per-step device-to-host copy is the loss vector (B floats), which the BestTracker
   needs for best-of-K and early stopping.
 
-After the loop the best rows are read from their buffers once and the final images are
-computed once with generator.onnx from the best z (the step graph's `image` output is left
-unbound, so it is never copied).
+After the loop the best rows are read from their buffers once. The final images: on a device
+(CUDA/TensorRT) generator.onnx runs once on the best z, so the step graph's `image` output
+never leaves the device; on the CPU, where reading it is a host memcpy, each step's `image`
+output is kept for the images whose best moved to that step (the torch backend's way), which
+saves that generator pass: for K samples at 1 step it was about a quarter of their cost.
+
+A search of ONE step never uses its gradient (the best z is the start, the only z evaluated),
+so it is a scoring pass instead: generator.onnx and discriminator.onnx forward, the step
+graph's loss in numpy (score_loss), the same SearchResult. On 2 CPU cores that is about a third
+of a step's cost; `K samples` searches samples 2..K this way (SearchConfig.sample_steps = 1).
 """
 from __future__ import annotations
 
@@ -56,6 +63,8 @@ class OrtSearch:
             raise StepGraphError(f"search-step graph has inputs {sorted(inputs)} and outputs {sorted(outputs)}; "
                                  f"expected {list(STEP_INPUTS)} -> {list(STEP_OUTPUTS)}")
         self.z_dim = engine.bundle.z_dim
+        self.keeps_images = engine.device == "cpu" and "image" in outputs
+        self.scores_one_step = engine.bundle.has_graph("generator") and engine.bundle.has_graph("discriminator")
 
     def search(self, y: np.ndarray, W: np.ndarray, cfg: SearchConfig, z0: np.ndarray,
                time_budget_ms: float | None = None, progress: Callable[[int], None] | None = None,
@@ -69,12 +78,45 @@ class OrtSearch:
         evaluated z) to the host: SearchResult.extra["z_at"] = {s: (N, z_dim)}, ["seconds_at"] =
         {s: seconds since the start} (the steps-vs-quality curve from one search).
         """
-        start = time.perf_counter()
-        eng, sess = self.engine, self.session
         n, k = y.shape[0], cfg.restarts
         b = n * k
         if z0.shape != (b, self.z_dim):
             raise EdgefillError(f"z0 must be ({b}, {self.z_dim}), got {z0.shape}")
+        if cfg.steps == 1 and self.scores_one_step:
+            return self.score(y, W, cfg, z0, progress, record_at)
+        return self.steps(y, W, cfg, z0, time_budget_ms, progress, record_at)
+
+    def score(self, y: np.ndarray, W: np.ndarray, cfg: SearchConfig, z0: np.ndarray,
+              progress: Callable[[int], None] | None = None, record_at: Sequence[int] = ()) -> SearchResult:
+        """The one-step search without its gradient (module docstring): each image's best
+        restart at z0, the same result as `steps` with cfg.steps = 1."""
+        start = time.perf_counter()
+        eng, n, k = self.engine, y.shape[0], cfg.restarts
+        try:
+            x = eng.forward("generator", z0)
+            s = eng.forward("discriminator", x)
+        except EdgefillError as exc:
+            raise StepGraphError(str(exc)) from None
+        loss = score_loss(x, s, np.repeat(y, k, axis=0), np.repeat(W, k, axis=0), cfg.lam, cfg.prior)
+        tracker = BestTracker(n, k, cfg)
+        tracker.update(loss, z0, x)
+        step_finished(False, progress, start, None)
+        extra = {"provider": eng.provider, "prior": cfg.prior, "scored": True}
+        if record_at:
+            extra.update(z_at={1: tracker.best_z.copy()} if 1 in record_at else {},
+                         seconds_at={1: time.perf_counter() - start} if 1 in record_at else {})
+        return SearchResult(z=tracker.best_z, images=tracker.best_x, loss=tracker.best_loss,
+                            history=np.stack(tracker.history), steps_run=1, seconds=time.perf_counter() - start,
+                            backend=self.backend, extra=extra)
+
+    def steps(self, y: np.ndarray, W: np.ndarray, cfg: SearchConfig, z0: np.ndarray,
+              time_budget_ms: float | None = None, progress: Callable[[int], None] | None = None,
+              record_at: Sequence[int] = ()) -> SearchResult:
+        """cfg.steps Adam steps through the step graph (`search`'s arguments, z0 checked)."""
+        start = time.perf_counter()
+        eng, sess = self.engine, self.session
+        n, k = y.shape[0], cfg.restarts
+        b = n * k
         binding = sess.io_binding()
         static = {"y": eng.ortvalue(np.repeat(np.asarray(y, np.float32), k, axis=0)),
                   "W": eng.ortvalue(np.repeat(np.asarray(W, np.float32), k, axis=0))}
@@ -89,6 +131,11 @@ class OrtSearch:
         t = [eng.ortvalue(np.zeros(b, np.float32)), eng.empty((b,))]
         loss_buf = eng.empty((b,))
         binding.bind_ortvalue_output("loss", loss_buf)
+        best_x = None
+        if self.keeps_images:
+            image_buf = eng.empty((b, 3, y.shape[2], y.shape[3]))
+            binding.bind_ortvalue_output("image", image_buf)
+            best_x = np.empty((n, 3, y.shape[2], y.shape[3]), np.float32)
 
         z_cur = eng.ortvalue(z0.astype(np.float32))
         pool = [z_cur]                      # every z buffer allocated so far (at most n + 2)
@@ -118,9 +165,12 @@ class OrtSearch:
             except Exception as exc:  # noqa: BLE001 - onnxruntime raises several types
                 raise StepGraphError(f"search-step graph failed on {eng.provider}: {_first_line(exc)}") from None
             stop = tracker.update(loss_buf.numpy())
-            for i in np.flatnonzero(tracker.replaced):
+            moved = np.flatnonzero(tracker.replaced)
+            for i in moved:
                 holder[i] = z_cur
                 holder_row[i] = tracker.rows[i]
+            if best_x is not None and len(moved):
+                best_x[moved] = image_buf.numpy()[tracker.rows[moved]]
             z_cur = z_next
             steps_run = step + 1
             if steps_run in record_at:
@@ -130,7 +180,7 @@ class OrtSearch:
                 break
 
         z_best = self._best_z(holder, holder_row, n)
-        images = eng.forward("generator", z_best)
+        images = best_x if best_x is not None else eng.forward("generator", z_best)
         extra = {"provider": eng.provider, "prior": cfg.prior}
         if record_at:
             extra.update(z_at=z_at, seconds_at=seconds_at)
@@ -146,3 +196,18 @@ class OrtSearch:
             for i in (i for i in range(n) if holder[i] is buf):
                 z_best[i] = host[holder_row[i]]
         return z_best
+
+
+def score_loss(x: np.ndarray, score: np.ndarray, y: np.ndarray, W: np.ndarray, lam: float, prior: str) -> np.ndarray:
+    """The step graph's per-row loss from its parts: x = G(z) float32 (B,3,64,64) in [-1,1],
+    score = D(x) (B,) or (B,1), y (B,3,64,64), W (B,1,64,64) -> float32 (B,):
+    sum |W * (x - y)| + lam * P(score), P = (s - 1)^2 (lsgan) or -softplus(s) (log)."""
+    s = np.asarray(score, np.float32).reshape(-1)
+    if prior == "lsgan":
+        p = (s - 1.0) ** 2
+    elif prior == "log":
+        p = -(np.maximum(s, 0.0) + np.log1p(np.exp(-np.abs(s))))
+    else:
+        raise EdgefillError(f"unknown prior form {prior!r}")
+    contextual = np.abs(W * (x - y)).sum(axis=(1, 2, 3), dtype=np.float32)
+    return (contextual + np.float32(lam) * p).astype(np.float32)

@@ -26,8 +26,9 @@ Stages (each usable alone; `run` composes them):
         extra channels that the bundle's refiner takes: runtime.imaging.images.refiner_input)
     run(images, masks, cfg, start=RandomStart(), seeds=..., refine=True) -> BatchResult
     run_samples(images, masks, cfg, samples=K, start=..., seeds=...) -> SampleSet: K different
-        completions of each hole (runtime.core.starts.sample_starts), searched, blended and
-        refined as ONE batch of N*K problems through `run`, ordered by search loss
+        completions of each hole (runtime.core.starts.sample_starts): sample 0 is `run`'s single
+        output, samples 1..K-1 one more batch (cfg.steps_of_samples steps) refined by the
+        samples refiner and moved onto sample 0 (blend.anchored); ordered by search loss
 """
 from __future__ import annotations
 
@@ -168,11 +169,15 @@ class Pipeline:
         return make_start(init, self.engine)
 
     def config(self, steps=None, restarts=None, lam=None, lr=None, prior=None, blend=None,
-               patience=None, start: str = "random") -> SearchConfig:
+               patience=None, start: str = "random", sample_spread=None, sample_steps=None) -> SearchConfig:
         """The bundle's search defaults for `start` (a start's name: "random", "encoder", "given";
-        Bundle.search_defaults_for) with the given (non-None) settings replaced."""
+        Bundle.search_defaults_for) with the given (non-None) settings replaced. `steps` given
+        without `sample_steps` applies to every sample of run_samples."""
+        if sample_steps is None and steps is not None:
+            sample_steps = steps
         return self.bundle.search_defaults_for(start).replace(steps=steps, restarts=restarts, lam=lam, lr=lr,
-                                                              prior=prior, blend=blend, patience=patience)
+                                                              prior=prior, blend=blend, patience=patience,
+                                                              sample_spread=sample_spread, sample_steps=sample_steps)
 
     # -- the stages -------------------------------------------------------------------------
     @staticmethod
@@ -248,29 +253,83 @@ class Pipeline:
                     samples: int = 1, start: Start | None = None, seeds: Sequence[int] | None = None,
                     refine: bool = True, time_budget_ms: float | None = None,
                     progress: Callable[[int], None] | None = None) -> SampleSet:
-        """K = `samples` completions of each of N holes: K starts per image (starts.sample_starts,
-        spread cfg.sample_spread), the N*K problems run through `run` as one batch (refined by the
-        samples refiner when the bundle ships one: samples_refiner()), then each image's samples
-        ordered by search loss. samples=1 gives exactly `run`'s output."""
+        """K = `samples` completions of each of N holes, then each image's samples ordered by
+        search loss. K starts per image (starts.sample_starts, spread cfg.sample_spread):
+
+        - sample 0 is `run`'s single output, exactly: its start, cfg.steps, the bundle's refiner;
+        - samples k >= 1, the N*(K-1) other problems, are ONE more batch through `run`, searched
+          cfg.steps_of_samples steps (unrefined);
+        - with a samples refiner in the bundle (samples_refiner()), all N*K blended results go
+          through it in one batch and are moved onto sample 0 (blend.anchored: sample k = the
+          single output + R_s(x_k) - R_s(x_0)): the differences that refiner was trained to keep,
+          on the bundle's best single picture. Without one, the bundle's refiner refines them.
+
+        samples=1 gives exactly `run`'s output. time_budget_ms is shared by the two searches."""
         images, masks = check_batch(images, masks)
         cfg = cfg or self.search_defaults
         start = start or RandomStart()
-        k, n = int(samples), len(images)
+        k, n, r, z_dim = int(samples), len(images), cfg.restarts, self.bundle.z_dim
         seeds = list(range(n)) if seeds is None else [int(s) for s in seeds]
         if len(seeds) != n:
             raise EdgefillError(f"{len(seeds)} seeds for {n} images")
-        z0 = sample_starts(start, self.engine, images, masks, cfg.restarts, seeds, k, cfg.sample_spread)
-        batch = self.run(np.repeat(images, k, axis=0), np.repeat(masks, k, axis=0), cfg, start=start,
-                         z0=z0, refine=refine, time_budget_ms=time_budget_ms, progress=progress,
-                         refiner=self.samples_refiner(k))
+        z0 = sample_starts(start, self.engine, images, masks, r, seeds, k, cfg.sample_spread).reshape(n, k, r, z_dim)
+        first = self.run(images, masks, cfg, start=start, z0=z0[:, 0].reshape(n * r, z_dim), refine=refine,
+                         time_budget_ms=time_budget_ms, progress=progress)
+        batch = first if k == 1 else self._other_samples(images, masks, cfg, start, z0[:, 1:], first, refine,
+                                                         time_budget_ms, progress)
         loss = np.asarray(batch.search.loss, np.float32).reshape(n, k)
         order = np.argsort(loss, axis=1, kind="stable")
 
+        rows = np.arange(n)[:, None]
+
         def ranked(flat):
             flat = np.asarray(flat)
-            arr = flat.reshape(n, k, *flat.shape[1:])
-            return np.take_along_axis(arr, order.reshape(n, k, *([1] * (arr.ndim - 2))), axis=1)
+            return flat.reshape(n, k, *flat.shape[1:])[rows, order]
 
-        return SampleSet(searched=ranked(batch.searched), refined=None if batch.refined is None else
-                         ranked(batch.refined), final=ranked(batch.final), loss=ranked(loss.reshape(-1)),
+        refined = None if batch.refined is None else ranked(batch.refined)
+        return SampleSet(searched=ranked(batch.searched), refined=refined,
+                         final=refined if refined is not None else ranked(batch.final), loss=ranked(loss.reshape(-1)),
                          z=ranked(batch.search.z), sample=order.astype(np.int64), seeds=seeds, batch=batch)
+
+    def _other_samples(self, images, masks, cfg: SearchConfig, start: Start, z0: np.ndarray, first: BatchResult,
+                       refine: bool, time_budget_ms, progress) -> BatchResult:
+        """Samples 1..K-1 (z0 (N, K-1, restarts, z_dim)) searched as one batch and joined with
+        sample 0's BatchResult `first` into one image-major BatchResult of N*K problems."""
+        n, k = len(images), z0.shape[1] + 1
+        left = None if time_budget_ms is None else max(time_budget_ms - first.search.seconds * 1000.0, 1e-3)
+        rest = self.run(np.repeat(images, k - 1, axis=0), np.repeat(masks, k - 1, axis=0),
+                        cfg.replace(steps=cfg.steps_of_samples), start=start, z0=z0.reshape(-1, z0.shape[-1]),
+                        refine=False, time_budget_ms=left, progress=progress)
+        searched = _join(first.searched, rest.searched, k)
+        refined = None
+        if refine and self.has_refiner:
+            graph = self.samples_refiner(k)
+            if graph == "refiner":
+                refined = _join(first.refined, self.refine(rest.searched, np.repeat(masks, k - 1, axis=0)), k)
+            else:
+                kept = self.refine(searched, np.repeat(masks, k, axis=0), graph)
+                refined = blending.anchored(first.refined, kept.reshape(n, k, *kept.shape[1:]), masks)
+                refined = refined.reshape(n * k, *kept.shape[1:])
+        a, b = first.search, rest.search
+        steps = max(len(a.history), len(b.history))
+        search = SearchResult(z=_join(a.z, b.z, k), images=_join(a.images, b.images, k), loss=_join(a.loss, b.loss, k),
+                              history=_join(_pad_steps(a.history, steps).T, _pad_steps(b.history, steps).T, k).T,
+                              steps_run=a.steps_run, seconds=a.seconds + b.seconds, backend=a.backend,
+                              extra={**a.extra, "sample_steps_run": b.steps_run})
+        return BatchResult(searched=searched, refined=refined, final=refined if refined is not None else searched,
+                           search=search, config=cfg, blend=cfg.blend, start=first.start)
+
+
+def _join(first: np.ndarray, rest: np.ndarray, k: int) -> np.ndarray:
+    """Rows of sample 0 (N, ...) and of samples 1..K-1 (N*(K-1), ...) -> image-major (N*K, ...)."""
+    first, rest = np.asarray(first), np.asarray(rest)
+    n = len(first)
+    return np.concatenate([first[:, None], rest.reshape(n, k - 1, *first.shape[1:])], axis=1).reshape(
+        n * k, *first.shape[1:])
+
+
+def _pad_steps(history: np.ndarray, steps: int) -> np.ndarray:
+    """A (steps_run, B) best-so-far loss history held at its last row up to `steps` rows."""
+    history = np.asarray(history)
+    return np.concatenate([history, np.repeat(history[-1:], steps - len(history), axis=0)]) if len(history) < steps \
+        else history

@@ -21,6 +21,10 @@ class SearchConfig:
     sample_spread: for K samples per hole (runtime.core.starts.sample_starts), sample k >= 1
     starts at the start's z + sample_spread * N(0, I) (clipped to [-1,1]); 0 = every sample
     starts at the same z (no diversity beyond the random restarts).
+    sample_steps: Adam steps of samples k >= 1 (sample 0 is the single output and takes `steps`);
+    0 = `steps`. The step count is also each sample's loss evaluation, which orders the samples:
+    1 scores each sample's start and keeps it (on 2 CPU cores a row-step is most of a sample's
+    cost; docs/samples.md measured what more steps give).
     """
 
     steps: int = 300
@@ -35,6 +39,7 @@ class SearchConfig:
     patience: int = 0
     min_delta: float = 1e-4
     sample_spread: float = 0.5
+    sample_steps: int = 0
 
     def __post_init__(self) -> None:
         if self.prior not in PRIOR_FORMS:
@@ -47,6 +52,13 @@ class SearchConfig:
             raise EdgefillError("lr and eps must be positive and lam non-negative")
         if not self.sample_spread >= 0:
             raise EdgefillError("sample_spread must be non-negative")
+        if self.sample_steps < 0:
+            raise EdgefillError("sample_steps must be non-negative (0: the same as steps)")
+
+    @property
+    def steps_of_samples(self) -> int:
+        """The Adam steps of samples k >= 1: sample_steps, or steps when that is 0."""
+        return self.sample_steps or self.steps
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

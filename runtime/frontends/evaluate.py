@@ -97,6 +97,7 @@ class EvaluateConfig:
     init: str = "auto"
     samples: int = 1
     sample_spread: float | None = None
+    sample_steps: int | None = None
 
     def __post_init__(self) -> None:
         if self.init not in INITS:
@@ -287,9 +288,8 @@ def evaluate(images: np.ndarray, cfg: EvaluateConfig, inpainter=None, data_info:
     search_cfg, search_start = None, None
     if inpainter is not None and cfg.needs_search:
         search_start = inpainter.pipeline.make_start(cfg.init)
-        search_cfg = inpainter.config_for(steps=cfg.steps, restarts=cfg.restarts, start=search_start.name)
-        if cfg.sample_spread is not None:
-            search_cfg = search_cfg.replace(sample_spread=float(cfg.sample_spread))
+        search_cfg = inpainter.config_for(steps=cfg.steps, restarts=cfg.restarts, start=search_start.name,
+                                          sample_spread=cfg.sample_spread, sample_steps=cfg.sample_steps)
     per_image: dict = {}
     per_sample: dict = {}
     grid: dict = {}
@@ -378,6 +378,7 @@ def evaluate(images: np.ndarray, cfg: EvaluateConfig, inpainter=None, data_info:
     if cfg.samples > 1:
         report["samples"] = [summarise_samples(kind, cfg.samples, per_sample[kind]) for kind in cfg.masks]
         settings["sample_spread"] = search_cfg.sample_spread
+        settings["sample_steps"] = search_cfg.steps_of_samples
         settings["sample_starts"] = ("sample 0: the single output's start; sample k >= 1 from "
                                      "runtime.core.starts.sample_seed_rng(seed + i, k)")
         settings["metrics"]["samples"] = {
@@ -412,8 +413,7 @@ def run_batch(truth: np.ndarray, masks: np.ndarray, methods: tuple[str, ...], in
     from initial_z(1, restarts, z_dim, seeds[i]), so a result does not depend on the batch it was
     searched in. progress: called with 1 after every search step. samples K > 1: that one search
     is Pipeline.run_samples (K per image, the same start and seeds), the lsgan rows come from
-    sample 0 (the single output: refined by the bundle's refiner even where a samples refiner
-    refines the K samples) and BatchOutputs.samples holds the K samples."""
+    sample 0 (the single output) and BatchOutputs.samples holds the K samples."""
     from ..imaging import blend
     from ..imaging.images import from_model
 
@@ -444,10 +444,8 @@ def run_batch(truth: np.ndarray, masks: np.ndarray, methods: tuple[str, ...], in
         if "lsgan+poisson" in methods:
             out["lsgan+poisson"] = blend.poisson(masked, generated, masks)
         if "lsgan+refiner" in methods:
-            if sset is not None:
-                same = inpainter.pipeline.samples_refiner(samples) == "refiner"
-                out["lsgan+refiner"] = (sset.batch.final[first] if same
-                                        else inpainter.refine(sset.batch.searched[first], masks))
+            if sset is not None:  # sample 0 is the single output (Pipeline.run_samples)
+                out["lsgan+refiner"] = sset.batch.final[first]
             else:
                 blended = out.get(f"lsgan+{search_cfg.blend}") if search_cfg.blend == "poisson" else pasted
                 if blended is None:

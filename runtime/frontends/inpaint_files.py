@@ -65,6 +65,7 @@ class InpaintJob:
     server: str | None = None  # a running `edgefill serve` (http URL): the work is computed there
     samples: int = 1  # fills per hole (1..inpainter.MAX_SAMPLES), best search loss first
     sample_spread: float | None = None  # spread of samples k >= 1 around the start (None: the bundle's)
+    sample_steps: int | None = None  # Adam steps of samples k >= 1 (None: --steps if given, else the bundle's)
 
     def local_only(self) -> list[str]:
         """The flags set that only an in-process run honours (refused with --server)."""
@@ -72,7 +73,8 @@ class InpaintJob:
         names = {"bundle": "--bundle", "provider": "--provider", "backend": "--backend", "blend": "--blend",
                  "refine": "--no-refine", "time_budget_ms": "--time-budget-ms", "lam": "--lam", "lr": "--lr",
                  "prior": "--prior", "patience": "--patience", "side_by_side": "--side-by-side",
-                 "threads": "--threads", "sample_spread": "--sample-spread"}
+                 "threads": "--threads", "sample_spread": "--sample-spread",
+                 "sample_steps": "--sample-steps"}
         return [flag for field, flag in names.items() if getattr(self, field) != getattr(defaults, field)]
 
 
@@ -181,9 +183,7 @@ def run_inpaint(job: InpaintJob) -> dict:
     inp = Inpainter(job.bundle, provider=job.provider, backend=job.backend, threads=job.threads)
     search_start = inp.pipeline.make_start(job.init)
     cfg = inp.config_for(job.steps, job.restarts, job.lam, job.lr, job.prior, job.blend, job.patience,
-                         start=search_start.name)
-    if job.sample_spread is not None:
-        cfg = cfg.replace(sample_spread=float(job.sample_spread))
+                         start=search_start.name, sample_spread=job.sample_spread, sample_steps=job.sample_steps)
     refine = job.refine and inp.bundle.has_graph("refiner")
     if job.refine and not refine:
         log.warning("edgefill: notice: bundle %s has no refiner; writing the blended search results", inp.bundle.root)
@@ -194,7 +194,7 @@ def run_inpaint(job: InpaintJob) -> dict:
     if job.progress and batches:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(batches) * cfg.steps, desc=f"inpaint {len(job.inputs)} image(s)", unit="step",
+        bar = tqdm(total=len(batches) * (cfg.steps + (cfg.steps_of_samples if job.samples > 1 else 0)), desc=f"inpaint {len(job.inputs)} image(s)", unit="step",
                    leave=False, dynamic_ncols=True)
     records: list[dict | None] = [None] * len(preps)
 
@@ -242,7 +242,8 @@ def run_inpaint(job: InpaintJob) -> dict:
                 for j, i in enumerate(idx):
                     emit(i, inp.finish(preps[i], batch, j), batch.searched[j], batch.final[j])
             else:  # the N*K problems of this batch as one search (Pipeline.run_samples)
-                sset = inp.inpaint_samples(images, masks, job.samples, sample_spread=cfg.sample_spread, **settings)
+                sset = inp.inpaint_samples(images, masks, job.samples, sample_spread=cfg.sample_spread,
+                                           sample_steps=cfg.steps_of_samples, **settings)
                 batch = sset.batch
                 for j, i in enumerate(idx):
                     emit_samples(i, [inp.finish_sample(preps[i], sset, j, k) for k in range(job.samples)],

@@ -49,13 +49,14 @@ inpaint(image, mask, *, steps=None, restarts=None, lam=None, lr=None, prior=None
        refined uint8 (64,64,3) or None, stats dict). A mask without holes returns the input
        unchanged without searching (stats["steps_run"] = 0).
 
-inpaint(image, mask, ..., samples=K, sample_spread=None) -> list of K InpaintResult
+inpaint(image, mask, ..., samples=K, sample_spread=None, sample_steps=None) -> list of K InpaintResult
     K different plausible fills of the same hole (1 <= K <= MAX_SAMPLES), best search loss
-    first, searched and refined as one batch (Pipeline.run_samples). Sample 0 of the starts is
-    the single output's own start; start k >= 1 is the encoder's z + sample_spread * N(0, I)
-    (the bundle's SearchConfig.sample_spread unless given), or a fresh random start without an
-    encoder, drawn from (seed, k) alone: the same request gives the same K pictures anywhere.
-    stats add "sample" (rank), "start_index", "samples", "sample_spread".
+    first (Pipeline.run_samples). Start 0 gives the single output itself; start k >= 1 is the
+    encoder's z + sample_spread * N(0, I) (the bundle's SearchConfig.sample_spread unless given),
+    or a fresh random start without an encoder, drawn from (seed, k) alone: the same request
+    gives the same K pictures anywhere. Samples k >= 1 take sample_steps Adam steps (the bundle's
+    unless given; `steps` given alone applies to every sample). stats add "sample" (rank),
+    "start_index", "samples", "sample_spread".
 
 inpaint_samples(images, masks, samples, *, ...same settings as inpaint_batch...) -> SampleSet
     N 64x64 problems x K samples as one batch: arrays (N,K,...), runtime.core.pipeline.SampleSet.
@@ -161,19 +162,19 @@ class Inpainter:
 
     # -- whole pipelines --------------------------------------------------------------------
     def config_for(self, steps=None, restarts=None, lam=None, lr=None, prior=None, blend=None,
-                   patience=None, start: str = "random") -> SearchConfig:
+                   patience=None, start: str = "random", sample_spread=None, sample_steps=None) -> SearchConfig:
         """The bundle's search defaults for a start ("random", "encoder") with the given
-        (non-None) settings replaced."""
-        return self.pipeline.config(steps, restarts, lam, lr, prior, blend, patience, start=start)
+        (non-None) settings replaced (Pipeline.config)."""
+        return self.pipeline.config(steps, restarts, lam, lr, prior, blend, patience, start=start,
+                                    sample_spread=sample_spread, sample_steps=sample_steps)
 
     def _plan(self, images, masks, steps, restarts, lam, lr, prior, blend, patience, seed, seeds, start, init,
-              sample_spread=None):
+              sample_spread=None, sample_steps=None):
         """The checked batch, its start, its SearchConfig and one seed per image."""
         images, masks = check_batch(images, masks)
         start = start or self.pipeline.make_start(init)
-        cfg = self.config_for(steps, restarts, lam, lr, prior, blend, patience, start=start.name)
-        if sample_spread is not None:
-            cfg = cfg.replace(sample_spread=float(sample_spread))
+        cfg = self.config_for(steps, restarts, lam, lr, prior, blend, patience, start=start.name,
+                              sample_spread=sample_spread, sample_steps=sample_steps)
         n = images.shape[0]
         seeds = list(seeds) if seeds is not None else [seed + i for i in range(n)]
         if len(seeds) != n:
@@ -198,12 +199,13 @@ class Inpainter:
     def inpaint_samples(self, images: np.ndarray, masks: np.ndarray, samples: int, *, steps=None, restarts=None,
                         lam=None, lr=None, prior=None, blend=None, refine=True, seed: int = 0, seeds=None,
                         time_budget_ms=None, patience=None, progress: bool | Callable[[int], None] = False,
-                        start: Start | None = None, init: str | None = None, sample_spread=None) -> SampleSet:
-        """K = `samples` different completions of each of N 64x64 holes, one batch (module docstring)."""
+                        start: Start | None = None, init: str | None = None, sample_spread=None,
+                        sample_steps=None) -> SampleSet:
+        """K = `samples` different completions of each of N 64x64 holes (module docstring)."""
         samples = check_samples(samples)
         images, masks, start, cfg, seeds = self._plan(images, masks, steps, restarts, lam, lr, prior, blend, patience,
-                                                      seed, seeds, start, init, sample_spread)
-        callback, bar = _progress_callback(progress, cfg.steps)
+                                                      seed, seeds, start, init, sample_spread, sample_steps)
+        callback, bar = _progress_callback(progress, cfg.steps + (cfg.steps_of_samples if samples > 1 else 0))
         try:
             return self.pipeline.run_samples(images, masks, cfg, samples=samples, start=start, seeds=seeds,
                                              refine=refine, time_budget_ms=time_budget_ms, progress=callback)
@@ -214,7 +216,7 @@ class Inpainter:
     def inpaint(self, image: np.ndarray, mask, *, steps=None, restarts=None, lam=None, lr=None, prior=None,
                 blend=None, refine=True, seed: int = 0, box=None, time_budget_ms=None,
                 patience=None, init: str | None = None, samples: int | None = None,
-                sample_spread=None) -> InpaintResult | list[InpaintResult]:
+                sample_spread=None, sample_steps=None) -> InpaintResult | list[InpaintResult]:
         """One image of any size and mode (module docstring); samples=K: a list of K results."""
         start = time.perf_counter()
         prep = prepare(image, mask, box, rng=np.random.default_rng(seed))
@@ -226,7 +228,7 @@ class Inpainter:
         if not prep.has_hole:
             return [self.finish(prep, None, 0, start) for _ in range(check_samples(samples))]
         sset = self.inpaint_samples(prep.image64[None], prep.mask64[None], samples, sample_spread=sample_spread,
-                                    **settings)
+                                    sample_steps=sample_steps, **settings)
         return [self.finish_sample(prep, sset, 0, k, start) for k in range(sset.samples)]
 
     def finish(self, prep, batch: BatchResult | None, i: int, start: float | None = None) -> InpaintResult:

@@ -92,3 +92,17 @@ def blend(mode: str, known: np.ndarray, generated: np.ndarray, masks: np.ndarray
     if mode == "poisson":
         return poisson(known, generated, masks)
     raise EdgefillError(f"unknown blend mode {mode!r}; use one of {', '.join(MODES)}")
+
+
+def anchored(anchor: np.ndarray, samples: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """K samples of each hole moved onto an anchor: out_k = anchor + (samples_k - samples_0) in
+    the hole, so sample 0 becomes the anchor exactly and samples k >= 1 keep their differences
+    from it. anchor uint8 (N,H,W,3); samples uint8 (N,K,H,W,3); masks uint8 (N,H,W), 255 = fill
+    -> uint8 (N,K,H,W,3), equal to `anchor` outside the hole (rounded, clipped to 0..255)."""
+    anchor, samples, masks = np.asarray(anchor), np.asarray(samples), np.asarray(masks)
+    if samples.ndim != 5 or samples.shape[:1] + samples.shape[2:] != anchor.shape or masks.shape != anchor.shape[:3]:
+        raise EdgefillError(f"anchored expects anchor (N,H,W,3), samples (N,K,H,W,3) and masks (N,H,W); got "
+                            f"{anchor.shape}, {samples.shape}, {masks.shape}")
+    s = samples.astype(np.float32)
+    moved = np.clip(np.rint(anchor[:, None].astype(np.float32) + (s - s[:, :1])), 0, 255).astype(np.uint8)
+    return np.where((masks >= 128)[:, None, ..., None], moved, anchor[:, None])

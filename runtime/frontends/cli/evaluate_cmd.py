@@ -29,6 +29,8 @@ def register(cli: click.Group) -> None:
                        "diversity before/after the refiner in a second table; with --grid also <grid>_samples.png.")
     @click.option("--sample-spread", default=None, type=click.FloatRange(0),
                   help="With --samples: how far samples 2..K start from the first (default: the bundle's).")
+    @click.option("--sample-steps", default=None, type=click.IntRange(1),
+                  help="With --samples: search steps of samples 2..K (default: --steps if given, else the bundle's).")
     @click.option("--grid-rows", default=4, show_default=True, type=click.IntRange(1),
                   help="Faces per mask type in the grid.")
     @click.option("--provider", default=None, help="onnxruntime provider (cpu, cuda, tensorrt).")
@@ -43,8 +45,8 @@ def register(cli: click.Group) -> None:
                   help="Where the search starts: auto = the bundle's encoder when it has one (the product's default).")
     @click.option("--no-progress", is_flag=True, help="No progress bar.")
     def evaluate_cmd(data, mask_spec, bundle, limit, json_path, markdown_path, grid_path, baselines, methods, steps,
-                     restarts, seed, batch_size, samples, sample_spread, grid_rows, provider, backend, steps_curve_spec, starts,
-                     plot_path, init, no_progress):
+                     restarts, seed, batch_size, samples, sample_spread, sample_steps, grid_rows, provider, backend,
+                     steps_curve_spec, starts, plot_path, init, no_progress):
         """PSNR, hole PSNR and SSIM (mean, 95% CI) per mask type and method, reproducibly seeded."""
         from pathlib import Path
 
@@ -63,7 +65,7 @@ def register(cli: click.Group) -> None:
         cfg = E.EvaluateConfig(masks=E.parse_masks(mask_spec), methods=E.select_methods(methods, baselines),
                                limit=limit, seed=seed, steps=steps, restarts=restarts, batch_size=batch_size,
                                grid_rows=grid_rows, init=init, samples=samples,
-                               sample_spread=sample_spread)
+                               sample_spread=sample_spread, sample_steps=sample_steps)
         faces = load_faces(data, limit=limit, progress=not no_progress)
         inpainter = None
         if cfg.needs_bundle:

@@ -52,12 +52,14 @@ def register(cli: click.Group) -> None:
     @click.option("--blend", default=None, type=click.Choice(["paste", "poisson"]), help="Search default: blending.")
     @click.option("--sample-spread", default=None, type=click.FloatRange(0),
                   help="Search default for K samples: std of the noise added to the start of samples 2..K.")
+    @click.option("--sample-steps", default=None, type=click.IntRange(1),
+                  help="Search default for K samples: Adam steps of samples 2..K (sample 1 is the single output).")
     @click.option("--json", "json_path", default=None, help="Write the export summary (sizes, validation) as JSON.")
     @click.option("--quiet", is_flag=True, help="Print only the table and the result line.")
     @click.pass_context
     def export_cmd(ctx, checkpoint, refiner, samples_refiner, encoder, encoder_steps, encoder_restarts, detector,
                    detector_faces, out, fp16, int8, int8_faces, validate, steps, restarts, lam, lr, prior, blend,
-                   sample_spread, json_path, quiet):
+                   sample_spread, sample_steps, json_path, quiet):
         """Export generator, critic, refiner, encoder and the latent-search step graph to an ONNX bundle
         (or, with `export triton`, a bundle to a Triton model repository)."""
         if ctx.invoked_subcommand is not None:
@@ -83,7 +85,8 @@ def register(cli: click.Group) -> None:
             summary = export_bundle(checkpoint, out, refiner=refiner, validate=validate, progress=not quiet,
                                     fp16=fp16, say=click.echo,
                                     search_overrides=dict(steps=steps, restarts=restarts, lam=lam, lr=lr, prior=prior,
-                                                          blend=blend, sample_spread=sample_spread), encoder=encoder,
+                                                          blend=blend, sample_spread=sample_spread,
+                                                          sample_steps=sample_steps), encoder=encoder,
                                     samples_refiner=samples_refiner,
                                     encoder_search={"steps": encoder_steps, "restarts": encoder_restarts},
                                     detector=detector, detector_faces=detector_faces, int8=int8,

@@ -62,10 +62,12 @@ def register(cli: click.Group) -> None:
                    "<name>.K.png and a contact sheet <name>.samples.png instead of <name>.png (1: the plain run).")
 @click.option("--sample-spread", type=click.FloatRange(min=0), default=None,
               help="How far samples 2..K start from the first (z + spread * N(0, I); default: the bundle's).")
+@click.option("--sample-steps", type=click.IntRange(min=1), default=None,
+              help="Search steps of samples 2..K (default: --steps if given, else the bundle's).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def inpaint_cmd(images, mask_spec, out, bundle, steps, restarts, provider, backend, blend, no_refine, seed, box,
                 time_budget_ms, lam, lr, prior, patience, side_by_side, batch_size, threads, init, server, samples,
-                sample_spread, no_progress):
+                sample_spread, sample_steps, no_progress):
     """Fill the --mask holes of IMAGE... with latent search (+ refiner) and write them to --out."""
     import json
 
@@ -76,5 +78,5 @@ def inpaint_cmd(images, mask_spec, out, bundle, steps, restarts, provider, backe
                      refine=not no_refine, seed=seed, box=box, time_budget_ms=time_budget_ms, lam=lam, lr=lr,
                      prior=prior, patience=patience, side_by_side=side_by_side, batch_size=batch_size,
                      threads=threads, progress=not no_progress, init=init, server=server,
-                     samples=samples, sample_spread=sample_spread)
+                     samples=samples, sample_spread=sample_spread, sample_steps=sample_steps)
     click.echo(json.dumps(run_inpaint(job), indent=2))
