@@ -97,6 +97,8 @@ def test_samples_after_the_first_take_their_own_step_count(inpainter, problems):
     sset = p.run_samples(images, masks, cfg, samples=3, seeds=[1, 2, 3], progress=ticks.append)
     assert sset.batch.search.steps_run == 4 and sset.batch.search.extra["sample_steps_run"] == 1
     assert sum(ticks) == 5 and sset.batch.search.history.shape == (4, 9)
+    fills = inpainter.inpaint(images[0], masks[0], samples=3, steps=4, sample_steps=1, seed=1)
+    assert sorted((r.stats["start_index"], r.stats["steps_run"]) for r in fills) == [(0, 4), (1, 1), (2, 1)]
     np.testing.assert_array_equal(sset.batch.final[::3], p.run(images, masks, cfg, seeds=[1, 2, 3]).final)
     one = p.run(np.repeat(images, 2, 0), np.repeat(masks, 2, 0), cfg.replace(steps=1),
                 z0=sample_starts(p.make_start("random"), p.engine, images, masks, 1, [1, 2, 3], 3, 0.5)

@@ -256,4 +256,8 @@ class Inpainter:
         out = self.finish(prep, sset.batch, int(i * sset.samples + sset.sample[i, k]), start)
         out.stats.update(sample=int(k), start_index=int(sset.sample[i, k]), samples=sset.samples,
                          sample_spread=float(sset.batch.config.sample_spread))
+        if sset.sample[i, k] > 0:  # samples 2..K ran their own step count (Pipeline.run_samples)
+            search = sset.batch.search
+            out.stats.update(steps_run=int(search.extra.get("sample_steps_run", search.steps_run)),
+                             steps=sset.batch.config.steps_of_samples)
         return out
