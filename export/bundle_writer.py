@@ -74,12 +74,14 @@ def load_models(checkpoint: str, refiner: str | None, encoder: str | None = None
     """Eval-mode torch models from a GAN checkpoint or an existing bundle (train/gan_source.py),
     optionally refiner, encoder and samples-refiner checkpoints (a bundle source keeps its own
     unless one is given), plus the training info recorded in the manifest and the
-    source bundle's encoder-start search settings ({} unless its encoder is kept) and its
+    source bundle's encoder-start search settings ({} for a GAN run; kept with a new encoder) and its
     random-start search defaults (None for a GAN run)."""
     source = load_gan_source(checkpoint)
     G, D, R, training = source.generator, source.discriminator, source.refiner, dict(source.training)
     S = source.samples_refiner
-    E, encoder_start = (source.encoder, dict(source.encoder_start or {})) if encoder is None else (None, {})
+    # a new encoder keeps the source's encoder-start search settings (--encoder-steps/-restarts
+    # replace them): dropping them fell back to the random start's search (200 steps x 2)
+    E, encoder_start = (source.encoder if encoder is None else None), dict(source.encoder_start or {})
     if E is None:
         training.pop("encoder", None)
     if refiner is not None:
@@ -173,7 +175,7 @@ def export_bundle(checkpoint: str, out: str, refiner: str | None = None, validat
     bundle folder at `out`. encoder_search: the search settings for a start near the answer
     (encoder or previous frame), e.g. {"steps": 20, "restarts": 1}, stored as the manifest's
     search.encoder_start (runtime Bundle.search_defaults_for); a bundle source keeps its encoder
-    and these settings unless --encoder / the given values replace them.
+    unless --encoder replaces it, and these settings unless the given values replace them.
     detector: MediaPipe's face_detection_short_range.tflite, converted, validated against LiteRT
     and described in the manifest (export/detector.py; its alignment template measured on
     `detector_faces`, train.npz), or a bundle folder whose converted detector and spec are copied

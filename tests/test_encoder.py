@@ -247,3 +247,17 @@ def test_a_new_refiner_on_a_bundle_keeps_its_encoder_and_start_settings(tmp_path
             assert np.array_equal(old.tensor(name), new.tensor(name)), name
     assert new.manifest["training"]["encoder"] == old.manifest["training"]["encoder"]
     assert new.manifest["training"]["refiner"]["checkpoint"] == str(tiny_refiner_checkpoint)
+
+
+def test_a_new_encoder_on_a_bundle_keeps_its_start_settings_unless_given(tmp_path, encoder_bundle, tiny_encoder_run):
+    """A retrained encoder keeps the bundle's tuned encoder start (7 x 1 here); it fell back to the
+    random start's search (every step and restart of it) before; --encoder-steps still replaces it."""
+    from edgefill.export.bundle_writer import export_bundle
+    from edgefill.runtime.core.bundle import open_bundle
+
+    kept, given = tmp_path / "kept", tmp_path / "given"
+    export_bundle(str(encoder_bundle[0]), str(kept), encoder=str(tiny_encoder_run[0]), validate=False)
+    export_bundle(str(encoder_bundle[0]), str(given), encoder=str(tiny_encoder_run[0]), validate=False,
+                  encoder_search={"steps": 3, "restarts": None})
+    assert open_bundle(kept).manifest["search"]["encoder_start"] == {"steps": 7, "restarts": 1}
+    assert open_bundle(given).manifest["search"]["encoder_start"] == {"steps": 3, "restarts": 1}
