@@ -176,6 +176,9 @@ def check_infer_body(body: bytes, header_length: int | None, limits: GuardLimits
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # an answer is two writes (headers, body): with Nagle on, the body waited for the client's
+    # delayed ACK, +40 ms on every request (measured: 72 ms through the guard, 27 ms over gRPC)
+    disable_nagle_algorithm = True
     server: "GuardServer"
 
     def log_message(self, *args) -> None:  # the supervisor logs what matters; no per-request lines
