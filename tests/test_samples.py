@@ -90,7 +90,7 @@ def test_samples_after_the_first_take_their_own_step_count(inpainter, problems):
     images, masks = problems
     p = inpainter.pipeline
     cfg = p.config(steps=4, restarts=1, sample_steps=1)
-    assert (cfg.steps, cfg.steps_of_samples) == (4, 1)
+    assert (cfg.steps, cfg.steps_of_samples) == (4, 1) and (cfg.steps_for(1), cfg.steps_for(3)) == (4, 5)
     assert p.config(steps=4).steps_of_samples == 4
     assert p.config(sample_steps=2).steps_of_samples == 2
     ticks = []

@@ -331,5 +331,4 @@ def _join(first: np.ndarray, rest: np.ndarray, k: int) -> np.ndarray:
 def _pad_steps(history: np.ndarray, steps: int) -> np.ndarray:
     """A (steps_run, B) best-so-far loss history held at its last row up to `steps` rows."""
     history = np.asarray(history)
-    return np.concatenate([history, np.repeat(history[-1:], steps - len(history), axis=0)]) if len(history) < steps \
-        else history
+    return np.pad(history, ((0, steps - len(history)), (0, 0)), mode="edge")

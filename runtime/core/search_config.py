@@ -60,6 +60,11 @@ class SearchConfig:
         """The Adam steps of samples k >= 1: sample_steps, or steps when that is 0."""
         return self.sample_steps or self.steps
 
+    def steps_for(self, samples: int) -> int:
+        """Search steps a call for `samples` fills per hole reports to its progress bar: `steps`
+        for one, plus steps_of_samples for the second batch when K > 1 (Pipeline.run_samples)."""
+        return self.steps + (self.steps_of_samples if samples > 1 else 0)
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 

@@ -194,8 +194,8 @@ def run_inpaint(job: InpaintJob) -> dict:
     if job.progress and batches:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(batches) * (cfg.steps + (cfg.steps_of_samples if job.samples > 1 else 0)), desc=f"inpaint {len(job.inputs)} image(s)", unit="step",
-                   leave=False, dynamic_ncols=True)
+        bar = tqdm(total=len(batches) * cfg.steps_for(job.samples), desc=f"inpaint {len(job.inputs)} image(s)",
+                   unit="step", leave=False, dynamic_ncols=True)
     records: list[dict | None] = [None] * len(preps)
 
     def record(i: int, output: Path, side: Path | None, s: dict) -> dict:

@@ -205,7 +205,7 @@ class Inpainter:
         samples = check_samples(samples)
         images, masks, start, cfg, seeds = self._plan(images, masks, steps, restarts, lam, lr, prior, blend, patience,
                                                       seed, seeds, start, init, sample_spread, sample_steps)
-        callback, bar = _progress_callback(progress, cfg.steps + (cfg.steps_of_samples if samples > 1 else 0))
+        callback, bar = _progress_callback(progress, cfg.steps_for(samples))
         try:
             return self.pipeline.run_samples(images, masks, cfg, samples=samples, start=start, seeds=seeds,
                                              refine=refine, time_budget_ms=time_budget_ms, progress=callback)
