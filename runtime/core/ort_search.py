@@ -18,10 +18,12 @@ never leaves the device; on the CPU, where reading it is a host memcpy, each ste
 output is kept for the images whose best moved to that step (the torch backend's way), which
 saves that generator pass: for K samples at 1 step it was about a quarter of their cost.
 
-A search of ONE step never uses its gradient (the best z is the start, the only z evaluated),
-so it is a scoring pass instead: generator.onnx and discriminator.onnx forward, the step
-graph's loss in numpy (score_loss), the same SearchResult. On 2 CPU cores that is about a third
-of a step's cost; `K samples` searches samples 2..K this way (SearchConfig.sample_steps = 1).
+The LAST step of a search never uses its gradient either: it evaluates z_{S-1}, and the z_S
+its update would make is never evaluated, so it cannot become anyone's best. So the last step
+is a scoring pass: generator.onnx and discriminator.onnx forward, the step graph's loss in
+numpy (score_loss). A search of ONE step is only that pass; `K samples` searches samples 2..K
+this way (SearchConfig.sample_steps = 1). On 2 CPU cores a scoring pass costs about a third of
+a step. The losses agree with the step graph's to float rounding (tests: 1e-5 relative).
 """
 from __future__ import annotations
 
@@ -84,24 +86,19 @@ class OrtSearch:
             raise EdgefillError(f"z0 must be ({b}, {self.z_dim}), got {z0.shape}")
         if cfg.steps == 1 and self.scores_one_step:
             return self.score(y, W, cfg, z0, progress, record_at)
-        return self.steps(y, W, cfg, z0, time_budget_ms, progress, record_at)
+        return self.steps(y, W, cfg, z0, time_budget_ms, progress, record_at, score_last=self.scores_one_step)
 
     def score(self, y: np.ndarray, W: np.ndarray, cfg: SearchConfig, z0: np.ndarray,
               progress: Callable[[int], None] | None = None, record_at: Sequence[int] = ()) -> SearchResult:
         """The one-step search without its gradient (module docstring): each image's best
         restart at z0, the same result as `steps` with cfg.steps = 1."""
         start = time.perf_counter()
-        eng, n, k = self.engine, y.shape[0], cfg.restarts
-        try:
-            x = eng.forward("generator", z0)
-            s = eng.forward("discriminator", x)
-        except EdgefillError as exc:
-            raise StepGraphError(str(exc)) from None
-        loss = score_loss(x, s, np.repeat(y, k, axis=0), np.repeat(W, k, axis=0), cfg.lam, cfg.prior)
+        n, k = y.shape[0], cfg.restarts
+        loss, x = self._forward_loss(z0, np.repeat(y, k, axis=0), np.repeat(W, k, axis=0), cfg)
         tracker = BestTracker(n, k, cfg)
         tracker.update(loss, z0, x)
         step_finished(False, progress, start, None)
-        extra = {"provider": eng.provider, "prior": cfg.prior, "scored": True}
+        extra = {"provider": self.engine.provider, "prior": cfg.prior, "scored": True}
         if record_at:
             extra.update(z_at={1: tracker.best_z.copy()} if 1 in record_at else {},
                          seconds_at={1: time.perf_counter() - start} if 1 in record_at else {})
@@ -109,10 +106,21 @@ class OrtSearch:
                             history=np.stack(tracker.history), steps_run=1, seconds=time.perf_counter() - start,
                             backend=self.backend, extra=extra)
 
+    def _forward_loss(self, z: np.ndarray, y_rows: np.ndarray, W_rows: np.ndarray, cfg: SearchConfig):
+        """The step graph's loss at z (B, z_dim) without its gradient: (loss (B,), G(z) (B,3,64,64)),
+        y_rows/W_rows already repeated per restart."""
+        try:
+            x = self.engine.forward("generator", z)
+            s = self.engine.forward("discriminator", x)
+        except EdgefillError as exc:
+            raise StepGraphError(str(exc)) from None
+        return score_loss(x, s, y_rows, W_rows, cfg.lam, cfg.prior), x
+
     def steps(self, y: np.ndarray, W: np.ndarray, cfg: SearchConfig, z0: np.ndarray,
               time_budget_ms: float | None = None, progress: Callable[[int], None] | None = None,
-              record_at: Sequence[int] = ()) -> SearchResult:
-        """cfg.steps Adam steps through the step graph (`search`'s arguments, z0 checked)."""
+              record_at: Sequence[int] = (), score_last: bool = False) -> SearchResult:
+        """cfg.steps Adam steps through the step graph (`search`'s arguments, z0 checked);
+        score_last: the last one as a scoring pass (module docstring), the same result."""
         start = time.perf_counter()
         eng, sess = self.engine, self.session
         n, k = y.shape[0], cfg.restarts
@@ -145,32 +153,36 @@ class OrtSearch:
         steps_run = 0
         z_at: dict[int, np.ndarray] = {}
         seconds_at: dict[int, float] = {}
+        graph_steps = cfg.steps - 1 if score_last else cfg.steps
         for step in range(cfg.steps):
-            a, nxt = step % 2, (step + 1) % 2
-            held = {id(h) for h in holder}
-            z_next = next((buf for buf in pool if buf is not z_cur and id(buf) not in held), None)
-            if z_next is None:
-                z_next = eng.empty((b, self.z_dim))
-                pool.append(z_next)
-            binding.bind_ortvalue_input("z", z_cur)
-            binding.bind_ortvalue_input("m", m[a])
-            binding.bind_ortvalue_input("v", v[a])
-            binding.bind_ortvalue_input("t", t[a])
-            binding.bind_ortvalue_output("z_next", z_next)
-            binding.bind_ortvalue_output("m_next", m[nxt])
-            binding.bind_ortvalue_output("v_next", v[nxt])
-            binding.bind_ortvalue_output("t_next", t[nxt])
-            try:
-                sess.run_with_iobinding(binding)
-            except Exception as exc:  # noqa: BLE001 - onnxruntime raises several types
-                raise StepGraphError(f"search-step graph failed on {eng.provider}: {_first_line(exc)}") from None
-            stop = tracker.update(loss_buf.numpy())
+            if step < graph_steps:
+                z_next = self._free_buffer(pool, holder, z_cur, b)
+                a, nxt = step % 2, (step + 1) % 2
+                binding.bind_ortvalue_input("z", z_cur)
+                binding.bind_ortvalue_input("m", m[a])
+                binding.bind_ortvalue_input("v", v[a])
+                binding.bind_ortvalue_input("t", t[a])
+                binding.bind_ortvalue_output("z_next", z_next)
+                binding.bind_ortvalue_output("m_next", m[nxt])
+                binding.bind_ortvalue_output("v_next", v[nxt])
+                binding.bind_ortvalue_output("t_next", t[nxt])
+                try:
+                    sess.run_with_iobinding(binding)
+                except Exception as exc:  # noqa: BLE001 - onnxruntime raises several types
+                    raise StepGraphError(f"search-step graph failed on {eng.provider}: {_first_line(exc)}") from None
+                stop = tracker.update(loss_buf.numpy())
+                image_now = image_buf.numpy() if best_x is not None else None
+            else:  # the last step: its update would be thrown away, so only the loss at z_cur
+                z_next = z_cur
+                loss, image_now = self._forward_loss(z_cur.numpy(), np.repeat(y, k, axis=0),
+                                                     np.repeat(W, k, axis=0), cfg)
+                stop = tracker.update(loss)
             moved = np.flatnonzero(tracker.replaced)
             for i in moved:
                 holder[i] = z_cur
                 holder_row[i] = tracker.rows[i]
             if best_x is not None and len(moved):
-                best_x[moved] = image_buf.numpy()[tracker.rows[moved]]
+                best_x[moved] = image_now[tracker.rows[moved]]
             z_cur = z_next
             steps_run = step + 1
             if steps_run in record_at:
@@ -187,6 +199,15 @@ class OrtSearch:
         return SearchResult(z=z_best, images=images, loss=tracker.best_loss, history=np.stack(tracker.history),
                             steps_run=steps_run, seconds=time.perf_counter() - start, backend=self.backend,
                             extra=extra)
+
+    def _free_buffer(self, pool: list, holder: list, z_cur, b: int):
+        """A z buffer from the pool that is neither z_cur nor some image's best (a new one if none)."""
+        held = {id(h) for h in holder}
+        buf = next((buf for buf in pool if buf is not z_cur and id(buf) not in held), None)
+        if buf is None:
+            buf = self.engine.empty((b, self.z_dim))
+            pool.append(buf)
+        return buf
 
     def _best_z(self, holder: list, holder_row: np.ndarray, n: int) -> np.ndarray:
         """Each image's best z so far, read from the device buffers that hold them -> (n, z_dim)."""

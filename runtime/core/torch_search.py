@@ -67,7 +67,8 @@ def torch_search(generator: Callable, discriminator: Callable, y: np.ndarray, W:
 
     y: float32 (N,3,64,64) in [-1,1]; W: float32 (N,1,64,64); z0 optional (N*restarts, z_dim).
     The loss and image recorded at step t are those of z_t (before the t-th update), so the
-    result is the best z actually evaluated. time_budget_ms bounds the whole call per image
+    result is the best z actually evaluated; the last step evaluates without a gradient (its
+    update could never be evaluated). time_budget_ms bounds the whole call per image
     batch (checked after every step). record_at: as runtime.core.ort_search.OrtSearch.search
     (extra["z_at"], extra["seconds_at"]).
     """
@@ -88,13 +89,18 @@ def torch_search(generator: Callable, discriminator: Callable, y: np.ndarray, W:
     z_at: dict[int, np.ndarray] = {}
     seconds_at: dict[int, float] = {}
     for step in range(cfg.steps):
-        z_leaf = z.detach().requires_grad_(True)
-        loss, x = search_loss(generator, discriminator, z_leaf, yk, wk, cfg.lam, cfg.prior)
-        (grad,) = torch.autograd.grad(loss.sum(), z_leaf)
-        with torch.no_grad():
-            stop = tracker.update(loss.detach().cpu().numpy(), z_leaf.detach().cpu().numpy(),
-                                  x.detach().cpu().numpy())
-            z, m, v, t = adam_step(z_leaf.detach(), grad, m, v, t, cfg.lr, cfg.beta1, cfg.beta2, cfg.eps)
+        if step == cfg.steps - 1:  # the last update would never be evaluated: only the loss at z
+            with torch.no_grad():
+                loss, x = search_loss(generator, discriminator, z, yk, wk, cfg.lam, cfg.prior)
+                stop = tracker.update(loss.cpu().numpy(), z.cpu().numpy(), x.cpu().numpy())
+        else:
+            z_leaf = z.detach().requires_grad_(True)
+            loss, x = search_loss(generator, discriminator, z_leaf, yk, wk, cfg.lam, cfg.prior)
+            (grad,) = torch.autograd.grad(loss.sum(), z_leaf)
+            with torch.no_grad():
+                stop = tracker.update(loss.detach().cpu().numpy(), z_leaf.detach().cpu().numpy(),
+                                      x.detach().cpu().numpy())
+                z, m, v, t = adam_step(z_leaf.detach(), grad, m, v, t, cfg.lr, cfg.beta1, cfg.beta2, cfg.eps)
         steps_run = step + 1
         if steps_run in record_at:
             z_at[steps_run] = tracker.best_z.copy()
