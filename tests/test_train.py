@@ -1,4 +1,5 @@
 """Training (issue 2): one LSGAN step, checkpoints, exact resume, data loading, CLI end to end."""
+import dataclasses
 import json
 
 import cv2
@@ -102,6 +103,28 @@ def test_checkpoint_round_trip_and_exact_resume(tmp_path, faces_npz):
     assert {"swd64", "swd32", "swd16", "diversity", "images_per_s", "d_loss", "g_loss"} <= log[0].keys()
     best = json.loads((tmp_path / "a" / "best" / "best.json").read_text())
     assert best["swd"] == min(t["swd"] for t in a.state["ticks"])
+
+
+def test_resume_at_lower_learning_rates(tmp_path, faces_npz):
+    """A later phase at lower rates: --resume with lr_g/lr_d/ema_kimg overrides keeps the run's
+    state and Adam's moments, trains at the new rates, and records them so later resumes keep them."""
+    train_gan(_cfg(epochs=1), str(faces_npz), str(tmp_path / "r"), progress=False)
+    before = load_checkpoint(tmp_path / "r", kind="gan", with_train_state=True)
+    lines: list[str] = []
+    slow = dataclasses.replace(_cfg(epochs=2), lr_g=5e-5, lr_d=2.5e-5, ema_kimg=0.5)
+    train_gan(slow, str(faces_npz), str(tmp_path / "r"), resume=True, progress=False, log=lines.append,
+              resume_overrides=("lr_g", "lr_d", "ema_kimg"))
+    assert any("G 0.0002 -> 5e-05, D 0.0001 -> 2.5e-05" in line for line in lines), lines
+    after = load_checkpoint(tmp_path / "r", kind="gan", with_train_state=True)
+    assert after.state["step"] == 2 * before.state["step"]
+    assert [g["lr"] for g in after.train_state["opt_g"]["param_groups"]] == [5e-5]
+    assert [g["lr"] for g in after.train_state["opt_d"]["param_groups"]] == [2.5e-5]
+    assert (after.config["lr_g"], after.config["lr_d"], after.config["ema_kimg"]) == (5e-5, 2.5e-5, 0.5)
+    assert after.state["ticks"][-1]["lr_g"] == 5e-5
+    # a resume without overrides keeps the run's (new) rates, whatever the defaults say
+    train_gan(_cfg(epochs=3), str(faces_npz), str(tmp_path / "r"), resume=True, progress=False, log=lines.append)
+    again = load_checkpoint(tmp_path / "r", kind="gan", with_train_state=True)
+    assert again.config["lr_g"] == 5e-5 and again.train_state["opt_d"]["param_groups"][0]["lr"] == 2.5e-5
 
 
 def test_mid_epoch_resume_matches_uninterrupted(tmp_path, faces_npz, monkeypatch):

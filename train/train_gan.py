@@ -193,7 +193,9 @@ def train_gan(cfg: GanTrainConfig, data: str, out: str, resume: bool = False, pr
     portable: also keep the newest resume state in this one file (and resume from it when it is
     newer than the run folder's checkpoint). log: a function taking one line per tick (default:
     stderr). resume_overrides: more config fields that a resumed run takes from `cfg` (beside
-    its length, device and tick settings), e.g. "cpu_bf16": numerics only, the state is the same.
+    its length, device and tick settings): "cpu_bf16" (numerics only, the state is the same),
+    "lr_g"/"lr_d" (a later phase at lower rates: Adam's moments are kept, its rate replaced),
+    "ema_kimg". The run's saved config records them, so later resumes keep them.
     A SIGTERM/SIGINT ends the run after the current step with a checkpoint; the summary
     then has "stopped": the signal's name."""
     log = log or (lambda line: print(line, file=sys.stderr, flush=True))
@@ -249,6 +251,10 @@ def train_gan(cfg: GanTrainConfig, data: str, out: str, resume: bool = False, pr
             mod.load_state_dict(sub)
         opt_g.load_state_dict(ts["opt_g"])
         opt_d.load_state_dict(ts["opt_d"])
+        saved_lr = (opt_g.param_groups[0]["lr"], opt_d.param_groups[0]["lr"])
+        for opt, lr in ((opt_g, cfg.lr_g), (opt_d, cfg.lr_d)):  # the config's rates (an override on resume)
+            for group in opt.param_groups:
+                group["lr"] = lr
         if scaler.is_enabled() and ts.get("scaler"):
             scaler.load_state_dict(ts["scaler"])
         z_gen.set_state(ts["z_gen"])
@@ -257,7 +263,9 @@ def train_gan(cfg: GanTrainConfig, data: str, out: str, resume: bool = False, pr
         restore_rng(ts["rng"])
         state.update({k: v for k, v in rstate.items() if k != "data"})
         state.setdefault("images_seen", state["step"] * cfg.batch_size)
-        log(f"resumed from {origin} at step {state['step']} ({state['images_seen']} images seen)")
+        log(f"resumed from {origin} at step {state['step']} ({state['images_seen']} images seen)"
+            + ("" if saved_lr == (cfg.lr_g, cfg.lr_d) else
+               f"; learning rates G {saved_lr[0]:g} -> {cfg.lr_g:g}, D {saved_lr[1]:g} -> {cfg.lr_d:g}"))
 
     out_dir.mkdir(parents=True, exist_ok=True)
     if best_tensors is not None:  # resumed from the portable file: its best, not a stale folder's, is the run's
@@ -289,6 +297,7 @@ def train_gan(cfg: GanTrainConfig, data: str, out: str, resume: bool = False, pr
                   "images_per_s_wall": (since["steps"] * cfg.batch_size / (now - tick_wall[0])
                                         if since["steps"] else None),
                   "instance_noise": noise_at(state["step"]), "ema_beta": ema_beta(cfg, state["images_seen"]),
+                  "lr_g": cfg.lr_g, "lr_d": cfg.lr_d,
                   "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         state["train_seconds"] += now - tick_wall[0]
         if n_swd >= 2 and not stopping:

@@ -20,8 +20,11 @@ def register(group: click.Group) -> None:
 @click.option("--config", "preset", default="base", type=click.Choice(["tiny", "base", "paper"]), show_default=True)
 @click.option("--epochs", default=25, show_default=True, type=click.IntRange(1))
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1))
-@click.option("--lr", default=2e-4, show_default=True, type=float, help="Adam learning rate of the generator.")
-@click.option("--lr-d", default=1e-4, show_default=True, type=float, help="Adam learning rate of the critic.")
+@click.option("--lr", default=None, type=click.FloatRange(0, min_open=True),
+              help="Adam learning rate of the generator [default: 2e-4; with --resume: the run's own unless given, "
+                   "so a resumed run can go on at a lower rate].")
+@click.option("--lr-d", default=None, type=click.FloatRange(0, min_open=True),
+              help="Adam learning rate of the critic [default: 1e-4; with --resume: as --lr].")
 @click.option("--instance-noise", default=0.1, show_default=True, type=click.FloatRange(0),
               help="Std of noise on the critic's inputs, annealed linearly to 0 over --noise-steps.")
 @click.option("--noise-steps", default=2500, show_default=True, type=click.IntRange(1))
@@ -34,8 +37,9 @@ def register(group: click.Group) -> None:
 @click.option("--no-flip", is_flag=True, help="Disable horizontal-flip augmentation.")
 @click.option("--no-amp", is_flag=True, help="Disable mixed precision on CUDA.")
 @click.option("--limit", default=0, show_default=True, type=click.IntRange(0), help="Use the first N images.")
-@click.option("--ema-kimg", default=10.0, show_default=True, type=click.FloatRange(0),
-              help="Half-life of G's moving average (the shipped G), in thousands of images (0: no averaging).")
+@click.option("--ema-kimg", default=None, type=click.FloatRange(0),
+              help="Half-life of G's moving average (the shipped G), in thousands of images (0: no averaging) "
+                   "[default: 10; with --resume: as --lr].")
 @click.option("--diffaugment", default="color,translation,cutout", show_default=True,
               help="DiffAugment policy on everything the critic sees: a subset of color,translation,cutout "
                    "(empty string: off).")
@@ -69,15 +73,19 @@ def train_gan_cmd(data, out, preset, epochs, batch_size, lr, lr_d, instance_nois
     g, d, _ = C.preset(preset)
     d = C.DiscriminatorConfig(width=d_width) if d_width else d
     cfg = C.GanTrainConfig(preset=preset, generator=C.GeneratorConfig(**{**C.to_dict(g), "dropout": dropout}),
-                           discriminator=d, epochs=epochs, batch_size=batch_size, lr_g=lr, lr_d=lr_d,
+                           discriminator=d, epochs=epochs, batch_size=batch_size,
+                           lr_g=C.GanTrainConfig.lr_g if lr is None else lr,
+                           lr_d=C.GanTrainConfig.lr_d if lr_d is None else lr_d,
                            instance_noise=instance_noise, instance_noise_steps=noise_steps,
                            flip=not no_flip, val_fraction=val_fraction, seed=seed, device=device, amp=not no_amp,
-                           checkpoint_every=checkpoint_every, limit=limit, ema_kimg=ema_kimg,
+                           checkpoint_every=checkpoint_every, limit=limit,
+                           ema_kimg=C.GanTrainConfig.ema_kimg if ema_kimg is None else ema_kimg,
                            diffaugment=diffaugment, cpu_bf16=True if cpu_bf16 is None else cpu_bf16,
                            checkpoint_minutes=checkpoint_minutes,
                            swd_images=swd_images)
+    given = {"cpu_bf16": cpu_bf16, "lr_g": lr, "lr_d": lr_d, "ema_kimg": ema_kimg}
     summary = train_gan(cfg, data, out, resume=resume, progress=sys.stderr.isatty(), portable=portable,
-                        resume_overrides=() if cpu_bf16 is None else ("cpu_bf16",))
+                        resume_overrides=tuple(name for name, value in given.items() if value is not None))
     if summary["stopped"]:
         click.echo(f"stopped by {summary['stopped']} at step {summary['steps']} ({summary['images_seen']} images "
                    f"seen); checkpoint written to {summary['out']}; continue with --resume")
