@@ -208,41 +208,72 @@ class FaceTracker:
         self._hist = hist
         return bool(cut)
 
+    # What a tracker tracks: FaceTracker the crop (cx, cy, side) itself, AlignedTracker the
+    # detector's keypoints (the crop follows from them). __call__'s rules are the same for both.
+    def _state(self) -> np.ndarray | None:
+        return self.track
+
+    def _set_state(self, state: np.ndarray) -> None:
+        self.track = state
+
+    def _drop(self) -> None:
+        self.track, self._points = None, None
+
+    def _found(self, image: np.ndarray, gray: np.ndarray) -> list[np.ndarray]:
+        """This frame's detections as states (here: crops from the Haar boxes)."""
+        return [np.array(crop_from_face(f)) for f in self.detect(image, gray)]
+
+    @staticmethod
+    def _size(state: np.ndarray) -> float:
+        return float(state[2])
+
+    @staticmethod
+    def _centre(state: np.ndarray) -> np.ndarray:
+        return state[:2]
+
+    def _follow_state(self, gray: np.ndarray) -> None:
+        self._follow(gray)
+
+    def _region(self, width: int, height: int, restarted: bool) -> Region:
+        if self.track is None:
+            return Region(None, False)
+        box = square_box(*self.track, width, height)
+        return Region(box, restarted if box is not None else False)
+
     def __call__(self, index: int, image: np.ndarray) -> Region:
         height, width = image.shape[:2]
         gray = self._small_gray(image)
         restarted = False
         if self._cut(gray):
             self.cuts += 1
-            self.track, self._points, self.misses = None, None, 0
-        if self.track is not None and self.follow:
-            self._follow(gray)
-        if self.track is None or index % self.detect_every == 0:
-            faces = self.detect(image, gray)
-            if faces:
-                crops = [np.array(crop_from_face(f)) for f in faces]
-                if self.track is None:
-                    new = max(crops, key=lambda c: c[2])
+            self._drop()
+            self.misses = 0
+        if self._state() is not None and self.follow:
+            self._follow_state(gray)
+        if self._state() is None or index % self.detect_every == 0:
+            found, current = self._found(image, gray), self._state()
+            if found:
+                if current is None:
+                    new = max(found, key=self._size)
                 else:
-                    new = min(crops, key=lambda c: np.hypot(*(c[:2] - self.track[:2])))
-                if self.track is None or np.hypot(*(new[:2] - self.track[:2])) > self.jump * self.track[2]:
-                    self.track, restarted = new, True
+                    new = min(found, key=lambda c: np.linalg.norm(self._centre(c) - self._centre(current)))
+                if current is None or (np.linalg.norm(self._centre(new) - self._centre(current))
+                                       > self.jump * self.track[2]):
+                    self._set_state(new)
+                    restarted = True
                 else:
-                    self.track = (1 - self.smooth) * self.track + self.smooth * new
+                    self._set_state((1 - self.smooth) * current + self.smooth * new)
                 self.misses = 0
                 if self.follow:
                     self._seed_points(gray)
-            elif self.track is not None:
+            elif current is not None:
                 self.misses += 1
                 if self.misses >= self.lost_after:
-                    self.track, self._points = None, None
+                    self._drop()
         elif self.follow and self._points is None:
             self._seed_points(gray)
         self._gray = gray
-        if self.track is None:
-            return Region(None, False)
-        box = square_box(*self.track, width, height)
-        return Region(box, restarted if box is not None else False)
+        return self._region(width, height, restarted)
 
 
 class AlignedTracker(FaceTracker):
@@ -274,43 +305,40 @@ class AlignedTracker(FaceTracker):
         c = crop_corners(similarity(points, self.template))
         return np.array([c[:, 0].mean(), c[:, 1].mean(), np.linalg.norm(c[1] - c[0])])
 
-    def __call__(self, index: int, image: np.ndarray) -> Region:
+    def _state(self) -> np.ndarray | None:
+        return self.points
+
+    def _set_state(self, state: np.ndarray) -> None:
+        self.points, self.track = state, self._crop_of(state)
+
+    def _drop(self) -> None:
+        self.track, self.points, self._points = None, None, None
+
+    def _found(self, image: np.ndarray, gray: np.ndarray) -> list[np.ndarray]:
+        return self.detect_points(image)
+
+    @staticmethod
+    def _size(points: np.ndarray) -> float:
+        return float(np.linalg.norm(points[1] - points[0]))  # the eyes' distance
+
+    @staticmethod
+    def _centre(points: np.ndarray) -> np.ndarray:
+        return points[:2].mean(0)  # the eyes' midpoint
+
+    def _follow_state(self, gray: np.ndarray) -> None:
+        self._follow_points(self, gray)
+
+    @staticmethod
+    def _follow_points(t, gray: np.ndarray) -> None:
+        """The flow moves and scales t's crop; its keypoints go with it (t: this tracker or a _Track)."""
+        before = t.track.copy()
+        FaceTracker._follow(t, gray)
+        shift, scale = t.track[:2] - before[:2], t.track[2] / before[2]
+        t.points = before[:2] + scale * (t.points - before[:2]) + shift
+
+    def _region(self, width: int, height: int, restarted: bool) -> Region:
         from .align import crop_box, similarity
 
-        height, width = image.shape[:2]
-        gray = self._small_gray(image)
-        restarted = False
-        if self._cut(gray):
-            self.cuts += 1
-            self.track, self.points, self._points, self.misses = None, None, None, 0
-        if self.points is not None and self.follow:
-            before = self.track.copy()
-            self._follow(gray)
-            shift, scale = self.track[:2] - before[:2], self.track[2] / before[2]
-            self.points = before[:2] + scale * (self.points - before[:2]) + shift
-        if self.points is None or index % self.detect_every == 0:
-            found = self.detect_points(image)
-            if found:
-                centre = lambda p: p[:2].mean(0)  # noqa: E731 - the eyes' midpoint
-                if self.points is None:
-                    new = max(found, key=lambda p: np.linalg.norm(p[1] - p[0]))
-                else:
-                    new = min(found, key=lambda p: np.linalg.norm(centre(p) - centre(self.points)))
-                if self.points is None or np.linalg.norm(centre(new) - centre(self.points)) > self.jump * self.track[2]:
-                    self.points, restarted = new, True
-                else:
-                    self.points = (1 - self.smooth) * self.points + self.smooth * new
-                self.track = self._crop_of(self.points)
-                self.misses = 0
-                if self.follow:
-                    self._seed_points(gray)
-            elif self.points is not None:
-                self.misses += 1
-                if self.misses >= self.lost_after:
-                    self.track, self.points, self._points = None, None, None
-        elif self.follow and self._points is None:
-            self._seed_points(gray)
-        self._gray = gray
         if self.points is None:
             return Region(None, False)
         m = similarity(self.points, self.template)
@@ -361,14 +389,11 @@ class MultiFaceTracker(AlignedTracker):
         for t in self.tracks:
             t.restarted = False
             if self.follow:
-                before = t.track.copy()
                 t._gray, t._scale = self._gray, self._scale
-                FaceTracker._follow(t, gray)
-                shift, scale = t.track[:2] - before[:2], t.track[2] / before[2]
-                t.points = before[:2] + scale * (t.points - before[:2]) + shift
+                self._follow_points(t, gray)
         if not self.tracks or index % self.detect_every == 0:
             found = self.detect_points(image)
-            centre = lambda p: p[:2].mean(0)  # noqa: E731
+            centre = self._centre
             free = list(range(len(found)))
             missed = []
             for t in self.tracks:
@@ -384,7 +409,7 @@ class MultiFaceTracker(AlignedTracker):
                 else:
                     t.misses += 1
                     missed.append(t)
-            for i in sorted(free, key=lambda i: -np.linalg.norm(found[i][1] - found[i][0])):
+            for i in sorted(free, key=lambda i: -self._size(found[i])):
                 new = found[i]
                 if len(self.tracks) < self.max_faces:
                     t = _Track(self._next_id, new, self._crop_of(new), self._scale)
