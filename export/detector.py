@@ -2,7 +2,8 @@
 
 MediaPipe ships it as mediapipe/modules/face_detection/face_detection_short_range.tflite
 (Apache-2.0) inside the mediapipe wheel (`pip download --no-deps mediapipe==0.10.14`; mediapipe
-itself is never a dependency). Here, once, at export time:
+itself is never a dependency). `--detector` takes the .tflite or the wheel itself (tflite_in).
+Here, once, at export time:
 
     convert()          the .tflite -> ONNX with tflite2onnx (the `train` extra; float16 weights
                        become float32 constants, NHWC input -> NCHW)
@@ -185,21 +186,45 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def tflite_in(source: str | Path, tmp: str | Path) -> Path:
+    """The .tflite to convert: `source` itself, or, when it is a zip (the mediapipe wheel that
+    `pip download --no-deps mediapipe==0.10.14` fetches), its ORIGIN["file"] member extracted
+    into the folder `tmp`."""
+    import zipfile
+
+    source = Path(source)
+    if not source.is_file():
+        raise EdgefillError(f"--detector {source}: no such file")
+    if not zipfile.is_zipfile(source):
+        if source.suffix.lower() in (".whl", ".zip"):
+            raise EdgefillError(f"--detector {source}: not a readable zip (a broken or partial download?)")
+        return source
+    member = ORIGIN["file"]
+    try:
+        with zipfile.ZipFile(source) as wheel:
+            if member not in wheel.namelist():
+                raise EdgefillError(f"--detector {source}: a zip without {member} (mediapipe's wheel has it)")
+            out = Path(tmp) / Path(member).name
+            out.write_bytes(wheel.read(member))
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise EdgefillError(f"--detector {source}: unreadable zip ({exc})") from None
+    return out
+
+
 def build_detector(tflite: str | Path, faces_npz: str | Path, say=print) -> tuple[bytes, dict]:
-    """tflite -> (ONNX bytes, spec with template and validation)."""
+    """tflite (or mediapipe's wheel: tflite_in) -> (ONNX bytes, spec with template and validation)."""
     from edgefill.runtime.imaging.images import read_image
 
-    tflite = Path(tflite)
-    if not tflite.is_file():
+    if not Path(tflite).is_file():
         raise EdgefillError(f"--detector {tflite}: no such file")
     faces_npz = Path(faces_npz)
     if not faces_npz.is_file():
         raise EdgefillError(f"--detector-faces {faces_npz}: no such file (the template is measured on train.npz)")
-    import tflite2onnx  # noqa: F401 - fail early with the message below if missing
-
     samples = np.stack([read_image(p) for p in sorted((Path(__file__).resolve().parents[1] / "samples" /
                                                        "faces").glob("*.png"))])
     with tempfile.TemporaryDirectory() as tmp:
+        tflite = tflite_in(tflite, tmp)
+        import tflite2onnx  # noqa: F401 - the `train` extra
         onnx_path = Path(tmp) / DETECTOR_FILE
         say(f"converting {tflite.name} with tflite2onnx {tflite2onnx.__version__}")
         convert(tflite, onnx_path)

@@ -73,6 +73,37 @@ def test_detector_without_its_faces_is_a_clear_error(tiny_bundle, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_detector_from_the_mediapipe_wheel(tmp_path, sample_faces):
+    """--detector takes mediapipe's wheel (a zip): the tflite member is what gets converted; a
+    zip without it, or a broken one, is one clear line, before any conversion."""
+    import zipfile
+
+    from edgefill.export.detector import ORIGIN, build_detector, tflite_in
+    from edgefill.runtime.errors import EdgefillError
+
+    payload = b"TFL3 stand-in bytes"
+    wheel = tmp_path / "mediapipe-0.10.14-cp311-cp311-manylinux_2_17_x86_64.whl"
+    with zipfile.ZipFile(wheel, "w") as z:
+        z.writestr("mediapipe/__init__.py", "")
+        z.writestr(ORIGIN["file"], payload)
+    (tmp_path / "x").mkdir()
+    got = tflite_in(wheel, tmp_path / "x")
+    assert got.name == "face_detection_short_range.tflite" and got.read_bytes() == payload
+    plain = tmp_path / "model.tflite"
+    plain.write_bytes(payload)
+    assert tflite_in(plain, tmp_path / "x") == plain
+    other = tmp_path / "other.zip"
+    with zipfile.ZipFile(other, "w") as z:
+        z.writestr("readme.txt", "no model here")
+    np.savez(tmp_path / "faces.npz", images=sample_faces)
+    with pytest.raises(EdgefillError, match="a zip without mediapipe/modules/face_detection/"):
+        build_detector(other, tmp_path / "faces.npz", say=lambda s: None)
+    broken = tmp_path / "broken.whl"
+    broken.write_bytes(wheel.read_bytes()[:-30])
+    with pytest.raises(EdgefillError, match="--detector .*broken.whl"):
+        tflite_in(broken, tmp_path / "x")
+
+
 def test_conversion_validates_against_litert_and_measures_the_template(tmp_path):
     tflite = os.environ.get("EDGEFILL_BLAZEFACE_TFLITE")
     if not tflite or not Path(tflite).is_file():

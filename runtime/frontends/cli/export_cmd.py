@@ -28,7 +28,8 @@ def register(cli: click.Group) -> None:
     @click.option("--encoder-restarts", default=None, type=click.IntRange(1),
                   help="Search default for an encoder start: restarts (encoder z + random ones).")
     @click.option("--detector", default=None,
-                  help="MediaPipe's face_detection_short_range.tflite: converted to ONNX, validated against LiteRT, "
+                  help="MediaPipe's face_detection_short_range.tflite (or the mediapipe wheel that holds it): "
+                       "converted to ONNX, validated against LiteRT, "
                        "shipped as the bundle's face detector; or a bundle folder whose detector is copied as it is "
                        "(a bundle source keeps its own).")
     @click.option("--detector-faces", default=None,
