@@ -1,4 +1,4 @@
-"""The runtime's layering (DESIGN section 2; README "How the code is laid out"):
+"""The runtime's layering (DESIGN section 2; docs/layout.md):
 
     imaging     imports neither the core nor a front end
     core        imports imaging, never a front end

@@ -25,7 +25,7 @@ VIDEO_STEPS = 2 search steps per frame from the previous frame's z (2 and 4 step
 PSNR and flicker); VIDEO_SMOOTH = 0.6 result smoothing; VIDEO_BOX_SMOOTHING = 0.15 (with the flow
 following the face between detections, a heavier smoothing of the detections costs no lag: flicker
 ratio 1.24 -> 1.00 on single_face.mp4); VIDEO_REFINE = True: the bundle's refiner (the one that
-sees the hole) raised hole PSNR and SSIM and lowered flicker on both clips (README, Video);
+sees the hole) raised hole PSNR and SSIM and lowered flicker on both clips (docs/video.md);
 `refine=False` (`--no-refine`) turns it off. VIDEO_BLEND = "poisson": the 64x64 result is
 Poisson-blended into the crop's known pixels (its colours meet the frame's at the hole's edge) before
 the refiner: +0.33 dB hole PSNR on single_face.mp4 and +0.36 dB on face_noface.mov, ~2 ms a face;
