@@ -310,6 +310,8 @@ def main(argv=None) -> int:
     ap.add_argument("--max-queue", type=int, default=64, help="the serve default (measured: 16 clients against a queue of 16 met 503s, 179 of 400 sent straight to Triton)")
     ap.add_argument("--burst", type=int, default=320, help="overload part: requests sent at once")
     ap.add_argument("--max-batch", type=int, default=16)
+    ap.add_argument("--instances", type=int, default=None, help="model instances (default: the serve default)")
+    ap.add_argument("--queue-delay-us", type=int, default=None, help="the batcher's wait for more requests (default: the serve default)")
     ap.add_argument("--overload-requests", type=int, default=400)
     ap.add_argument("--admission-batch", type=int, default=1)
     ap.add_argument("--admission-queue", type=int, default=2)
@@ -335,7 +337,8 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         if {"overhead", "scaling", "isolation", "overload"} & set(parts):
-            stack = start(args.bundle, tmp, "plain", max_batch=args.max_batch, max_queue=args.max_queue)
+            more = {k: v for k, v in (("instances", args.instances), ("queue_delay_us", args.queue_delay_us)) if v is not None}
+            stack = start(args.bundle, tmp, "plain", max_batch=args.max_batch, max_queue=args.max_queue, **more)
             try:
                 url, pid = stack.url, stack.triton.process.pid
                 if "overhead" in parts:

@@ -393,6 +393,36 @@ def test_health_and_metrics_answer(server, client):
     assert "nv_inference_queue_summary_us" in text or "nv_inference_request_summary_us" in text
 
 
+def _successes(server) -> float:
+    """Triton's count of successful inferences of the model (client requests and probes alike)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    return float(re.search(r'^nv_inference_request_success\{model="edgefill".*?\} (\S+)', text, re.M).group(1))
+
+
+def test_the_supervisor_probes_only_while_no_request_succeeds(server, client):
+    """Idle, a tiny probe inference every probe_every (0.5 s) proves the model alive; while real
+    requests succeed through the guard they are the proof, and no probe is sent. (A probe is one
+    more request in Triton's batcher, which at one client could strand a request for 0.5 s.)"""
+    img = faces(1)[0]
+    start = _successes(server)
+    time.sleep(2.0)
+    idle_probes = _successes(server) - start
+    start, sent, t0 = _successes(server), 0, time.monotonic()
+    while time.monotonic() - t0 < 2.0:
+        client.inpaint(img, "center", steps=1)
+        sent += 1
+    busy_probes = _successes(server) - start - sent
+    assert idle_probes >= 2 and busy_probes <= 1, (idle_probes, busy_probes, sent)
+
+
+def test_serve_defaults_follow_the_instance_kind():
+    from edgefill.runtime.frontends.serve.config import DEFAULT_INSTANCES, ServeConfig
+
+    assert ServeConfig().instances == DEFAULT_INSTANCES["cpu"] == 2 and ServeConfig().queue_delay_us == 0
+    assert ServeConfig(kind="gpu").instances == 1 and ServeConfig(instances=3).instances == 3
+
+
 # ---------------------------------------------------------------- each test owns its server
 
 

@@ -120,7 +120,7 @@ def register(cli: click.Group) -> None:
                   help="Requests Triton batches into one search at most.")
     @click.option("--max-queue", default=64, show_default=True, type=click.IntRange(0),
                   help="Waiting requests beyond which Triton answers 503 at once (0: unbounded).")
-    @click.option("--queue-delay-us", default=5000, show_default=True, type=click.IntRange(0),
+    @click.option("--queue-delay-us", default=0, show_default=True, type=click.IntRange(0),
                   help="How long the batcher waits to fill a batch (microseconds).")
     @click.option("--max-queue-delay-ms", default=0, show_default=True, type=click.IntRange(0),
                   help="A request queued this long without being scheduled is rejected (0: no bound).")
@@ -128,7 +128,8 @@ def register(cli: click.Group) -> None:
                   help="The largest image accepted (400 beyond).")
     @click.option("--max-inflight", default=0, show_default=True, type=click.IntRange(0),
                   help="edgefill serve's guard: requests in flight beyond which it answers 503 (0: no bound).")
-    @click.option("--instances", default=1, show_default=True, type=click.IntRange(1), help="Model instances.")
+    @click.option("--instances", default=0, show_default=True, type=click.IntRange(0),
+                  help="Model instances (0: two on a CPU, one for --kind gpu).")
     @click.option("--kind", default="cpu", show_default=True, type=click.Choice(["cpu", "gpu"]),
                   help="Instance group kind (gpu: one instance per GPU, the CUDA provider).")
     @click.option("--provider", default="auto", show_default=True,

@@ -30,7 +30,8 @@ def register(cli: click.Group) -> None:
 @click.option("--max-inflight", default=0, show_default=True, type=click.IntRange(0),
               help="Requests in flight beyond which the HTTP guard answers 503 at once, before Triton sees them "
                    "(0: no bound).")
-@click.option("--instances", default=1, show_default=True, type=click.IntRange(1))
+@click.option("--instances", default=0, show_default=True, type=click.IntRange(0),
+              help="Model instances (0: two on a CPU, one on a GPU; each its own process).")
 @click.option("--provider", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda", "tensorrt"]))
 @click.option("--threads", default=0, show_default=True, type=click.IntRange(0),
               help="onnxruntime threads per instance (0: physical cores / instances).")

@@ -29,6 +29,7 @@ from __future__ import annotations
 import http.client
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
@@ -81,6 +82,7 @@ class GuardState:
     unavailable: int = 0
     restarts: int = 0
     inflight: int = 0  # infer requests forwarded to Triton and not answered yet
+    last_success: float = 0.0  # time.monotonic() of the last infer Triton answered 200
     shed: int = 0  # infer requests refused at the in-flight bound
     lock: threading.Lock = field(default_factory=threading.Lock)
     on_unhealthy: Callable[[str], None] | None = None
@@ -304,6 +306,8 @@ class _Handler(BaseHTTPRequestHandler):
             state.count("unavailable")
             self._error(503, "the model's worker died and is being restarted; retry in a few seconds")
             return
+        if is_infer and status == 200:
+            state.last_success = time.monotonic()  # the supervisor's proof of health (no probe needed)
         self._send(status, data, out_headers)
 
     do_GET = do_POST = do_HEAD = _handle

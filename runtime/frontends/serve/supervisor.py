@@ -145,6 +145,8 @@ class ServingStack:
                 why = f"tritonserver exited (code {None if proc is None else proc.returncode})"
             elif self._restart.is_set():
                 why = "the model's Python stub is not healthy"
+            elif time.monotonic() - self.state.last_success < self.probe_every:
+                continue  # a real request succeeded within the last tick: the proof, no probe
             elif self._probe() is False and not self._stopping.is_set():
                 why = "the model's Python stub is not healthy" if self._restart.is_set() else "a probe inference failed"
             if why is None or self._stopping.is_set():
