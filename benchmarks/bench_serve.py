@@ -1,12 +1,14 @@
 """Load, admission, soak and fault benchmark of `edgefill serve`: real tritonservers behind the guard
 and supervisor (ServingStack, what `edgefill serve` runs), on loopback, bounded requests and time.
 
-    python benchmarks/bench_serve.py [--bundle B] [--parts overhead,scaling,isolation,overload,admission,soak,faults]
+    python benchmarks/bench_serve.py [--bundle B] [--parts overhead,scaling,stalls,isolation,overload,admission,soak,faults]
                                      [--soak-seconds 600] [--json out.json] [--plot out.png]
 
 Parts (the in-process Inpainter is the reference):
   overhead     concurrency 1: server p50 latency vs the in-process Inpainter.inpaint p50
   scaling      throughput and p50/p90/p99 latency at concurrency 1, 4, 16 (--requests each)
+  stalls       --stall-requests sequential requests over HTTP (guard) and over gRPC (straight to
+               Triton): how many took over 5x the median, and Triton's queue and compute time
   isolation    --isolation requests from 16 concurrent clients, 5% of them bad: every good response
                must equal its serial in-process result bit for bit, every bad one get its own 4xx,
                no 5xx, and the server process must be the same one at the end
@@ -123,6 +125,61 @@ def part_overhead(url, inp, imgs) -> dict:
         remote.append(infer(url, imgs[i], i)[2])
     return {"in_process": pct(local[5:]), "server_c1": pct(remote[5:]),
             "p50_difference_ms": float(np.median(remote[5:]) - np.median(local[5:])) * 1000}
+
+
+def triton_metrics(port: int) -> dict:
+    """Triton's cumulative counters for the model: successes and microseconds of queue/compute."""
+    import re
+    import urllib.request
+
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    out = {}
+    for name in ("request_success", "queue_duration_us", "compute_infer_duration_us", "request_duration_us"):
+        m = re.search(rf'^nv_inference_{name}{{model="edgefill".*?}} (\S+)', text, re.M)
+        out[name] = float(m.group(1)) if m else 0.0
+    return out
+
+
+def grpc_infer(target: str, img: np.ndarray, seed: int) -> float:
+    """One good request straight to Triton over gRPC (no guard); its seconds."""
+    import tritonclient.grpc as g
+
+    if getattr(_local, "grpc_key", None) != target:
+        _local.grpc, _local.grpc_key = g.InferenceServerClient(target), target
+    inputs = [g.InferInput("IMAGE", [1, *img.shape], "UINT8"), g.InferInput("MASK_KIND", [1, 1], "BYTES"),
+              g.InferInput("SEED", [1, 1], "INT64")]
+    inputs[0].set_data_from_numpy(img[None])
+    inputs[1].set_data_from_numpy(np.array([[b"center"]], dtype=object))
+    inputs[2].set_data_from_numpy(np.array([[seed]], np.int64))
+    t0 = time.perf_counter()
+    _local.grpc.infer("edgefill", inputs)
+    return time.perf_counter() - t0
+
+
+def part_stalls(stack, imgs, n: int) -> dict:
+    """n sequential requests at one client over HTTP (through the guard) and over gRPC (straight
+    to Triton): how many took over 5x the median (session 28-29: 1-3% sat ~0.5 s in Triton 2.51's
+    batcher with one instance), and where Triton says the time went (queue vs compute, per request)."""
+    out = {}
+    for proto in ("http", "grpc"):
+        for i in range(3):  # warm both paths
+            infer(stack.url, imgs[i], i) if proto == "http" else grpc_infer(f"127.0.0.1:{stack.triton.grpc_port}", imgs[i], i)
+        before, t0, lat, when = triton_metrics(stack.triton.metrics_port), time.perf_counter(), [], []
+        for i in range(n):
+            when.append(time.perf_counter() - t0)
+            lat.append(infer(stack.url, imgs[i % len(imgs)], i)[2] if proto == "http"
+                       else grpc_infer(f"127.0.0.1:{stack.triton.grpc_port}", imgs[i % len(imgs)], i))
+        after = triton_metrics(stack.triton.metrics_port)
+        done = max(after["request_success"] - before["request_success"], 1.0)
+        a = np.asarray(lat) * 1000
+        slow = np.flatnonzero(a > 5 * np.median(a))
+        out[proto] = {**pct(lat), "max_ms": float(a.max()), "stalls": int(len(slow)),
+                      "stalled": [[int(i), round(float(when[i]), 2), round(float(a[i]), 1)] for i in slow],
+                      "triton_ms_per_request": {k[:-3]: (after[k] - before[k]) / done / 1000
+                                                for k in after if k.endswith("_us")}}
+        print(f"stalls over {proto}: {out[proto]['stalls']} of {n} (p50 {out[proto]['p50_ms']:.1f} ms, "
+              f"max {out[proto]['max_ms']:.0f} ms)", flush=True)
+    return out
 
 
 def closed_loop(url, imgs, c: int, n: int) -> dict:
@@ -298,7 +355,7 @@ def part_faults(args, imgs, tmp: Path) -> dict:
     return report
 
 
-PARTS = ("overhead", "scaling", "isolation", "overload", "admission", "soak", "faults")
+PARTS = ("overhead", "scaling", "stalls", "isolation", "overload", "admission", "soak", "faults")
 
 
 def main(argv=None) -> int:
@@ -307,6 +364,7 @@ def main(argv=None) -> int:
     ap.add_argument("--parts", default=",".join(PARTS))
     ap.add_argument("--requests", type=int, default=160, help="requests per concurrency level")
     ap.add_argument("--isolation", type=int, default=2000)
+    ap.add_argument("--stall-requests", type=int, default=400, help="stalls part: sequential requests per protocol")
     ap.add_argument("--max-queue", type=int, default=64, help="the serve default (measured: 16 clients against a queue of 16 met 503s, 179 of 400 sent straight to Triton)")
     ap.add_argument("--burst", type=int, default=320, help="overload part: requests sent at once")
     ap.add_argument("--max-batch", type=int, default=16)
@@ -336,7 +394,7 @@ def main(argv=None) -> int:
     report: dict = {"load_average_start": os.getloadavg()}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        if {"overhead", "scaling", "isolation", "overload"} & set(parts):
+        if {"overhead", "scaling", "stalls", "isolation", "overload"} & set(parts):
             more = {k: v for k, v in (("instances", args.instances), ("queue_delay_us", args.queue_delay_us)) if v is not None}
             stack = start(args.bundle, tmp, "plain", max_batch=args.max_batch, max_queue=args.max_queue, **more)
             try:
@@ -349,6 +407,8 @@ def main(argv=None) -> int:
                     for row in report["scaling"]:
                         print(f"c={row['concurrency']:>2}: {row['throughput_rps']:.1f} req/s, p50 {row['p50_ms']:.0f} "
                               f"p99 {row['p99_ms']:.0f} ms ({row['ok']}/{row['requests']} ok)", flush=True)
+                if "stalls" in parts:
+                    report["stalls"] = part_stalls(stack, imgs, args.stall_requests)
                 if "isolation" in parts:
                     plan = [("bad", i % 4) if i % 20 == 7 else ("good", i) for i in range(args.isolation)]
                     expected = {i: inp.inpaint(imgs[i], "center", seed=i, steps=args.steps).image for k, i in plan if k == "good"}
@@ -394,6 +454,8 @@ def main(argv=None) -> int:
             and iso["5xx"] == 0 and iso["same_server_process"]
     if "scaling" in report:
         goals["batching_2x"] = report["scaling"][-1]["throughput_rps"] >= 2 * report["scaling"][0]["throughput_rps"]
+    if "stalls" in report:
+        goals["no_stalls"] = all(v["stalls"] == 0 for v in report["stalls"].values())
     if "overhead" in report:
         goals["overhead_10ms"] = report["overhead"]["p50_difference_ms"] <= 10
     if "admission" in report:

@@ -36,9 +36,11 @@ def test_bench_serve_runs(tiny_bundle, tmp_path):
     pytest.importorskip("tritonclient.http", reason="the serve extra (tritonclient) is not installed")
     out = tmp_path / "s.json"
     proc = run_bench("bench_serve.py", "--bundle", str(tiny_bundle), "--requests", "6", "--isolation", "20",
+                     "--stall-requests", "5",
                      "--overload-requests", "16", "--soak-seconds", "3", "--soak-checked", "3", "--max-queue", "16", "--steps", "3",
                      "--json", str(out))
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(out.read_text())
-    assert {"overhead", "scaling", "isolation", "overload", "admission", "soak", "faults", "goals"} <= set(report)
+    assert {"overhead", "scaling", "stalls", "isolation", "overload", "admission", "soak", "faults", "goals"} <= set(report)
+    assert report["stalls"]["grpc"]["n"] == 5 and "queue_duration" in report["stalls"]["http"]["triton_ms_per_request"]
     assert report["isolation"]["5xx"] == 0 and report["faults"]["client_hangups"]["next_request_status"] == 200
