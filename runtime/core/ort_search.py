@@ -126,8 +126,9 @@ class OrtSearch:
         n, k = y.shape[0], cfg.restarts
         b = n * k
         binding = sess.io_binding()
-        static = {"y": eng.ortvalue(np.repeat(np.asarray(y, np.float32), k, axis=0)),
-                  "W": eng.ortvalue(np.repeat(np.asarray(W, np.float32), k, axis=0))}
+        y_rows = np.repeat(np.asarray(y, np.float32), k, axis=0)  # one row per restart, as z0
+        W_rows = np.repeat(np.asarray(W, np.float32), k, axis=0)
+        static = {"y": eng.ortvalue(y_rows), "W": eng.ortvalue(W_rows)}
         values = {"lam": cfg.lam, "lr": cfg.lr, "beta1": cfg.beta1, "beta2": cfg.beta2, "eps": cfg.eps,
                   "prior": PRIOR_CODE[cfg.prior]}
         static.update({name: eng.ortvalue(np.array(values[name], np.float32)) for name in SCALARS})
@@ -174,8 +175,7 @@ class OrtSearch:
                 image_now = image_buf.numpy() if best_x is not None else None
             else:  # the last step: its update would be thrown away, so only the loss at z_cur
                 z_next = z_cur
-                loss, image_now = self._forward_loss(z_cur.numpy(), np.repeat(y, k, axis=0),
-                                                     np.repeat(W, k, axis=0), cfg)
+                loss, image_now = self._forward_loss(z_cur.numpy(), y_rows, W_rows, cfg)
                 stop = tracker.update(loss)
             moved = np.flatnonzero(tracker.replaced)
             for i in moved:
