@@ -62,14 +62,17 @@ class RefinerExport(nn.Module):
 
 
 class EncoderExport(nn.Module):
-    """masked (B,4,64,64) f32 -> z (B, z_dim) f32 in [-1,1]."""
+    """masked (B,4,64,64) f32 -> z (B, z_dim) f32 in [-1,1]; the samples encoder (heads H > 1):
+    z (B, H, z_dim). `name` is the state-dict prefix ("encoder" or "samples_encoder"), as for
+    RefinerExport."""
 
-    def __init__(self, encoder: Encoder):
+    def __init__(self, encoder: Encoder, name: str = "encoder"):
         super().__init__()
-        self.encoder = encoder
+        self.name = name
+        setattr(self, name, encoder)
 
     def forward(self, masked: torch.Tensor) -> torch.Tensor:
-        return self.encoder(masked)
+        return getattr(self, self.name)(masked)
 
 
 def _bn(h: torch.Tensor, norm: nn.BatchNorm2d) -> torch.Tensor:

@@ -73,6 +73,73 @@ def test_train_encoder_resume_continues_exactly(tmp_path, tiny_gan_checkpoint, f
         assert np.array_equal(a.tensors[k].numpy(), b.tensors[k].numpy()), k
 
 
+def test_init_encoder_starts_from_given_weights_and_hole_weight_adds_the_hole_term(tmp_path, tiny_encoder_run,
+                                                                                    tiny_gan_checkpoint, faces_npz):
+    """--init-encoder loads an encoder run's weights (lr 0 keeps them, BN statistics aside);
+    --hole-weight adds the L1 against the truth in the hole to the real phase's loss."""
+    from edgefill.train.checkpoint import load_checkpoint
+
+    out = tmp_path / "ft"
+    proc = run_cli("train", "encoder", "--data", str(faces_npz), "--gan", str(tiny_gan_checkpoint), "--out", str(out),
+                   "--synthetic-steps", "0", "--real-steps", "1", "--batch-size", "8", "--width", "4", "--lr", "0",
+                   "--hole-weight", "2", "--init-encoder", str(tiny_encoder_run[0]))
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["hole_l1"] > 0 and np.isfinite(summary["hole_l1"])
+    assert summary["loss"] == pytest.approx(summary["known_l1"] + summary["contextual"] + summary["prior"]
+                                            + summary["hole_l1"], rel=1e-5)
+    before, after = load_checkpoint(tiny_encoder_run[0]), load_checkpoint(out)
+    weights = [k for k in before.tensors if k.endswith(".weight")]
+    assert weights and all(np.array_equal(before.tensors[k].numpy(), after.tensors[k].numpy()) for k in weights)
+
+
+def test_samples_encoder_trains_heads_beside_a_frozen_anchor(tmp_path, tiny_encoder_run, tiny_gan_checkpoint,
+                                                              faces_npz):
+    """--heads 3 from a one-head encoder: the heads start as its copies (bias nudged apart), the
+    anchor stays frozen, the log has the oracle best and per-head numbers; resume is exact."""
+    from edgefill.train.checkpoint import load_checkpoint
+
+    def train(out, steps, *extra):
+        return run_cli("train", "encoder", "--data", str(faces_npz), "--gan", str(tiny_gan_checkpoint),
+                       "--out", str(out), "--synthetic-steps", "0", "--real-steps", str(steps), "--batch-size", "8",
+                       "--width", "4", "--heads", "3", "--hole-weight", "1", "--checkpoint-every", "1",
+                       "--init-encoder", str(tiny_encoder_run[0]), *extra)
+
+    proc = train(tmp_path / "a", 4)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert 0.0 <= summary["heads_win"] <= 1.0 and summary["best_loss"] <= summary["anchor_loss"] + 1e-6
+    best = summary["val_hole_psnr_best"]
+    assert all(best >= summary[f"val_hole_psnr_{k}"] - 1e-9 for k in ("anchor", "head0", "head1", "head2"))
+    assert (tmp_path / "a" / "encoder_step00004.png").is_file()
+    assert train(tmp_path / "b", 2).returncode == 0
+    assert train(tmp_path / "b", 4, "--resume").returncode == 0
+    a, b = load_checkpoint(tmp_path / "a"), load_checkpoint(tmp_path / "b")
+    assert a.config["encoder"]["heads"] == 3 and a.tensors["encoder.head.weight"].shape[0] == 3 * 100
+    for k in a.tensors:
+        assert np.array_equal(a.tensors[k].numpy(), b.tensors[k].numpy()), k
+
+
+def test_samples_encoder_needs_an_anchor(tmp_path, tiny_gan_checkpoint, faces_npz):
+    proc = run_cli("train", "encoder", "--data", str(faces_npz), "--gan", str(tiny_gan_checkpoint),
+                   "--out", str(tmp_path / "o"), "--synthetic-steps", "0", "--real-steps", "1", "--heads", "2")
+    assert_one_line_error(proc, "--init-encoder")
+
+
+@pytest.mark.parametrize("init,extra,fragment", [
+    ("run", ["--width", "8"], "is not the one to train"),
+    ("missing", [], "--init-encoder"),
+    ("bundle", [], "has no encoder"),
+])
+def test_bad_init_encoder_is_one_line(tmp_path, tiny_encoder_run, tiny_gan_checkpoint, tiny_bundle, faces_npz, init,
+                                      extra, fragment):
+    path = {"run": tiny_encoder_run[0], "missing": tmp_path / "nothing", "bundle": tiny_bundle}[init]
+    proc = run_cli("train", "encoder", "--data", str(faces_npz), "--gan", str(tiny_gan_checkpoint),
+                   "--out", str(tmp_path / "o"), "--synthetic-steps", "0", "--real-steps", "1", "--batch-size", "8",
+                   "--init-encoder", str(path), *extra)
+    assert_one_line_error(proc, fragment)
+
+
 def test_encoder_bundle_is_validated_and_records_its_start_defaults(encoder_bundle):
     from edgefill.runtime.core.bundle import open_bundle
 

@@ -221,3 +221,88 @@ def test_a_bundle_source_keeps_its_samples_refiner_and_a_wrong_one_is_one_clear_
                    str(b.manifest["training"]["samples_refiner"]["checkpoint"]), "--out", str(tmp_path / "bare"))
     assert_one_line_error(bare, "--samples-refiner needs a refiner too")
     assert not (tmp_path / "bare").exists()
+
+
+def _encoder_checkpoint(root, heads: int, seed: int):
+    """A tiny encoder run's checkpoint (width 4, random BN statistics), as `train encoder` writes it."""
+    import torch
+
+    from edgefill.train.checkpoint import save_checkpoint
+    from edgefill.train.config import EncoderConfig, EncoderTrainConfig, to_dict
+    from edgefill.train.encoder import Encoder
+    from edgefill.train.layers import randomise_batchnorm_stats
+
+    torch.manual_seed(seed)
+    E = Encoder(EncoderConfig(width=4, heads=heads))
+    randomise_batchnorm_stats(E, seed=seed)
+    cfg = EncoderTrainConfig(encoder=E.cfg, synthetic_steps=0 if heads > 1 else 2, real_steps=2, hole_weight=1.0)
+    save_checkpoint(root, "encoder", to_dict(cfg), {"step": 2, "history": {"loss": []}, "init": None},
+                    {"encoder": E.eval()}, {})
+    return root
+
+
+@pytest.fixture(scope="module")
+def samples_encoder_bundle(tmp_path_factory, tiny_bundle):
+    """The tiny bundle with an encoder and a 3-head samples encoder, exported and validated."""
+    from conftest import run_cli
+
+    enc = _encoder_checkpoint(tmp_path_factory.mktemp("enc1"), 1, 5)
+    heads = _encoder_checkpoint(tmp_path_factory.mktemp("enc3"), 3, 6)
+    out = tmp_path_factory.mktemp("bundles") / "tiny_samples_encoder"
+    proc = run_cli("export", "--checkpoint", str(tiny_bundle), "--encoder", str(enc), "--samples-encoder", str(heads),
+                   "--out", str(out), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    return out, enc, heads
+
+
+def test_a_samples_encoder_ships_validated_and_starts_samples_two_to_h_plus_one(samples_encoder_bundle, problems):
+    """samples_encoder.onnx: checked against torch at export, its tensors in encoder.bin; beside the
+    encoder start, samples 1..H start at its heads (other restarts as sample 0's), samples past H
+    are perturbed as before, and sample 0 stays the single output."""
+    from edgefill.runtime.core.bundle import open_bundle
+    from edgefill.runtime.core.starts import EncoderStart, encoder_input
+
+    bundle_dir = samples_encoder_bundle[0]
+    m = open_bundle(bundle_dir).manifest
+    assert m["graphs"]["samples_encoder"]["outputs"]["z"][1:] == [3, m["models"]["generator"]["z_dim"]]
+    assert m["models"]["samples_encoder"]["heads"] == 3 and m["training"]["samples_encoder"]["heads"] == 3
+    names = [n for n in m["tensors"] if n.startswith("samples_encoder.")]
+    assert names and all(m["tensors"][n]["file"] == "encoder.bin" for n in names)
+    checked = [r for r in m["validation"]["rows"] if r["check"].startswith("samples_encoder")]
+    assert checked and all(r["ok"] for r in checked)
+
+    images, masks = problems
+    inp = Inpainter(str(bundle_dir), threads=1)
+    heads = inp.engine.forward("samples_encoder", encoder_input(images, masks))
+    rows = sample_starts(EncoderStart(), inp.engine, images, masks, 2, [1, 2, 3], 5, 0.5).reshape(3, 5, 2, -1)
+    base = EncoderStart().z0(inp.engine, images, masks, 2, [1, 2, 3]).reshape(3, 2, -1)
+    np.testing.assert_array_equal(rows[:, 0], base)
+    np.testing.assert_array_equal(rows[:, 1:4, 0], np.clip(heads, -1, 1))
+    np.testing.assert_array_equal(rows[:, 1:4, 1], np.repeat(base[:, None, 1], 3, axis=1))
+    assert not np.array_equal(rows[:, 4, 0], base[:, 0]) and np.all(np.abs(rows) <= 1.0)
+    sset = inp.inpaint_samples(images, masks, 4, steps=2, seed=7)
+    single = inp.inpaint_batch(images, masks, steps=2, seed=7)
+    np.testing.assert_array_equal(sset.batch.final[::4], single.final)
+    random = sample_starts(GivenStart(base[:, 0]), inp.engine, images, masks, 2, [1, 2, 3], 3, 0.5).reshape(3, 3, 2, -1)
+    assert not np.array_equal(random[:, 1, 0], rows[:, 1, 0]), "a given start (video) does not use the heads"
+
+
+def test_samples_encoder_export_keeps_it_and_refuses_the_wrong_one(samples_encoder_bundle, tiny_gan_checkpoint,
+                                                                   tmp_path):
+    from conftest import assert_one_line_error, run_cli
+    from edgefill.runtime.core.bundle import open_bundle
+
+    bundle_dir, enc, heads = samples_encoder_bundle
+    again = tmp_path / "again"
+    assert run_cli("export", "--checkpoint", str(bundle_dir), "--out", str(again), "--quiet").returncode == 0
+    a, b = open_bundle(bundle_dir), open_bundle(again)
+    for name in [n for n in a.manifest["tensors"] if n.startswith("samples_encoder.")]:
+        np.testing.assert_array_equal(a.tensor(name), b.tensor(name))
+    for args, fragment in ((["--samples-encoder", str(enc)], "takes a samples encoder"),
+                           (["--encoder", str(heads)], "a one-head encoder")):
+        proc = run_cli("export", "--checkpoint", str(bundle_dir), *args, "--out", str(tmp_path / "bad"))
+        assert_one_line_error(proc, fragment)
+        assert not (tmp_path / "bad").exists()
+    bare = run_cli("export", "--checkpoint", str(tiny_gan_checkpoint), "--samples-encoder", str(heads),
+                   "--out", str(tmp_path / "bare"))
+    assert_one_line_error(bare, "--samples-encoder needs an encoder too")
