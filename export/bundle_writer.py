@@ -37,7 +37,7 @@ from .weights import WeightStore
 from .wrappers import DiscriminatorExport, EncoderExport, GeneratorExport, RefinerExport, SearchStep
 
 EXAMPLE_BATCH = 2
-MODEL_PREFIXES = ("generator", "discriminator", "refiner", "encoder", "samples_refiner", "samples_encoder")  # TorchModels fields = prefixes
+MODEL_PREFIXES = ("generator", "discriminator", "refiner", "encoder", "samples_refiner")  # TorchModels fields = prefixes
 
 
 class ValidationFailed(EdgefillError):
@@ -69,28 +69,8 @@ def _load_refiner(path: str, flag: str) -> tuple[torch.nn.Module, dict]:
                "keep_weight": rcfg.keep_weight, "samples_per_mask": rcfg.samples}
 
 
-def _load_encoder(path: str, flag: str, z_dim: int, heads: bool) -> tuple[torch.nn.Module, dict]:
-    """An encoder run's eval-mode encoder (heads: the samples encoder, H > 1) and its training record."""
-    ek = load_checkpoint(path)
-    if ek.kind != "encoder":
-        raise EdgefillError(f"{path} is a {ek.kind} checkpoint; {flag} takes an encoder checkpoint")
-    ecfg = nested_from_dict(EncoderTrainConfig, ek.config)
-    if ecfg.encoder.z_dim != z_dim:
-        raise EdgefillError(f"the encoder gives z_dim {ecfg.encoder.z_dim}, the generator takes {z_dim}")
-    if (ecfg.encoder.heads > 1) != heads:
-        raise EdgefillError(f"{path} has {ecfg.encoder.heads} head(s); {flag} takes "
-                            + ("a samples encoder (train encoder --heads H > 1)" if heads else
-                               "a one-head encoder (a samples encoder goes to --samples-encoder)"))
-    E = _load_state(Encoder(ecfg.encoder), ek.module_state("encoder"), "encoder")
-    return E, {"checkpoint": str(Path(path)), "steps": ek.state.get("step"), "synthetic_steps": ecfg.synthetic_steps,
-               "real_steps": ecfg.real_steps, "batch_size": ecfg.batch_size, "hole_weight": ecfg.hole_weight,
-               "heads": ecfg.encoder.heads, "init": ek.state.get("init"), "gan": ek.state.get("gan"),
-               "data": ek.state.get("data")}
-
-
 def load_models(checkpoint: str, refiner: str | None, encoder: str | None = None,
-                samples_refiner: str | None = None,
-                samples_encoder: str | None = None) -> tuple[TorchModels, dict, dict, SearchConfig | None]:
+                samples_refiner: str | None = None) -> tuple[TorchModels, dict, dict, SearchConfig | None]:
     """Eval-mode torch models from a GAN checkpoint or an existing bundle (train/gan_source.py),
     optionally refiner, encoder and samples-refiner checkpoints (a bundle source keeps its own
     unless one is given), plus the training info recorded in the manifest and the
@@ -98,7 +78,7 @@ def load_models(checkpoint: str, refiner: str | None, encoder: str | None = None
     random-start search defaults (None for a GAN run)."""
     source = load_gan_source(checkpoint)
     G, D, R, training = source.generator, source.discriminator, source.refiner, dict(source.training)
-    S, SE = source.samples_refiner, source.samples_encoder
+    S = source.samples_refiner
     # a new encoder keeps the source's encoder-start search settings (--encoder-steps/-restarts
     # replace them): dropping them fell back to the random start's search (200 steps x 2)
     E, encoder_start = (source.encoder if encoder is None else None), dict(source.encoder_start or {})
@@ -112,15 +92,18 @@ def load_models(checkpoint: str, refiner: str | None, encoder: str | None = None
         raise EdgefillError("--samples-refiner needs a refiner too (--refiner, or a bundle source with one): "
                             "one sample is refined by the bundle's refiner")
     if encoder is not None:
-        E, training["encoder"] = _load_encoder(encoder, "--encoder", G.cfg.z_dim, heads=False)
-    if samples_encoder is not None:
-        SE, training["samples_encoder"] = _load_encoder(samples_encoder, "--samples-encoder", G.cfg.z_dim, heads=True)
-    if SE is not None and E is None:
-        raise EdgefillError("--samples-encoder needs an encoder too (--encoder, or a bundle source with one): "
-                            "its starts sit beside the encoder's")
-    if SE is None:
-        training.pop("samples_encoder", None)
-    return TorchModels(G, D, R, E, S, SE), training, encoder_start, source.search
+        ek = load_checkpoint(encoder)
+        if ek.kind != "encoder":
+            raise EdgefillError(f"{encoder} is a {ek.kind} checkpoint; --encoder takes an encoder checkpoint")
+        ecfg = nested_from_dict(EncoderTrainConfig, ek.config)
+        if ecfg.encoder.z_dim != G.cfg.z_dim:
+            raise EdgefillError(f"the encoder gives z_dim {ecfg.encoder.z_dim}, the generator takes {G.cfg.z_dim}")
+        E = _load_state(Encoder(ecfg.encoder), ek.module_state("encoder"), "encoder")
+        training["encoder"] = {"checkpoint": str(Path(encoder)), "steps": ek.state.get("step"),
+                               "synthetic_steps": ecfg.synthetic_steps, "real_steps": ecfg.real_steps,
+                               "batch_size": ecfg.batch_size, "hole_weight": ecfg.hole_weight, "gan": ek.state.get("gan"),
+                               "data": ek.state.get("data")}
+    return TorchModels(G, D, R, E, S), training, encoder_start, source.search
 
 
 def _named_tensors(models: TorchModels) -> dict[str, np.ndarray]:
@@ -163,7 +146,6 @@ def build_graphs(models: TorchModels, specs: dict[str, GraphSpec], precision: st
                 "encoder": EncoderExport(models.encoder) if models.encoder is not None else None,
                 "samples_refiner": (RefinerExport(models.samples_refiner, "samples_refiner")
                                     if models.samples_refiner is not None else None),
-                "samples_encoder": EncoderExport(models.samples_encoder, "samples_encoder") if models.samples_encoder is not None else None,
                 "search_step": SearchStep(models.generator, models.discriminator)}
     return {name: export_graph(wrappers[name], _example_inputs(spec), spec, {"precision": precision})
             for name, spec in specs.items()}
@@ -189,8 +171,7 @@ def export_bundle(checkpoint: str, out: str, refiner: str | None = None, validat
                   say: Callable[[str], None] | None = None, encoder: str | None = None,
                   encoder_search: dict | None = None, detector: str | None = None,
                   detector_faces: str | None = None, int8=None, int8_faces: str | None = None,
-                  search_overrides: dict | None = None, samples_refiner: str | None = None,
-                  samples_encoder: str | None = None) -> dict:
+                  search_overrides: dict | None = None, samples_refiner: str | None = None) -> dict:
     """Export a GAN checkpoint or a bundle (+ optional refiner and encoder checkpoints) to a
     bundle folder at `out`. encoder_search: the search settings for a start near the answer
     (encoder or previous frame), e.g. {"steps": 20, "restarts": 1}, stored as the manifest's
@@ -208,8 +189,6 @@ def export_bundle(checkpoint: str, out: str, refiner: str | None = None, validat
     samples_refiner: a refiner run trained to keep the differences between K samples
     (`train refiner --samples-per-mask 2 --keep-weight W`), shipped as samples_refiner.onnx: the
     runtime refines K > 1 samples with it and one sample with the refiner (runtime.core.pipeline).
-    samples_encoder: an encoder run with H > 1 heads (`train encoder --heads H --init-encoder`),
-    shipped as samples_encoder.onnx: the starts of samples 2..H+1 (runtime.core.starts).
     search: the random-start search defaults written to the manifest (default: a bundle source's
     own, so a re-export keeps its blend, lam, lr, steps; SearchConfig()'s for a GAN run);
     search_overrides: {field: value} applied on top (the export command's --steps, --blend, ...;
@@ -225,14 +204,12 @@ def export_bundle(checkpoint: str, out: str, refiner: str | None = None, validat
     out_path = Path(out)
     _prepare_out(out_path)
     precision = "fp16" if fp16 else "fp32"
-    models, training, kept_start, kept_search = load_models(checkpoint, refiner, encoder, samples_refiner,
-                                                            samples_encoder)
+    models, training, kept_start, kept_search = load_models(checkpoint, refiner, encoder, samples_refiner)
     search = (search or kept_search or SearchConfig()).replace(**(search_overrides or {}))
     encoder_search = {**kept_start, **{k: v for k, v in (encoder_search or {}).items() if v is not None}}
     specs = all_specs(models.generator.cfg.z_dim, models.refiner is not None, models.encoder is not None,
                       models.refiner.cfg.in_channels if models.refiner is not None else 3,
-                      models.samples_refiner.cfg.in_channels if models.samples_refiner is not None else None,
-                      models.samples_encoder.cfg.heads if models.samples_encoder is not None else None)
+                      models.samples_refiner.cfg.in_channels if models.samples_refiner is not None else None)
 
     from .detector import add_detector, build_detector, kept_detector
 
@@ -310,9 +287,7 @@ def _manifest(models: TorchModels, specs: dict[str, GraphSpec], store: WeightSto
                    "refiner": to_dict(models.refiner.cfg) if models.refiner is not None else None,
                    "encoder": to_dict(models.encoder.cfg) if models.encoder is not None else None,
                    **({"samples_refiner": to_dict(models.samples_refiner.cfg)}
-                      if models.samples_refiner is not None else {}),
-                   **({"samples_encoder": to_dict(models.samples_encoder.cfg)}
-                      if models.samples_encoder is not None else {})},
+                      if models.samples_refiner is not None else {})},
         "image": {"size": 64, "color_order": "RGB", "layout": "NCHW", "dtype": "float32", "range": [-1, 1],
                   "normalisation": "x / 127.5 - 1", "mask": "uint8 HW, 255 = fill"},
         "search": {**search.to_dict(),

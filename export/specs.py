@@ -119,14 +119,6 @@ def encoder_spec(z_dim: int) -> GraphSpec:
                          "-> z (N,z_dim) f32 in [-1,1], the search's start (runtime.core.starts.encoder_input)")
 
 
-def samples_encoder_spec(z_dim: int, heads: int) -> GraphSpec:
-    return GraphSpec("samples_encoder", (("masked", (BATCH, 4, 64, 64)),), (("z", (BATCH, heads, z_dim)),),
-                     fp32=Tolerance(1e-5, 1e-5), fp16=Tolerance(1e-5, 1e-5), fp16_cost=Tolerance(5e-2),
-                     doc=f"masked (N,4,64,64) f32, as the encoder's -> z (N,{heads},z_dim) f32 in [-1,1]: the "
-                         "starts of samples 2..K of one hole, trained beside the encoder's start (relaxed "
-                         "winner-takes-all)")
-
-
 def search_step_spec(z_dim: int) -> GraphSpec:
     dims = {"z": (BATCH, z_dim), "m": (BATCH, z_dim), "v": (BATCH, z_dim), "t": (BATCH,), "y": IMAGE,
             "W": (BATCH, 1, 64, 64)}
@@ -181,8 +173,7 @@ SEARCH_TOL = SearchTolerance()
 
 
 def all_specs(z_dim: int, with_refiner: bool, with_encoder: bool = False,
-              refiner_channels: int = 3, samples_refiner_channels: int | None = None,
-              samples_encoder_heads: int | None = None) -> dict[str, GraphSpec]:
+              refiner_channels: int = 3, samples_refiner_channels: int | None = None) -> dict[str, GraphSpec]:
     specs = {"generator": generator_spec(z_dim), "discriminator": discriminator_spec()}
     if with_refiner:
         specs["refiner"] = refiner_spec(refiner_channels)
@@ -190,7 +181,5 @@ def all_specs(z_dim: int, with_refiner: bool, with_encoder: bool = False,
         specs["samples_refiner"] = refiner_spec(samples_refiner_channels, "samples_refiner")
     if with_encoder:
         specs["encoder"] = encoder_spec(z_dim)
-    if samples_encoder_heads is not None:
-        specs["samples_encoder"] = samples_encoder_spec(z_dim, samples_encoder_heads)
     specs["search_step"] = search_step_spec(z_dim)
     return specs

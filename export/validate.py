@@ -64,7 +64,6 @@ class TorchModels:
     refiner: torch.nn.Module | None
     encoder: torch.nn.Module | None = None
     samples_refiner: torch.nn.Module | None = None
-    samples_encoder: torch.nn.Module | None = None
 
 
 def format_table(rows: list[Row]) -> str:
@@ -238,14 +237,14 @@ class Validator:
     def check_forward_graphs(self) -> None:
         self.say("validating generator / discriminator / refiner against torch")
         faces = real_faces()
-        for name in ("generator", "discriminator", "refiner", "samples_refiner", "encoder", "samples_encoder"):
+        for name in ("generator", "discriminator", "refiner", "samples_refiner", "encoder"):
             if name not in self.specs:
                 continue
             spec = self.specs[name]
             (inp, dims), out = spec.inputs[0], spec.output_names[0]
             inputs = [(f"seeded B={b}", self.rng.uniform(-1, 1, spec.concrete(dims, b)).astype(np.float32))
                       for b in (1, 3)]
-            if name in ("encoder", "samples_encoder"):
+            if name == "encoder":
                 inputs.append((f"real faces, mixed masks B={len(faces)}", masked_faces(faces)))
             elif name in ("refiner", "samples_refiner") and dims[1] in (4, 7):
                 inputs.append((f"real faces, mixed masks B={len(faces)}", refiner_faces(faces, dims[1])))

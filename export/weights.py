@@ -37,7 +37,7 @@ def storage_dtype(array: np.ndarray, precision: str) -> np.dtype:
 
 def weight_file(name: str) -> str:
     """The file a state-dict tensor (with its model prefix) is stored in."""
-    if name.startswith(("encoder.", "samples_encoder.")):
+    if name.startswith("encoder."):
         return ENCODER_WEIGHTS
     return REFINER_WEIGHTS if name.startswith(("refiner.", "samples_refiner.")) else WEIGHTS
 

@@ -62,17 +62,14 @@ class RefinerExport(nn.Module):
 
 
 class EncoderExport(nn.Module):
-    """masked (B,4,64,64) f32 -> z (B, z_dim) f32 in [-1,1]; the samples encoder (heads H > 1):
-    z (B, H, z_dim). `name` is the state-dict prefix ("encoder" or "samples_encoder"), as for
-    RefinerExport."""
+    """masked (B,4,64,64) f32 -> z (B, z_dim) f32 in [-1,1]."""
 
-    def __init__(self, encoder: Encoder, name: str = "encoder"):
+    def __init__(self, encoder: Encoder):
         super().__init__()
-        self.name = name
-        setattr(self, name, encoder)
+        self.encoder = encoder
 
     def forward(self, masked: torch.Tensor) -> torch.Tensor:
-        return getattr(self, self.name)(masked)
+        return self.encoder(masked)
 
 
 def _bn(h: torch.Tensor, norm: nn.BatchNorm2d) -> torch.Tensor:

@@ -93,39 +93,6 @@ def test_init_encoder_starts_from_given_weights_and_hole_weight_adds_the_hole_te
     assert weights and all(np.array_equal(before.tensors[k].numpy(), after.tensors[k].numpy()) for k in weights)
 
 
-def test_samples_encoder_trains_heads_beside_a_frozen_anchor(tmp_path, tiny_encoder_run, tiny_gan_checkpoint,
-                                                              faces_npz):
-    """--heads 3 from a one-head encoder: the heads start as its copies (bias nudged apart), the
-    anchor stays frozen, the log has the oracle best and per-head numbers; resume is exact."""
-    from edgefill.train.checkpoint import load_checkpoint
-
-    def train(out, steps, *extra):
-        return run_cli("train", "encoder", "--data", str(faces_npz), "--gan", str(tiny_gan_checkpoint),
-                       "--out", str(out), "--synthetic-steps", "0", "--real-steps", str(steps), "--batch-size", "8",
-                       "--width", "4", "--heads", "3", "--hole-weight", "1", "--checkpoint-every", "1",
-                       "--init-encoder", str(tiny_encoder_run[0]), *extra)
-
-    proc = train(tmp_path / "a", 4)
-    assert proc.returncode == 0, proc.stderr
-    summary = json.loads(proc.stdout)
-    assert 0.0 <= summary["heads_win"] <= 1.0 and summary["best_loss"] <= summary["anchor_loss"] + 1e-6
-    best = summary["val_hole_psnr_best"]
-    assert all(best >= summary[f"val_hole_psnr_{k}"] - 1e-9 for k in ("anchor", "head0", "head1", "head2"))
-    assert (tmp_path / "a" / "encoder_step00004.png").is_file()
-    assert train(tmp_path / "b", 2).returncode == 0
-    assert train(tmp_path / "b", 4, "--resume").returncode == 0
-    a, b = load_checkpoint(tmp_path / "a"), load_checkpoint(tmp_path / "b")
-    assert a.config["encoder"]["heads"] == 3 and a.tensors["encoder.head.weight"].shape[0] == 3 * 100
-    for k in a.tensors:
-        assert np.array_equal(a.tensors[k].numpy(), b.tensors[k].numpy()), k
-
-
-def test_samples_encoder_needs_an_anchor(tmp_path, tiny_gan_checkpoint, faces_npz):
-    proc = run_cli("train", "encoder", "--data", str(faces_npz), "--gan", str(tiny_gan_checkpoint),
-                   "--out", str(tmp_path / "o"), "--synthetic-steps", "0", "--real-steps", "1", "--heads", "2")
-    assert_one_line_error(proc, "--init-encoder")
-
-
 @pytest.mark.parametrize("init,extra,fragment", [
     ("run", ["--width", "8"], "is not the one to train"),
     ("missing", [], "--init-encoder"),

@@ -82,12 +82,10 @@ def hole_refiner(width: int) -> RefinerConfig:
 class EncoderConfig:
     """The search's start network E: (N,4,64,64) [known RGB in [-1,1], 0 in the hole; known mask]
     -> z (N, z_dim) in [-1,1] (tanh). width e: 4 strided 4x4 convs e-2e-4e-8e (64 -> 4), BN +
-    LeakyReLU(0.2), then flatten 4*4*8e (4096 at e=32) -> linear -> tanh. heads > 1: the samples
-    encoder, H starts per face, z (N, heads, z_dim) (one linear layer to heads * z_dim)."""
+    LeakyReLU(0.2), then flatten 4*4*8e (4096 at e=32) -> linear -> tanh."""
 
     z_dim: int = 100
     width: int = 32
-    heads: int = 1
 
 
 PRESETS: dict[str, tuple[GeneratorConfig, DiscriminatorConfig, RefinerConfig]] = {
@@ -215,7 +213,6 @@ class EncoderTrainConfig:
     latent_weight: float = 1.0
     lam: float = 0.003  # prior weight in the real phase (the contextual terms are per-pixel means)
     hole_weight: float = 0.0  # weight of the hole's L1 against the truth in the real phase (0: the search's loss only)
-    wta_epsilon: float = 0.05  # heads > 1: share of the loss on the heads that did not win (relaxed winner-takes-all)
     val_fraction: float = 0.02  # the GAN run's hold-out when it has one; else this fraction with `seed`
     seed: int = 0
     device: str = "auto"

@@ -16,8 +16,6 @@ class Encoder(nn.Module):
 
     4 strided 4x4 convs, 64 -> 32 -> 16 -> 8 -> 4 (BN after all but the first, LeakyReLU 0.2),
     flatten 4*4*8e, linear to z_dim. ~1.1M parameters at e=32, z_dim=100.
-    cfg.heads = H > 1 (the samples encoder): the linear layer gives H * z_dim and the output is
-    z (N, H, z_dim), H different starts for one face.
     """
 
     def __init__(self, cfg: EncoderConfig):
@@ -32,21 +30,8 @@ class Encoder(nn.Module):
                 layers.append(nn.BatchNorm2d(ch[i + 1]))
             layers.append(nn.LeakyReLU(0.2))
         self.features = nn.Sequential(*layers)
-        self.head = nn.Linear(4 * 4 * 8 * e, cfg.z_dim * cfg.heads)  # (N, 4*4*8e) -> (N, heads * z_dim)
+        self.head = nn.Linear(4 * 4 * 8 * e, cfg.z_dim)  # (N, 4*4*8e) -> (N, z_dim)
         dcgan_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = torch.tanh(self.head(self.features(x).flatten(1)))
-        return z if self.cfg.heads == 1 else z.reshape(-1, self.cfg.heads, self.cfg.z_dim)
-
-
-def expand_heads(state: dict[str, torch.Tensor], heads: int, z_dim: int, spread: float,
-                 generator: torch.Generator) -> dict[str, torch.Tensor]:
-    """A one-head encoder's weights made into a `heads`-head one: the same features, the linear
-    layer repeated per head, each head's bias moved by N(0, spread^2) (pre-tanh) so the heads start
-    at different z's and winner-takes-all can tell them apart."""
-    out = dict(state)
-    out["head.weight"] = state["head.weight"].repeat(heads, 1)
-    bias = state["head.bias"].repeat(heads)
-    out["head.bias"] = bias + spread * torch.randn(heads * z_dim, generator=generator)
-    return out
+        return torch.tanh(self.head(self.features(x).flatten(1)))

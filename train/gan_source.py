@@ -33,8 +33,7 @@ class GanSource:
     the GAN's validation split (val_fraction, seed) and a training record for the manifest.
     encoder_start: the bundle's search settings for an encoder start ({} when none); search: the
     bundle's random-start search defaults (None for a GAN run), which a re-export keeps;
-    samples_refiner, samples_encoder: the bundle's refiner of K samples and the starts of samples
-    2..K, when it ships them."""
+    samples_refiner: the bundle's refiner of K samples, when it ships one."""
 
     generator: Generator
     discriminator: Discriminator
@@ -47,7 +46,6 @@ class GanSource:
     encoder_start: dict | None = None
     search: SearchConfig | None = None
     samples_refiner: torch.nn.Module | None = None
-    samples_encoder: Encoder | None = None
 
 
 def is_bundle(path: str) -> bool:
@@ -74,14 +72,15 @@ def load_gan_source(path: str, flag: str = "--checkpoint") -> GanSource:
                   bundle.state_dict("discriminator"), "discriminator")
         R, S = (_load(build_refiner(from_dict(RefinerConfig, models[name])), bundle.state_dict(name), name)
                 if bundle.has_graph(name) and models.get(name) else None for name in ("refiner", "samples_refiner"))
-        E, SE = (_load(Encoder(from_dict(EncoderConfig, models[name])), bundle.state_dict(name), name)
-                 if bundle.has_graph(name) and models.get(name) else None for name in ("encoder", "samples_encoder"))
+        E = None
+        if bundle.has_graph("encoder") and models.get("encoder"):
+            E = _load(Encoder(from_dict(EncoderConfig, models["encoder"])), bundle.state_dict("encoder"), "encoder")
         training = dict(bundle.manifest.get("training") or {})
         gan = training.get("gan", {})
         return GanSource(G, D, R, float(gan.get("val_fraction", 0.02)), int(gan.get("seed", 0)),
                          {**training, "from_bundle": str(bundle.root)}, "bundle", E,
                          dict(bundle.manifest.get("search", {}).get("encoder_start") or {}),
-                         bundle.search_defaults, S, SE)
+                         bundle.search_defaults, S)
     if find_checkpoint(path) is None:
         raise EdgefillError(f"no edgefill checkpoint or bundle in {path} ({flag} takes a GAN run folder or a bundle)")
     ck = load_checkpoint(path)

@@ -10,15 +10,6 @@
    image) + lam * (D(G(E)) - 1)^2: the start the search would walk to; with hole_weight > 0
    also hole_weight * mean L1 of G(E(x)) - truth over the hole (the face is whole at training
    time; E still sees only the known pixels), so E learns the start nearest the truth.
-4. With heads H > 1 (the samples encoder, `--heads`): no synthetic phase; the network starts
-   from `--init-encoder` (features and head copied, each head's bias nudged apart). Per face,
-   the H heads each get the real phase's loss (hole term included); the head with the lowest
-   gets 1 - wta_epsilon of its loss and the others share wta_epsilon (relaxed winner-takes-all,
-   Guzman-Rivera et al. 2012): each head learns the faces it is nearest, so the H starts are H
-   different answers. That encoder, frozen, is the anchor (the single output's start): logged
-   and evaluated beside the heads (how often a head beats it, the best of anchor + heads).
-   (Letting the anchor win too, so the heads learn only the faces the anchor misses, trained
-   slower: after 500 steps the best of anchor + 4 heads was +0.16 dB over the anchor.)
 The encoder's input is runtime.core.starts.encoder_input (the function the runtime calls).
 Every step's data comes from a generator seeded by (seed, step), so a resumed run continues
 exactly. Output folder: checkpoint/ (kind "encoder"), encoder_stepNNNNN.png (columns: masked,
@@ -50,13 +41,12 @@ from .checkpoint import load_checkpoint, resume_run, save_checkpoint
 from .config import EncoderConfig, EncoderTrainConfig, from_dict, to_dict
 from .data import load_faces, split_validation
 from .device import resolve_device, seed_everything
-from .encoder import Encoder, expand_heads
+from .encoder import Encoder
 from .gan_source import is_bundle, load_gan_source
 from .run_state import restore_rng, rng_state, save_loss_curve
 
 VAL_FACES = 64
 EVAL_EVERY = 500
-HEAD_SPREAD = 0.5  # std of the pre-tanh bias nudge that sets the samples encoder's heads apart
 
 
 def batch_masks(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -94,66 +84,6 @@ def losses(E, G, D, truth: np.ndarray, masks: np.ndarray, z_true: np.ndarray | N
     return total, {k: float(v.detach()) for k, v in parts.items()}
 
 
-def per_face_losses(x_hat: torch.Tensor, y: torch.Tensor, known: torch.Tensor, W: torch.Tensor, D,
-                    cfg: EncoderTrainConfig) -> torch.Tensor:
-    """The real phase's loss per face, (N,): x_hat, y (N,3,64,64) in [-1,1]; known, W (N,1,64,64)."""
-    err = (x_hat - y).abs()
-    hole = 1.0 - known
-
-    def mean_over(weight):
-        return (weight * err).sum(dim=(1, 2, 3)) / (3.0 * weight.sum(dim=(1, 2, 3))).clamp_min(1.0)
-
-    prior = (D(x_hat).reshape(-1) - 1.0) ** 2
-    return mean_over(known) + mean_over(W) + cfg.lam * prior + cfg.hole_weight * mean_over(hole)
-
-
-def wta_losses(E, anchor, G, D, truth: np.ndarray, masks: np.ndarray, cfg: EncoderTrainConfig,
-               device: torch.device) -> tuple[torch.Tensor, dict]:
-    """Relaxed winner-takes-all over the frozen anchor and E's H heads (module docstring, 4)."""
-    x_in = torch.from_numpy(encoder_input(truth, masks)).to(device)
-    y = torch.from_numpy(to_model(truth)).to(device)
-    known, W = x_in[:, 3:4], torch.from_numpy(importance_weights(masks)).to(device)
-    n, heads = len(x_in), cfg.encoder.heads
-    with torch.no_grad():
-        anchor_loss = per_face_losses(G(anchor(x_in)), y, known, W, D, cfg)
-    z = E(x_in).reshape(n * heads, -1)
-    rep = lambda t: t.repeat_interleave(heads, dim=0)  # noqa: E731  (N,...) -> (N*H,...), face-major
-    head_loss = per_face_losses(G(z), rep(y), rep(known), rep(W), D, cfg).reshape(n, heads)
-    best = head_loss.detach().min(dim=1)
-    heads_win = best.values < anchor_loss
-    weights = torch.full_like(head_loss, cfg.wta_epsilon / max(heads - 1, 1))
-    weights[torch.arange(n), best.indices] = 1.0 - cfg.wta_epsilon
-    total = (weights * head_loss).sum(dim=1).mean()
-    parts = {"wta": float(total.detach()), "anchor_loss": float(anchor_loss.mean()),
-             "best_loss": float(torch.minimum(best.values, anchor_loss).mean()),
-             "heads_win": float(heads_win.float().mean()),
-             **{f"head{h}_wins": float((heads_win & (best.indices == h)).float().mean()) for h in range(heads)}}
-    return total, parts
-
-
-@torch.no_grad()
-def evaluate_heads(E, anchor, G, faces: np.ndarray, device: torch.device, grid_path: Path | None) -> dict:
-    """Center masks on the validation faces: hole PSNR of paste(G(z)) for the anchor, each head,
-    the mean over heads and the best of anchor + heads per face (oracle); a picture of 8."""
-    E.eval()
-    masks = np.stack([make_mask("center")] * len(faces))
-    x_in = torch.from_numpy(encoder_input(faces, masks)).to(device)
-    fills = [paste(faces, from_model(G(anchor(x_in)).cpu().numpy()), masks)]
-    z = E(x_in)
-    fills += [paste(faces, from_model(G(z[:, h]).cpu().numpy()), masks) for h in range(z.shape[1])]
-    psnr = np.stack([metrics.hole_psnr(f, faces, masks) for f in fills])  # (1 + H, N)
-    if grid_path is not None:
-        masked = np.where((masks >= 128)[..., None], 255, faces).astype(np.uint8)
-        k = min(8, len(faces))
-        tiles = np.stack([masked[:k], *[f[:k] for f in fills], faces[:k]], axis=1).reshape(-1, 64, 64, 3)
-        save_grid(grid_path, tiles, ncols=len(fills) + 2, scale=2,
-                  col_titles=["masked", "anchor", *[f"head {h}" for h in range(len(fills) - 1)], "truth"])
-    E.train()
-    return {"val_hole_psnr_anchor": float(psnr[0].mean()), "val_hole_psnr_heads_mean": float(psnr[1:].mean()),
-            **{f"val_hole_psnr_head{h}": float(psnr[1 + h].mean()) for h in range(len(fills) - 1)},
-            "val_hole_psnr_best": float(psnr.max(axis=0).mean())}
-
-
 @torch.no_grad()
 def evaluate_encoder(E, G, D, faces: np.ndarray, cfg: EncoderTrainConfig, device: torch.device,
                      grid_path: Path | None) -> dict:
@@ -179,10 +109,9 @@ def evaluate_encoder(E, G, D, faces: np.ndarray, cfg: EncoderTrainConfig, device
             f"val_hole_psnr_{cfg.eval_steps}_steps": hole_psnr(searched, faces, masks)}
 
 
-def initial_encoder(path: str, cfg: EncoderTrainConfig) -> tuple[dict, EncoderConfig]:
-    """An encoder's weights to start from: a bundle's encoder or an encoder run's checkpoint, and
-    its config; its architecture must be cfg.encoder's, or its one-head version when cfg's has
-    several heads (the samples encoder starts from the encoder: features and head copied)."""
+def initial_encoder(path: str, cfg: EncoderTrainConfig) -> dict:
+    """An encoder's weights to start from: a bundle's encoder or an encoder run's checkpoint; its
+    architecture must be cfg.encoder's (EdgefillError otherwise)."""
     if not Path(path).exists():
         raise EdgefillError(f"--init-encoder: {path} not found")
     if is_bundle(path):
@@ -193,9 +122,9 @@ def initial_encoder(path: str, cfg: EncoderTrainConfig) -> tuple[dict, EncoderCo
     else:
         ck = load_checkpoint(path, kind="encoder")
         found, state = from_dict(EncoderConfig, ck.config["encoder"]), ck.module_state("encoder")
-    if found not in (cfg.encoder, replace(cfg.encoder, heads=1)):
+    if found != cfg.encoder:
         raise EdgefillError(f"--init-encoder: {path}'s encoder ({found}) is not the one to train ({cfg.encoder})")
-    return {k: torch.as_tensor(v) for k, v in state.items()}, found
+    return {k: torch.as_tensor(v) for k, v in state.items()}
 
 
 def train_encoder(cfg: EncoderTrainConfig, data: str, gan: str, out: str, resume: bool = False,
@@ -208,7 +137,7 @@ def train_encoder(cfg: EncoderTrainConfig, data: str, gan: str, out: str, resume
     if resume:
         ckpt, cfg = resume_run(out_dir, "encoder", EncoderTrainConfig, cfg,
                                keep=("synthetic_steps", "real_steps", "device"))
-        gan, init = ckpt.state.get("gan", gan), ckpt.state.get("init", init)
+        gan = ckpt.state.get("gan", gan)
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     source = load_gan_source(gan, "--gan")
@@ -217,10 +146,6 @@ def train_encoder(cfg: EncoderTrainConfig, data: str, gan: str, out: str, resume
         p.requires_grad_(False)
     if G.cfg.z_dim != cfg.encoder.z_dim:
         cfg = replace(cfg, encoder=replace(cfg.encoder, z_dim=G.cfg.z_dim))
-    heads = cfg.encoder.heads
-    if heads > 1 and (init is None or cfg.synthetic_steps):
-        raise EdgefillError("--heads > 1 trains the samples encoder on real faces only: give --init-encoder "
-                            "(the encoder whose start the samples sit beside) and --synthetic-steps 0")
     faces = load_faces(data, limit=cfg.limit, progress=progress)
     train_idx, val_idx = split_validation(len(faces.images), source.val_fraction or cfg.val_fraction,
                                           source.seed if source.val_fraction else cfg.seed)
@@ -232,19 +157,8 @@ def train_encoder(cfg: EncoderTrainConfig, data: str, gan: str, out: str, resume
     opt = torch.optim.Adam(E.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
     history: dict[str, list[float]] = {"loss": []}
     step, log = 0, []
-    anchor = None
-    if init is not None:
-        state, found = initial_encoder(init, cfg)
-        if heads > 1:
-            anchor = Encoder(found).to(device).eval()
-            anchor.load_state_dict(state)
-            for p in anchor.parameters():
-                p.requires_grad_(False)
-            if found.heads == 1:
-                state = expand_heads(state, heads, cfg.encoder.z_dim, HEAD_SPREAD,
-                                     torch.Generator().manual_seed(cfg.seed))
-        if ckpt is None:
-            E.load_state_dict(state)
+    if init is not None and ckpt is None:
+        E.load_state_dict(initial_encoder(init, cfg))
     if ckpt is not None:
         E.load_state_dict(ckpt.module_state("encoder"))
         opt.load_state_dict(ckpt.train_state["opt"])
@@ -276,10 +190,7 @@ def train_encoder(cfg: EncoderTrainConfig, data: str, gan: str, out: str, resume
             truth = faces.images[rng.choice(train_idx, cfg.batch_size, replace=False)]
             flips = rng.random(cfg.batch_size) < 0.5
             truth = np.where(flips[:, None, None, None], truth[:, :, ::-1], truth)
-        if heads > 1:
-            loss, parts = wta_losses(E, anchor, G, D, truth, masks, cfg, device)
-        else:
-            loss, parts = losses(E, G, D, truth, masks, z_true, cfg, device)
+        loss, parts = losses(E, G, D, truth, masks, z_true, cfg, device)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -300,9 +211,7 @@ def train_encoder(cfg: EncoderTrainConfig, data: str, gan: str, out: str, resume
             record = {"step": step, "phase": "synthetic" if synthetic else "real",
                       "images_per_s": seen / max(busy, 1e-9), "device": str(device),
                       **{k: float(np.mean(v[-100:])) for k, v in history.items()},
-                      **(evaluate_heads(E, anchor, G, val_faces, device, out_dir / f"encoder_step{step:05d}.png")
-                         if heads > 1 else
-                         evaluate_encoder(E, G, D, val_faces, cfg, device, out_dir / f"encoder_step{step:05d}.png"))}
+                      **evaluate_encoder(E, G, D, val_faces, cfg, device, out_dir / f"encoder_step{step:05d}.png")}
             log.append(record)
             with open(out_dir / "train_log.jsonl", "a") as f:
                 f.write(json.dumps(record) + "\n")

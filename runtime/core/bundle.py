@@ -14,14 +14,11 @@ Layout:
     samples_refiner.onnx the same for K > 1 samples per hole: a refiner trained to keep the
                          samples' differences (optional; the pipeline's run_samples uses it)
     search_step.onnx     one Adam step of the latent search (STEP_INPUTS -> STEP_OUTPUTS)
-    encoder.onnx         masked (N,4,64,64) f32 -> z (N,z_dim): the search's start (optional)
-    samples_encoder.onnx masked (N,4,64,64) f32 -> z (N,H,z_dim): the starts of samples 2..H+1
-                         of one hole, trained beside the encoder's (optional; runtime.core.starts)
 
 manifest.json keys:
     format "edgefill-bundle", format_version 1, toolkit_version,
     models: {"generator": GeneratorConfig dict, "discriminator": ..., "refiner": ... or null,
-             "encoder": ... or null, "samples_refiner", "samples_encoder": ... (when shipped)},
+             "encoder": ... or null, "samples_refiner": ... (when shipped)},
     image: {"size": 64, "color_order": "RGB", "layout": "NCHW", "dtype": "float32",
             "range": [-1, 1], "normalisation": "x / 127.5 - 1", "mask": "uint8 HW, 255 = fill"},
     search: SearchConfig dict (the defaults), plus "importance_weights": {"computed_by":
@@ -65,8 +62,7 @@ MANIFEST = "manifest.json"
 WEIGHTS = "weights.bin"
 REFINER_WEIGHTS = "refiner.bin"
 ENCODER_WEIGHTS = "encoder.bin"
-GRAPHS = ("generator", "discriminator", "refiner", "search_step", "encoder", "samples_refiner",
-          "samples_encoder")  # the last 4 optional
+GRAPHS = ("generator", "discriminator", "refiner", "search_step", "encoder", "samples_refiner")  # last 3 optional
 STEP_INPUTS = ("z", "m", "v", "t", "y", "W", "lam", "lr", "beta1", "beta2", "eps", "prior")
 STEP_OUTPUTS = ("z_next", "m_next", "v_next", "t_next", "loss", "image")
 PRIOR_CODE = {"lsgan": 0.0, "log": 1.0}

@@ -15,8 +15,7 @@ make_start(init, engine) turns the user's choice ("auto", "random", "encoder") i
 
 sample_starts(start, engine, images, masks, restarts, seeds, samples, spread) gives K starts per
 image for K samples of one hole (image-major, then sample, then restart: N*K*restarts rows);
-sample 0 is exactly `start`'s rows, so sample 0 of K is the single output; beside an encoder
-start, the bundle's samples_encoder.onnx (when it ships one) gives samples 1..H.
+sample 0 is exactly `start`'s rows, so sample 0 of K is the single output.
 
 A new start is one more class with the same
 `z0(engine, images, masks, restarts, seeds)` method: the pipeline calls it, the backends never
@@ -88,7 +87,6 @@ class GivenStart:
 
 
 ENCODER_GRAPH = "encoder"
-SAMPLES_ENCODER_GRAPH = "samples_encoder"
 INITS = ("auto", "random", "encoder")
 
 
@@ -139,29 +137,20 @@ def sample_seed_rng(seed: int, sample: int) -> np.random.Generator:
 def sample_starts(start: Start, engine, images: np.ndarray, masks: np.ndarray, restarts: int,
                   seeds: Sequence[int], samples: int, spread: float) -> np.ndarray:
     """K = `samples` starts per image: float32 (N*K*restarts, z_dim), rows ordered image, sample,
-    restart. Sample 0 is `start`'s own rows (the single output's start). Sample k >= 1: from an
-    encoder start with the bundle's samples encoder (H heads), k <= H takes the start's rows with
-    restart 0 at head k-1's z (faces the encoder's start may miss, trained for it); from a random
-    start, fresh uniform rows drawn by sample_seed_rng(seed, k); from any other start (the encoder
-    without a samples encoder or past its H, a given z), the start's rows + spread * N(0, I) from
-    the same generator, clipped to [-1,1]: near the face the encoder saw, different enough that the
-    search lands elsewhere."""
+    restart. Sample 0 is `start`'s own rows (the single output's start). Sample k >= 1: from a
+    random start, fresh uniform rows drawn by sample_seed_rng(seed, k); from any other start (the
+    encoder, a given z), the start's rows + spread * N(0, I) from the same generator, clipped to
+    [-1,1]: near the face the encoder saw, different enough that the search lands elsewhere."""
     if samples < 1:
         raise EdgefillError("samples must be at least 1")
     n, z_dim = len(images), engine.bundle.z_dim
     base = np.asarray(start.z0(engine, images, masks, restarts, seeds), np.float32).reshape(n, restarts, z_dim)
     out = np.empty((n, samples, restarts, z_dim), np.float32)
     out[:, 0] = base
-    heads = np.zeros((n, 0, z_dim), np.float32)
-    if samples > 1 and n and getattr(start, "name", "") == "encoder" and engine.bundle.has_graph(SAMPLES_ENCODER_GRAPH):
-        heads = engine.forward(SAMPLES_ENCODER_GRAPH, encoder_input(images, masks))[:, :samples - 1]
     for i, seed in enumerate(seeds):
         for k in range(1, samples):
             rng = sample_seed_rng(seed, k)
-            if k <= heads.shape[1]:
-                out[i, k] = base[i]
-                out[i, k, 0] = np.clip(heads[i, k - 1], -1.0, 1.0)
-            elif getattr(start, "name", "") == "random":
+            if getattr(start, "name", "") == "random":
                 out[i, k] = rng.uniform(-1.0, 1.0, size=(restarts, z_dim))
             else:
                 out[i, k] = np.clip(base[i] + spread * rng.standard_normal((restarts, z_dim)), -1.0, 1.0)

@@ -23,9 +23,6 @@ def register(cli: click.Group) -> None:
                        "the refiner refines one.")
     @click.option("--encoder", default=None,
                   help="Encoder run folder (`edgefill train encoder`; optional: a bundle source keeps its own).")
-    @click.option("--samples-encoder", default=None,
-                  help="Encoder run with H > 1 heads (`train encoder --heads H --init-encoder`; optional: a bundle "
-                       "source keeps its own): the starts of samples 2..H+1, beside the encoder's.")
     @click.option("--encoder-steps", default=None, type=click.IntRange(1),
                   help="Search default for an encoder start: Adam steps (default: the random start's).")
     @click.option("--encoder-restarts", default=None, type=click.IntRange(1),
@@ -61,7 +58,7 @@ def register(cli: click.Group) -> None:
     @click.option("--json", "json_path", default=None, help="Write the export summary (sizes, validation) as JSON.")
     @click.option("--quiet", is_flag=True, help="Print only the table and the result line.")
     @click.pass_context
-    def export_cmd(ctx, checkpoint, refiner, samples_refiner, encoder, samples_encoder, encoder_steps, encoder_restarts, detector,
+    def export_cmd(ctx, checkpoint, refiner, samples_refiner, encoder, encoder_steps, encoder_restarts, detector,
                    detector_faces, out, fp16, int8, int8_faces, validate, steps, restarts, lam, lr, prior, blend,
                    sample_spread, sample_steps, json_path, quiet):
         """Export generator, critic, refiner, encoder and the latent-search step graph to an ONNX bundle
@@ -91,7 +88,7 @@ def register(cli: click.Group) -> None:
                                     search_overrides=dict(steps=steps, restarts=restarts, lam=lam, lr=lr, prior=prior,
                                                           blend=blend, sample_spread=sample_spread,
                                                           sample_steps=sample_steps), encoder=encoder,
-                                    samples_refiner=samples_refiner, samples_encoder=samples_encoder,
+                                    samples_refiner=samples_refiner,
                                     encoder_search={"steps": encoder_steps, "restarts": encoder_restarts},
                                     detector=detector, detector_faces=detector_faces, int8=int8,
                                     int8_faces=int8_faces)

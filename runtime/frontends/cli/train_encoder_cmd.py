@@ -28,18 +28,13 @@ def register(group: click.Group) -> None:
               help="Real phase: weight of G(E(x))'s L1 against the truth in the hole (0: the search's loss only).")
 @click.option("--init-encoder", default=None,
               help="Start from this bundle's encoder or encoder run's weights (e.g. with --synthetic-steps 0).")
-@click.option("--heads", default=1, show_default=True, type=click.IntRange(1),
-              help="H > 1: train the samples encoder (H starts per face beside --init-encoder's, "
-                   "relaxed winner-takes-all; export --samples-encoder).")
-@click.option("--wta-epsilon", default=0.05, show_default=True, type=click.FloatRange(0, 1),
-              help="With --heads: share of the loss on the heads that did not win.")
 @click.option("--device", default="auto", type=DEVICE, show_default=True)
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--limit", default=0, show_default=True, type=click.IntRange(0), help="Use the first N images.")
 @click.option("--checkpoint-every", default=200, show_default=True, type=click.IntRange(0))
 @click.option("--resume", is_flag=True, help="Continue the run in --out.")
 def train_encoder_cmd(data, gan, out, synthetic_steps, real_steps, batch_size, lr, width, lam, hole_weight,
-                      init_encoder, heads, wta_epsilon, device, seed, limit, checkpoint_every, resume):
+                      init_encoder, device, seed, limit, checkpoint_every, resume):
     """Train the encoder that starts the latent search near the answer."""
     from edgefill.runtime.errors import EdgefillError
     from edgefill.train import config as C
@@ -47,8 +42,8 @@ def train_encoder_cmd(data, gan, out, synthetic_steps, real_steps, batch_size, l
 
     if synthetic_steps + real_steps < 1:
         raise EdgefillError("--synthetic-steps plus --real-steps must be at least 1")
-    cfg = C.EncoderTrainConfig(encoder=C.EncoderConfig(width=width, heads=heads), synthetic_steps=synthetic_steps,
+    cfg = C.EncoderTrainConfig(encoder=C.EncoderConfig(width=width), synthetic_steps=synthetic_steps,
                                real_steps=real_steps, batch_size=batch_size, lr=lr, lam=lam,
-                               hole_weight=hole_weight, wta_epsilon=wta_epsilon, device=device,
+                               hole_weight=hole_weight, device=device,
                                seed=seed, limit=limit, checkpoint_every=checkpoint_every)
     echo_json(train_encoder(cfg, data, gan, out, resume=resume, init=init_encoder))
