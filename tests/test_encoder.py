@@ -294,4 +294,5 @@ def test_a_new_encoder_on_a_bundle_keeps_its_start_settings_unless_given(tmp_pat
     export_bundle(str(encoder_bundle[0]), str(given), encoder=str(tiny_encoder_run[0]), validate=False,
                   encoder_search={"steps": 3, "restarts": None})
     assert open_bundle(kept).manifest["search"]["encoder_start"] == {"steps": 7, "restarts": 1}
+    assert open_bundle(kept).manifest["training"]["encoder"]["hole_weight"] == 0.0  # the recipe travels along
     assert open_bundle(given).manifest["search"]["encoder_start"] == {"steps": 3, "restarts": 1}
