@@ -111,3 +111,22 @@ def load_gan_source(path: str, flag: str = "--checkpoint") -> GanSource:
                         "batch_size": cfg.batch_size, "lr": [cfg.lr_g, cfg.lr_d], "betas": [cfg.beta1, cfg.beta2],
                         "val_fraction": cfg.val_fraction, "seed": cfg.seed}}
     return GanSource(G, D, None, cfg.val_fraction, cfg.seed, training, "checkpoint")
+
+
+def initial_state(path: str, kind: str, cfg_cls: type, expected, flag: str) -> dict[str, torch.Tensor]:
+    """The weights a training run starts from (`--init-refiner`, `--init-encoder`): the `kind`
+    model ("refiner" or "encoder") of a bundle, or of a run's checkpoint of that kind; its config
+    (a `cfg_cls`) must equal `expected`, the one to train. EdgefillError naming `flag` otherwise."""
+    if not Path(path).exists():
+        raise EdgefillError(f"{flag}: {path} not found")
+    if is_bundle(path):
+        module = getattr(load_gan_source(path, flag), kind)
+        if module is None:
+            raise EdgefillError(f"{flag}: bundle {path} has no {kind}")
+        found, state = module.cfg, module.state_dict()
+    else:
+        ck = load_checkpoint(path, kind=kind)
+        found, state = from_dict(cfg_cls, ck.config[kind]), ck.module_state(kind)
+    if found != expected:
+        raise EdgefillError(f"{flag}: {path}'s {kind} ({found}) is not the one to train ({expected})")
+    return {k: torch.as_tensor(v) for k, v in state.items()}

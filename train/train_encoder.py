@@ -37,12 +37,12 @@ from edgefill.runtime.imaging.images import from_model, to_model
 from edgefill.runtime.imaging.masks import TRAINING_MASK_KINDS, importance_weights, make_mask
 from edgefill.runtime.imaging.pictures import save_grid
 
-from .checkpoint import load_checkpoint, resume_run, save_checkpoint
-from .config import EncoderConfig, EncoderTrainConfig, from_dict, to_dict
+from .checkpoint import resume_run, save_checkpoint
+from .config import EncoderConfig, EncoderTrainConfig, to_dict
 from .data import load_faces, split_validation
 from .device import resolve_device, seed_everything
 from .encoder import Encoder
-from .gan_source import is_bundle, load_gan_source
+from .gan_source import initial_state, load_gan_source
 from .run_state import restore_rng, rng_state, save_loss_curve
 
 VAL_FACES = 64
@@ -109,28 +109,10 @@ def evaluate_encoder(E, G, D, faces: np.ndarray, cfg: EncoderTrainConfig, device
             f"val_hole_psnr_{cfg.eval_steps}_steps": hole_psnr(searched, faces, masks)}
 
 
-def initial_encoder(path: str, cfg: EncoderTrainConfig) -> dict:
-    """An encoder's weights to start from: a bundle's encoder or an encoder run's checkpoint; its
-    architecture must be cfg.encoder's (EdgefillError otherwise)."""
-    if not Path(path).exists():
-        raise EdgefillError(f"--init-encoder: {path} not found")
-    if is_bundle(path):
-        src = load_gan_source(path, "--init-encoder")
-        if src.encoder is None:
-            raise EdgefillError(f"--init-encoder: bundle {path} has no encoder")
-        found, state = src.encoder.cfg, src.encoder.state_dict()
-    else:
-        ck = load_checkpoint(path, kind="encoder")
-        found, state = from_dict(EncoderConfig, ck.config["encoder"]), ck.module_state("encoder")
-    if found != cfg.encoder:
-        raise EdgefillError(f"--init-encoder: {path}'s encoder ({found}) is not the one to train ({cfg.encoder})")
-    return {k: torch.as_tensor(v) for k, v in state.items()}
-
-
 def train_encoder(cfg: EncoderTrainConfig, data: str, gan: str, out: str, resume: bool = False,
                   progress: bool = True, init: str | None = None) -> dict:
     """Train (or resume) the encoder; returns a summary dict (last validation numbers, speed).
-    init: start from this bundle's or encoder run's weights (initial_encoder) instead of random
+    init: start from this bundle's or encoder run's weights (gan_source.initial_state) instead of random
     ones (a resumed run continues from its own checkpoint instead)."""
     out_dir = Path(out)
     ckpt = None
@@ -158,7 +140,7 @@ def train_encoder(cfg: EncoderTrainConfig, data: str, gan: str, out: str, resume
     history: dict[str, list[float]] = {"loss": []}
     step, log = 0, []
     if init is not None and ckpt is None:
-        E.load_state_dict(initial_encoder(init, cfg))
+        E.load_state_dict(initial_state(init, "encoder", EncoderConfig, cfg.encoder, "--init-encoder"))
     if ckpt is not None:
         E.load_state_dict(ckpt.module_state("encoder"))
         opt.load_state_dict(ckpt.train_state["opt"])

@@ -32,8 +32,8 @@ from edgefill.runtime.imaging.images import refiner_input
 
 from .completions import (BundleCompletions, OpenCVCompletions, TorchCompletions, composite, known_tensor,
                           make_completions)
-from .config import GanTrainConfig, RefinerTrainConfig, nested_from_dict, to_dict
-from .gan_source import is_bundle, load_gan_source
+from .config import GanTrainConfig, RefinerConfig, RefinerTrainConfig, nested_from_dict, to_dict
+from .gan_source import initial_state, is_bundle, load_gan_source
 from .losses import hole_error, ssim_map
 from .data import epoch_batches, load_faces, split_validation, steps_per_epoch
 from .device import resolve_device, seed_everything
@@ -112,31 +112,13 @@ def completion_source(gan: str, cfg: RefinerTrainConfig, device: torch.device):
     return TorchCompletions(G, D, cfg.search, device), gan_cfg.val_fraction, gan_cfg.seed
 
 
-def initial_weights(path: str, cfg: RefinerTrainConfig) -> dict:
-    """A refiner's weights to start from: a bundle's refiner or a refiner run's checkpoint; its
-    architecture must be cfg.refiner's (EdgefillError otherwise)."""
-    from .config import RefinerConfig, from_dict
-
-    if is_bundle(path):
-        src = load_gan_source(path, "--init-refiner")
-        if src.refiner is None:
-            raise EdgefillError(f"--init-refiner: bundle {path} has no refiner")
-        found, state = src.refiner.cfg, src.refiner.state_dict()
-    else:
-        ck = load_checkpoint(path, kind="refiner")
-        found, state = from_dict(RefinerConfig, ck.config["refiner"]), ck.module_state("refiner")
-    if found != cfg.refiner:
-        raise EdgefillError(f"--init-refiner: {path}'s refiner ({found}) is not the one to train ({cfg.refiner})")
-    return {k: torch.as_tensor(v) for k, v in state.items()}
-
-
 def train_refiner(cfg: RefinerTrainConfig, data: str, gan: str, out: str, resume: bool = False,
                   progress: bool = True, completions_dir: str | None = None, completions_only: bool = False,
                   init: str | None = None) -> dict:
     """Make (or reuse) completions, then train (or resume) the refiner; returns a summary dict.
     completions_dir: the cache (default OUT/completions; runs with the same source, faces, masks
     and seed can share one). completions_only: stop once the cache is complete. init: start from
-    this bundle's or refiner run's weights (initial_weights) instead of random ones."""
+    this bundle's or refiner run's weights (gan_source.initial_state) instead of random ones."""
     out_dir = Path(out)
     cache = Path(completions_dir) if completions_dir else out_dir / "completions"
     ckpt = None
@@ -144,7 +126,8 @@ def train_refiner(cfg: RefinerTrainConfig, data: str, gan: str, out: str, resume
         ckpt, cfg = resume_run(out_dir, "refiner", RefinerTrainConfig, cfg)
         gan = ckpt.state.get("gan", gan)
     # fine-tune: start from another refiner's weights (checked before any work; a resumed run has its own)
-    init_state = initial_weights(init, cfg) if init and ckpt is None else None
+    init_state = (initial_state(init, "refiner", RefinerConfig, cfg.refiner, "--init-refiner")
+                  if init and ckpt is None else None)
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     source, gan_val_fraction, gan_seed = completion_source(gan, cfg, device)
