@@ -354,8 +354,13 @@ class Validator:
         loss_spread = float(np.max(np.abs(torch_loss - exact_loss)))
         label = f"search {steps} steps B={k} {cfg.prior}"
         e = tol.early_steps
-        self.add(compare(f"{label}: z over steps 1-{e}", "z", np.stack(onnx_z[:e]), np.stack(torch_z[:e]),
-                         tol.z_early))
+        # early z: tight, unless float32 rounding alone already moves torch further from the
+        # exact search over these steps (a sharper critic amplifies it), the rule the final z uses
+        early_spread = float(np.max(np.abs(np.stack(torch_z[:e]) - np.stack(exact_z[:e]))))
+        row = compare(f"{label}: z over steps 1-{e}", "z", np.stack(onnx_z[:e]), np.stack(torch_z[:e]),
+                      Tolerance(max(tol.z_early.atol, tol.spread_factor * early_spread)))
+        row.note = f"torch32 vs float64 over steps 1-{e}: {early_spread:.2e}"
+        self.add(row)
         row = compare(f"{label} vs float64 torch", "final z", onnx_z[-1], exact_z[-1],
                       Tolerance(tol.z_floor + tol.spread_factor * spread))
         row.note = f"torch32 vs float64: {spread:.2e}; onnx vs torch32: {np.max(np.abs(onnx_z[-1] - torch_z[-1])):.2e}"

@@ -189,6 +189,27 @@ def test_failed_validation_writes_nothing(tiny_gan_checkpoint, tmp_path, monkeyp
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
+def test_step_graph_off_by_1e_3_fails_the_early_search_check(tiny_gan_checkpoint, tmp_path, monkeypatch):
+    """The early-z limit widens only to torch32's own drift from float64 (tiny: far below 1e-3),
+    so a step graph whose z is off by 1e-3 from the first step on is still refused."""
+    import edgefill.export.validate as V
+    from edgefill.export.bundle_writer import ValidationFailed, export_bundle
+
+    real_run = V.Validator.run
+
+    def off_run(self, name, feeds):
+        out = real_run(self, name, feeds)
+        if name == "search_step":
+            out["z_next"] = out["z_next"] + np.float32(1e-3)
+        return out
+
+    monkeypatch.setattr(V.Validator, "run", off_run)
+    with pytest.raises(ValidationFailed) as info:
+        export_bundle(str(tiny_gan_checkpoint), str(tmp_path / "bundle"))
+    early = [line for line in info.value.table.splitlines() if "z over steps 1-" in line]
+    assert early and all("FAIL" in line and "torch32 vs float64" in line for line in early), info.value.table
+
+
 def test_out_that_is_not_a_bundle_is_refused(tiny_gan_checkpoint, tmp_path):
     from edgefill.export.bundle_writer import export_bundle
 
