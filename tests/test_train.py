@@ -127,6 +127,23 @@ def test_resume_at_lower_learning_rates(tmp_path, faces_npz):
     assert again.config["lr_g"] == 5e-5 and again.train_state["opt_d"]["param_groups"][0]["lr"] == 2.5e-5
 
 
+def test_resume_with_another_diffaugment_policy(tmp_path, faces_npz):
+    """A later phase without colour augmentation: --resume --diffaugment replaces the policy,
+    says so, records it in the checkpoint and the tick log, and later resumes keep it."""
+    train_gan(_cfg(epochs=1), str(faces_npz), str(tmp_path / "r"), progress=False)
+    assert load_checkpoint(tmp_path / "r", kind="gan").config["diffaugment"] == "color,translation,cutout"
+    lines: list[str] = []
+    no_colour = dataclasses.replace(_cfg(epochs=2), diffaugment="translation,cutout")
+    train_gan(no_colour, str(faces_npz), str(tmp_path / "r"), resume=True, progress=False, log=lines.append,
+              resume_overrides=("diffaugment",))
+    assert any("'color,translation,cutout' -> 'translation,cutout'" in line for line in lines), lines
+    after = load_checkpoint(tmp_path / "r", kind="gan")
+    assert after.config["diffaugment"] == "translation,cutout"
+    assert after.state["ticks"][-1]["diffaugment"] == "translation,cutout"
+    train_gan(_cfg(epochs=3), str(faces_npz), str(tmp_path / "r"), resume=True, progress=False, log=lines.append)
+    assert load_checkpoint(tmp_path / "r", kind="gan").config["diffaugment"] == "translation,cutout"
+
+
 def test_mid_epoch_resume_matches_uninterrupted(tmp_path, faces_npz, monkeypatch):
     """Interrupt right after the mid-epoch checkpoint at step 2 of 4 (EMA, DiffAugment, instance
     noise all on), resume: same weights, EMA, optimisers and RNG states; then the same from the

@@ -195,7 +195,8 @@ def train_gan(cfg: GanTrainConfig, data: str, out: str, resume: bool = False, pr
     stderr). resume_overrides: more config fields that a resumed run takes from `cfg` (beside
     its length, device and tick settings): "cpu_bf16" (numerics only, the state is the same),
     "lr_g"/"lr_d" (a later phase at lower rates: Adam's moments are kept, its rate replaced),
-    "ema_kimg". The run's saved config records them, so later resumes keep them.
+    "ema_kimg", "diffaugment" (a later phase without an augmentation, e.g. colour). The run's saved
+    config records them, so later resumes keep them.
     A SIGTERM/SIGINT ends the run after the current step with a checkpoint; the summary
     then has "stopped": the signal's name."""
     log = log or (lambda line: print(line, file=sys.stderr, flush=True))
@@ -206,6 +207,8 @@ def train_gan(cfg: GanTrainConfig, data: str, out: str, resume: bool = False, pr
         saved = nested_from_dict(GanTrainConfig, resumed[0])
         keep = ("epochs", "device", "checkpoint_minutes", "checkpoint_every", *resume_overrides)
         cfg = GanTrainConfig(**{**saved.__dict__, **{k: getattr(cfg, k) for k in keep}})
+        if cfg.diffaugment != saved.diffaugment:
+            log(f"--resume: DiffAugment policy {saved.diffaugment or 'off'!r} -> {cfg.diffaugment or 'off'!r}")
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     faces = load_faces(data, limit=cfg.limit, progress=progress)
@@ -297,7 +300,7 @@ def train_gan(cfg: GanTrainConfig, data: str, out: str, resume: bool = False, pr
                   "images_per_s_wall": (since["steps"] * cfg.batch_size / (now - tick_wall[0])
                                         if since["steps"] else None),
                   "instance_noise": noise_at(state["step"]), "ema_beta": ema_beta(cfg, state["images_seen"]),
-                  "lr_g": cfg.lr_g, "lr_d": cfg.lr_d,
+                  "lr_g": cfg.lr_g, "lr_d": cfg.lr_d, "diffaugment": cfg.diffaugment,
                   "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         state["train_seconds"] += now - tick_wall[0]
         if n_swd >= 2 and not stopping:

@@ -40,9 +40,10 @@ def register(group: click.Group) -> None:
 @click.option("--ema-kimg", default=None, type=click.FloatRange(0),
               help="Half-life of G's moving average (the shipped G), in thousands of images (0: no averaging) "
                    "[default: 10; with --resume: as --lr].")
-@click.option("--diffaugment", default="color,translation,cutout", show_default=True,
+@click.option("--diffaugment", default=None,
               help="DiffAugment policy on everything the critic sees: a subset of color,translation,cutout "
-                   "(empty string: off).")
+                   "(empty string: off) [default: color,translation,cutout; with --resume: as --lr, so a later "
+                   "phase can drop an augmentation].")
 @click.option("--bf16/--no-bf16", "cpu_bf16", default=None,
               help="bf16 autocast on CPU (default: on; with --resume: the run's own setting unless given). "
                    "Fast only where the CPU has bf16 instructions (AVX512-BF16/AMX): elsewhere it is emulated, "
@@ -80,10 +81,12 @@ def train_gan_cmd(data, out, preset, epochs, batch_size, lr, lr_d, instance_nois
                            flip=not no_flip, val_fraction=val_fraction, seed=seed, device=device, amp=not no_amp,
                            checkpoint_every=checkpoint_every, limit=limit,
                            ema_kimg=C.GanTrainConfig.ema_kimg if ema_kimg is None else ema_kimg,
-                           diffaugment=diffaugment, cpu_bf16=True if cpu_bf16 is None else cpu_bf16,
+                           diffaugment=C.GanTrainConfig.diffaugment if diffaugment is None else diffaugment,
+                           cpu_bf16=True if cpu_bf16 is None else cpu_bf16,
                            checkpoint_minutes=checkpoint_minutes,
                            swd_images=swd_images)
-    given = {"cpu_bf16": cpu_bf16, "lr_g": lr, "lr_d": lr_d, "ema_kimg": ema_kimg}
+    given = {"cpu_bf16": cpu_bf16, "lr_g": lr, "lr_d": lr_d, "ema_kimg": ema_kimg,
+             "diffaugment": diffaugment}
     summary = train_gan(cfg, data, out, resume=resume, progress=sys.stderr.isatty(), portable=portable,
                         resume_overrides=tuple(name for name, value in given.items() if value is not None))
     if summary["stopped"]:
