@@ -27,7 +27,7 @@ from edgefill.runtime.core.search_config import SearchConfig
 from edgefill.train.checkpoint import load_checkpoint
 from edgefill.train.config import EncoderTrainConfig, RefinerTrainConfig, nested_from_dict, to_dict
 from edgefill.train.encoder import Encoder
-from edgefill.train.gan_source import load_gan_source
+from edgefill.train.gan_source import is_bundle, load_gan_source
 from edgefill.train.refiner import build_refiner
 
 from .onnx_export import export_graph
@@ -99,11 +99,32 @@ def load_models(checkpoint: str, refiner: str | None, encoder: str | None = None
         if ecfg.encoder.z_dim != G.cfg.z_dim:
             raise EdgefillError(f"the encoder gives z_dim {ecfg.encoder.z_dim}, the generator takes {G.cfg.z_dim}")
         E = _load_state(Encoder(ecfg.encoder), ek.module_state("encoder"), "encoder")
-        training["encoder"] = {"checkpoint": str(Path(encoder)), "steps": ek.state.get("step"),
-                               "synthetic_steps": ecfg.synthetic_steps, "real_steps": ecfg.real_steps,
-                               "batch_size": ecfg.batch_size, "hole_weight": ecfg.hole_weight, "gan": ek.state.get("gan"),
-                               "data": ek.state.get("data")}
+        training["encoder"] = encoder_record(encoder, ek)
     return TorchModels(G, D, R, E, S), training, encoder_start, source.search
+
+
+def encoder_record(path: str, ek=None, depth: int = 0) -> dict:
+    """How the encoder at `path` (an encoder run or its checkpoint/) was trained, for the manifest:
+    its steps and recipe, and under "init" the record of the weights it started from
+    (`--init-encoder`): another encoder run's record, recursively, or a bundle's own manifest
+    record, so a chain of fine-tunes stays readable from the shipped bundle."""
+    ek = ek if ek is not None else load_checkpoint(path, kind="encoder")
+    cfg = nested_from_dict(EncoderTrainConfig, ek.config)
+    record = {"checkpoint": str(Path(path)), "steps": ek.state.get("step"),
+              "synthetic_steps": cfg.synthetic_steps, "real_steps": cfg.real_steps, "batch_size": cfg.batch_size,
+              "lr": cfg.lr, "seed": cfg.seed, "hole_weight": cfg.hole_weight, "gan": ek.state.get("gan"),
+              "data": ek.state.get("data")}
+    init = ek.state.get("init")
+    if init is None:
+        return record
+    if depth >= 8 or not Path(init).exists():  # a chain too long, or a run no longer on this machine
+        record["init"] = {"path": init}
+    elif is_bundle(init):
+        manifest = json.loads((Path(init) / MANIFEST).read_text()) if Path(init).is_dir() else {}
+        record["init"] = {"bundle": init, **manifest.get("training", {}).get("encoder", {})}
+    else:
+        record["init"] = encoder_record(init, depth=depth + 1)
+    return record
 
 
 def _named_tensors(models: TorchModels) -> dict[str, np.ndarray]:

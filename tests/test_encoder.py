@@ -91,6 +91,13 @@ def test_init_encoder_starts_from_given_weights_and_hole_weight_adds_the_hole_te
     before, after = load_checkpoint(tiny_encoder_run[0]), load_checkpoint(out)
     weights = [k for k in before.tensors if k.endswith(".weight")]
     assert weights and all(np.array_equal(before.tensors[k].numpy(), after.tensors[k].numpy()) for k in weights)
+    # the bundle's record of a fine-tune names the run it started from, with that run's own record
+    from edgefill.export.bundle_writer import encoder_record
+
+    record = encoder_record(str(out))
+    assert (record["hole_weight"], record["lr"], record["steps"]) == (2.0, 0.0, 1)
+    assert record["init"]["checkpoint"] == str(tiny_encoder_run[0]) and "init" not in record["init"]
+    assert record["init"]["steps"] == load_checkpoint(tiny_encoder_run[0]).state["step"]
 
 
 @pytest.mark.parametrize("init,extra,fragment", [
