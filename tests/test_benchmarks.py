@@ -44,3 +44,21 @@ def test_bench_serve_runs(tiny_bundle, tmp_path):
     assert {"overhead", "scaling", "stalls", "isolation", "overload", "admission", "soak", "faults", "goals"} <= set(report)
     assert report["stalls"]["grpc"]["n"] == 5 and "queue_duration" in report["stalls"]["http"]["triton_ms_per_request"]
     assert report["isolation"]["5xx"] == 0 and report["faults"]["client_hangups"]["next_request_status"] == 200
+
+
+def test_swd_compare_runs_on_a_bundle_and_a_run(tiny_bundle, tiny_gan_checkpoint, sample_faces, tmp_path):
+    import numpy as np
+
+    data = tmp_path / "faces.npz"
+    np.savez(data, images=sample_faces)
+    out = tmp_path / "swd.json"
+    proc = run_bench("swd_compare.py", str(tiny_bundle), str(tiny_gan_checkpoint), "--data", str(data),
+                     "--images", "4", "--seeds", "1,2", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(out.read_text())
+    assert set(report["sources"]) == {str(tiny_bundle), str(tiny_gan_checkpoint)}
+    assert all(len(r["per_seed"]) == 2 and r["mean"]["swd"] > 0 for r in report["sources"].values())
+    assert report["floor"]["swd"] > 0
+    # more images than two disjoint sets can hold: one clear line, exit 2
+    proc = run_bench("swd_compare.py", str(tiny_bundle), "--data", str(data), "--images", "5")
+    assert proc.returncode == 2 and "--images" in proc.stderr and "Traceback" not in proc.stderr
