@@ -2,8 +2,8 @@
 
     python benchmarks/swd_compare.py SOURCE [SOURCE ...] --data train.npz [--images 4096] [--seeds 11,12,13] [--json out.json]
 
-SOURCE is a bundle (its generator) or a GAN run folder (its best EMA G by the run's tick SWD,
-as `edgefill export` would ship it). A run's own tick SWD uses one fixed set of z and faces for
+SOURCE is a bundle (its generator), a GAN run folder (its best EMA G by the run's tick SWD,
+as `edgefill export` would ship it), or RUN@latest (the run's newest EMA G; its raw G if it has no average). A run's own tick SWD uses one fixed set of z and faces for
 the whole run, so picking the best tick also picks that set's noise; this script draws new sets.
 For every seed: --images uniform z in [-1,1]^z_dim and as many training faces (both drawn from
 the seed, the same for every source), SWD per Laplacian level (64/32/16) and their mean, x1e3,
@@ -27,6 +27,25 @@ def mean_levels(rows: list[dict]) -> dict:
     return {k: round(sum(r[k] for r in rows) / len(rows), 3) for k in LEVELS}
 
 
+def load_generator(src: str):
+    """Eval-mode G of a bundle, a run's best EMA G, or (RUN@latest) a run's newest EMA (else raw) G."""
+    from edgefill.runtime.errors import EdgefillError
+    from edgefill.train.checkpoint import load_checkpoint
+    from edgefill.train.config import GanTrainConfig, nested_from_dict
+    from edgefill.train.gan_source import load_gan_source
+    from edgefill.train.generator import Generator
+
+    if not src.endswith("@latest"):
+        return load_gan_source(src).generator
+    ck = load_checkpoint(src[:-len("@latest")], kind="gan")
+    state = ck.module_state("generator_ema") or ck.module_state("generator")
+    if not state:
+        raise EdgefillError(f"{src}: the checkpoint has no generator")
+    G = Generator(nested_from_dict(GanTrainConfig, ck.config).generator)
+    G.load_state_dict(state)
+    return G.eval()
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("sources", nargs="+", help="bundles or GAN run folders")
@@ -42,7 +61,6 @@ def main(argv=None) -> int:
     from edgefill.runtime.errors import EdgefillError
     from edgefill.runtime.imaging.swd import sliced_wasserstein
     from edgefill.train.data import load_faces
-    from edgefill.train.gan_source import load_gan_source
     from edgefill.train.train_gan import sample_images
 
     try:
@@ -50,7 +68,7 @@ def main(argv=None) -> int:
         faces = load_faces(args.data, progress=False).images
         if not seeds or args.images < 2 or 2 * args.images > len(faces):
             raise EdgefillError(f"need >= 1 seed and 2 <= --images <= {len(faces) // 2} (the floor draws two sets)")
-        gens = {src: load_gan_source(src).generator for src in args.sources}
+        gens = {src: load_generator(src) for src in args.sources}
     except EdgefillError as exc:
         print(f"swd_compare: error: {exc}", file=sys.stderr)
         return 2

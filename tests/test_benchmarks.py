@@ -52,11 +52,12 @@ def test_swd_compare_runs_on_a_bundle_and_a_run(tiny_bundle, tiny_gan_checkpoint
     data = tmp_path / "faces.npz"
     np.savez(data, images=sample_faces)
     out = tmp_path / "swd.json"
-    proc = run_bench("swd_compare.py", str(tiny_bundle), str(tiny_gan_checkpoint), "--data", str(data),
+    latest = f"{tiny_gan_checkpoint}@latest"
+    proc = run_bench("swd_compare.py", str(tiny_bundle), str(tiny_gan_checkpoint), latest, "--data", str(data),
                      "--images", "4", "--seeds", "1,2", "--json", str(out))
     assert proc.returncode == 0, proc.stderr
     report = json.loads(out.read_text())
-    assert set(report["sources"]) == {str(tiny_bundle), str(tiny_gan_checkpoint)}
+    assert set(report["sources"]) == {str(tiny_bundle), str(tiny_gan_checkpoint), latest}
     assert all(len(r["per_seed"]) == 2 and r["mean"]["swd"] > 0 for r in report["sources"].values())
     assert report["floor"]["swd"] > 0
     # more images than two disjoint sets can hold: one clear line, exit 2
