@@ -29,21 +29,10 @@ def mean_levels(rows: list[dict]) -> dict:
 
 def load_generator(src: str):
     """Eval-mode G of a bundle, a run's best EMA G, or (RUN@latest) a run's newest EMA (else raw) G."""
-    from edgefill.runtime.errors import EdgefillError
-    from edgefill.train.checkpoint import load_checkpoint
-    from edgefill.train.config import GanTrainConfig, nested_from_dict
     from edgefill.train.gan_source import load_gan_source
-    from edgefill.train.generator import Generator
 
-    if not src.endswith("@latest"):
-        return load_gan_source(src).generator
-    ck = load_checkpoint(src[:-len("@latest")], kind="gan")
-    state = ck.module_state("generator_ema") or ck.module_state("generator")
-    if not state:
-        raise EdgefillError(f"{src}: the checkpoint has no generator")
-    G = Generator(nested_from_dict(GanTrainConfig, ck.config).generator)
-    G.load_state_dict(state)
-    return G.eval()
+    latest = src.endswith("@latest")
+    return load_gan_source(src[:-len("@latest")] if latest else src, best=not latest).generator
 
 
 def main(argv=None) -> int:

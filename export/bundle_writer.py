@@ -20,7 +20,7 @@ import onnx
 import torch
 
 from edgefill.runtime import __version__
-from edgefill.runtime.core.bundle import FORMAT, FORMAT_VERSION, MANIFEST, sha256_file
+from edgefill.runtime.core.bundle import FORMAT, FORMAT_VERSION, MANIFEST, open_bundle, sha256_file
 from edgefill.runtime.errors import EdgefillError
 from edgefill.runtime.imaging.masks import IMPORTANCE_WINDOW
 from edgefill.runtime.core.search_config import SearchConfig
@@ -120,7 +120,7 @@ def encoder_record(path: str, ek=None, depth: int = 0) -> dict:
     if depth >= 8 or not Path(init).exists():  # a chain too long, or a run no longer on this machine
         record["init"] = {"path": init}
     elif is_bundle(init):
-        manifest = json.loads((Path(init) / MANIFEST).read_text()) if Path(init).is_dir() else {}
+        manifest = open_bundle(init).manifest
         record["init"] = {"bundle": init, **manifest.get("training", {}).get("encoder", {})}
     else:
         record["init"] = encoder_record(init, depth=depth + 1)

@@ -356,8 +356,9 @@ class Validator:
         e = tol.early_steps
         # early z: tight, unless float32 rounding alone already moves torch further from the
         # exact search over these steps (a sharper critic amplifies it), the rule the final z uses
-        early_spread = float(np.max(np.abs(np.stack(torch_z[:e]) - np.stack(exact_z[:e]))))
-        row = compare(f"{label}: z over steps 1-{e}", "z", np.stack(onnx_z[:e]), np.stack(torch_z[:e]),
+        torch_early = np.stack(torch_z[:e])
+        early_spread = float(np.max(np.abs(torch_early - np.stack(exact_z[:e]))))
+        row = compare(f"{label}: z over steps 1-{e}", "z", np.stack(onnx_z[:e]), torch_early,
                       Tolerance(max(tol.z_early.atol, tol.spread_factor * early_spread)))
         row.note = f"torch32 vs float64 over steps 1-{e}: {early_spread:.2e}"
         self.add(row)

@@ -61,8 +61,9 @@ def _load(module: torch.nn.Module, state: dict, what: str) -> torch.nn.Module:
     return module.eval()
 
 
-def load_gan_source(path: str, flag: str = "--checkpoint") -> GanSource:
-    """A GAN run folder or a bundle (module docstring); EdgefillError (naming `flag`) when it is neither."""
+def load_gan_source(path: str, flag: str = "--checkpoint", best: bool = True) -> GanSource:
+    """A GAN run folder or a bundle (module docstring); EdgefillError (naming `flag`) when it is neither.
+    best: a run's best EMA G by SWD (`best/`) when it has one; False: its newest EMA (else raw) G."""
     if is_bundle(path):
         bundle = open_bundle(path)
         models = bundle.manifest["models"]
@@ -88,9 +89,9 @@ def load_gan_source(path: str, flag: str = "--checkpoint") -> GanSource:
         raise EdgefillError(f"{path} is a {ck.kind} checkpoint; {flag} takes the GAN checkpoint (generator + critic) "
                             "or a bundle")
     cfg = nested_from_dict(GanTrainConfig, ck.config)
-    best = load_best(ck.path.parent) if ck.path.name.startswith(CHECKPOINT_DIR) else None
-    if best is not None:  # the run's best EMA G by SWD, with the critic of that tick
-        tensors, record = best
+    found = load_best(ck.path.parent) if best and ck.path.name.startswith(CHECKPOINT_DIR) else None
+    if found is not None:  # the run's best EMA G by SWD, with the critic of that tick
+        tensors, record = found
         g_state = {k[len("generator."):]: v for k, v in tensors.items() if k.startswith("generator.")}
         d_state = {k[len("discriminator."):]: v for k, v in tensors.items() if k.startswith("discriminator.")}
         weights = {"generator": "ema, best by SWD", "swd": record.get("swd"), "step": record.get("step"),
