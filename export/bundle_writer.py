@@ -57,8 +57,16 @@ def _load_state(module: torch.nn.Module, state: dict, what: str) -> torch.nn.Mod
     return module.eval()
 
 
-def _load_refiner(path: str, flag: str) -> tuple[torch.nn.Module, dict]:
-    """A refiner run's eval-mode refiner and its training record for the manifest."""
+def _load_refiner(path: str, flag: str, role: str = "refiner") -> tuple[torch.nn.Module, dict]:
+    """A refiner run's eval-mode refiner and its training record for the manifest; or, from a
+    bundle, that bundle's `role` ("refiner" or "samples_refiner") with its manifest record, so a
+    stack retrained on a new generator can keep a refiner that is not retrained."""
+    if is_bundle(path):
+        source = load_gan_source(path, flag)
+        module = source.refiner if role == "refiner" else source.samples_refiner
+        if module is None:
+            raise EdgefillError(f"{flag}: the bundle {path} has no {role.replace('_', ' ')}")
+        return module, {"bundle": str(Path(path)), **dict(source.training.get(role) or {})}
     rk = load_checkpoint(path)
     if rk.kind != "refiner":
         raise EdgefillError(f"{path} is a {rk.kind} checkpoint; {flag} takes a refiner checkpoint")
@@ -87,7 +95,7 @@ def load_models(checkpoint: str, refiner: str | None, encoder: str | None = None
     if refiner is not None:
         R, training["refiner"] = _load_refiner(refiner, "--refiner")
     if samples_refiner is not None:
-        S, training["samples_refiner"] = _load_refiner(samples_refiner, "--samples-refiner")
+        S, training["samples_refiner"] = _load_refiner(samples_refiner, "--samples-refiner", "samples_refiner")
     if S is not None and R is None:
         raise EdgefillError("--samples-refiner needs a refiner too (--refiner, or a bundle source with one): "
                             "one sample is refined by the bundle's refiner")

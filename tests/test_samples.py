@@ -221,3 +221,30 @@ def test_a_bundle_source_keeps_its_samples_refiner_and_a_wrong_one_is_one_clear_
                    str(b.manifest["training"]["samples_refiner"]["checkpoint"]), "--out", str(tmp_path / "bare"))
     assert_one_line_error(bare, "--samples-refiner needs a refiner too")
     assert not (tmp_path / "bare").exists()
+
+
+def test_a_gan_run_takes_both_refiners_from_a_bundle(samples_refiner_bundle, tiny_gan_checkpoint, tiny_bundle,
+                                                     tmp_path):
+    """--refiner B --samples-refiner B: a stack rebuilt on a (new) GAN run keeps a bundle's refiners
+    as they are, with their training records; a bundle without a samples refiner is one clear error."""
+    from conftest import assert_one_line_error, run_cli
+    from edgefill.runtime.core.bundle import open_bundle
+
+    out = tmp_path / "rebuilt"
+    proc = run_cli("export", "--checkpoint", str(tiny_gan_checkpoint), "--refiner", str(samples_refiner_bundle),
+                   "--samples-refiner", str(samples_refiner_bundle), "--out", str(out), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    src, got = open_bundle(samples_refiner_bundle), open_bundle(out)
+    for role in ("refiner", "samples_refiner"):
+        names = [n for n in src.manifest["tensors"] if n.startswith(role + ".")]
+        assert names
+        for name in names:
+            np.testing.assert_array_equal(src.tensor(name), got.tensor(name))
+        record = got.manifest["training"][role]
+        assert record["bundle"] == str(samples_refiner_bundle)
+        assert record["epoch"] == src.manifest["training"][role]["epoch"]
+    assert got.manifest["training"]["samples_refiner"]["keep_weight"] == 8.0
+    bad = run_cli("export", "--checkpoint", str(tiny_gan_checkpoint), "--refiner", str(tiny_bundle),
+                  "--samples-refiner", str(tiny_bundle), "--out", str(tmp_path / "bad"))
+    assert_one_line_error(bad, "has no samples refiner")
+    assert not (tmp_path / "bad").exists()

@@ -16,11 +16,11 @@ def register(cli: click.Group) -> None:
     @cli.group("export", invoke_without_command=True)
     @click.option("--checkpoint", default=None,
                   help="GAN run folder (or its checkpoint/), or an existing bundle whose G, D and refiner to re-export.")
-    @click.option("--refiner", default=None, help="Refiner run folder or checkpoint/ folder (optional).")
+    @click.option("--refiner", default=None, help="Refiner run folder or checkpoint/ folder, or a bundle whose refiner to take (optional).")
     @click.option("--samples-refiner", default=None,
                   help="Refiner run trained to keep K samples apart (`train refiner --samples-per-mask 2 "
-                       "--keep-weight W`; optional: a bundle source keeps its own): refines K > 1 samples per hole, "
-                       "the refiner refines one.")
+                       "--keep-weight W`, or a bundle whose samples refiner to take; optional: a bundle source keeps "
+                       "its own): refines K > 1 samples per hole, the refiner refines one.")
     @click.option("--encoder", default=None,
                   help="Encoder run folder (`edgefill train encoder`; optional: a bundle source keeps its own).")
     @click.option("--encoder-steps", default=None, type=click.IntRange(1),
