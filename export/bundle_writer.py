@@ -70,11 +70,35 @@ def _load_refiner(path: str, flag: str, role: str = "refiner") -> tuple[torch.nn
     rk = load_checkpoint(path)
     if rk.kind != "refiner":
         raise EdgefillError(f"{path} is a {rk.kind} checkpoint; {flag} takes a refiner checkpoint")
-    rcfg = nested_from_dict(RefinerTrainConfig, rk.config)
-    R = _load_state(build_refiner(rcfg.refiner), rk.module_state("refiner"), "refiner")
-    return R, {"checkpoint": str(Path(path)), "epochs_planned": rcfg.epochs, "epoch": rk.state.get("epoch"),
-               "steps": rk.state.get("step"), "gan": rk.state.get("gan"), "data": rk.state.get("data"),
-               "keep_weight": rcfg.keep_weight, "samples_per_mask": rcfg.samples}
+    R = _load_state(build_refiner(nested_from_dict(RefinerTrainConfig, rk.config).refiner),
+                    rk.module_state("refiner"), "refiner")
+    return R, refiner_record(path, rk)
+
+
+def refiner_record(path: str, rk=None, depth: int = 0) -> dict:
+    """How the refiner at `path` (a refiner run or its checkpoint/) was trained, for the manifest:
+    its epochs and recipe, and under "init" the record of the weights it started from
+    (`--init-refiner`), so a chain of fine-tunes stays readable from the shipped bundle."""
+    rk = rk if rk is not None else load_checkpoint(path, kind="refiner")
+    cfg = nested_from_dict(RefinerTrainConfig, rk.config)
+    record = {"checkpoint": str(Path(path)), "epochs_planned": cfg.epochs, "epoch": rk.state.get("epoch"),
+              "steps": rk.state.get("step"), "lr": cfg.lr, "fill": cfg.fill, "gan": rk.state.get("gan"),
+              "data": rk.state.get("data"), "keep_weight": cfg.keep_weight, "samples_per_mask": cfg.samples}
+    return _with_init(record, rk.state.get("init"), "refiner", refiner_record, depth)
+
+
+def _with_init(record: dict, init: str | None, role: str, record_of: Callable, depth: int) -> dict:
+    """record plus, under "init", the record of the run or bundle (its manifest's training[role])
+    that training started from; a chain too long or a run no longer on this machine gives its path."""
+    if init is None:
+        return record
+    if depth >= 8 or not Path(init).exists():
+        record["init"] = {"path": init}
+    elif is_bundle(init):
+        record["init"] = {"bundle": init, **open_bundle(init).manifest.get("training", {}).get(role, {})}
+    else:
+        record["init"] = record_of(init, depth=depth + 1)
+    return record
 
 
 def load_models(checkpoint: str, refiner: str | None, encoder: str | None = None,
@@ -122,17 +146,7 @@ def encoder_record(path: str, ek=None, depth: int = 0) -> dict:
               "synthetic_steps": cfg.synthetic_steps, "real_steps": cfg.real_steps, "batch_size": cfg.batch_size,
               "lr": cfg.lr, "seed": cfg.seed, "hole_weight": cfg.hole_weight, "gan": ek.state.get("gan"),
               "data": ek.state.get("data")}
-    init = ek.state.get("init")
-    if init is None:
-        return record
-    if depth >= 8 or not Path(init).exists():  # a chain too long, or a run no longer on this machine
-        record["init"] = {"path": init}
-    elif is_bundle(init):
-        manifest = open_bundle(init).manifest
-        record["init"] = {"bundle": init, **manifest.get("training", {}).get("encoder", {})}
-    else:
-        record["init"] = encoder_record(init, depth=depth + 1)
-    return record
+    return _with_init(record, ek.state.get("init"), "encoder", encoder_record, depth)
 
 
 def _named_tensors(models: TorchModels) -> dict[str, np.ndarray]:

@@ -426,6 +426,12 @@ def test_cli_train_refiner_on_telea_fills_and_on_sample_pairs(tmp_path, tiny_bun
     proc = run_cli(*base, "--out", str(tmp_path / "tuned"), "--samples-per-mask", "2", "--keep-weight", "2",
                    "--init-refiner", str(tmp_path / "pairs"), "--completions-dir", str(tmp_path / "pairs" / "completions"))
     assert proc.returncode == 0, proc.stderr
+    # the manifest's record names the chain: the tuned run's own epochs, and the run it started from
+    from edgefill.export.bundle_writer import refiner_record
+
+    record = refiner_record(str(tmp_path / "tuned"))
+    assert record["epoch"] == 1 and record["init"]["checkpoint"] == str(tmp_path / "pairs")
+    assert record["init"]["keep_weight"] == 2.0 and "init" not in record["init"]
     for bad, fragment in ((["--fill", "telea", "--samples-per-mask", "2"], "one completion per mask"),
                           (["--init-refiner", str(tmp_path / "pairs"), "--width", "3"], "is not the one to train"),
                           (["--samples-per-mask", "3"], "divide the batch size")):

@@ -168,9 +168,12 @@ def train_refiner(cfg: RefinerTrainConfig, data: str, gan: str, out: str, resume
         epoch, step_in_epoch, global_step = ckpt.state["epoch"], ckpt.state["step_in_epoch"], ckpt.state["step"]
         history = ckpt.state["history"]
 
+    init_path = ckpt.state.get("init") if ckpt is not None else init  # a resumed run keeps its start
+
     def checkpoint() -> None:
         state = {"epoch": epoch, "step_in_epoch": step_in_epoch, "step": global_step, "history": history,
-                 "gan": str(gan), "data": {"source": faces.source, "completions": int(n_train),
+                 "gan": str(gan), "init": init_path,
+                 "data": {"source": faces.source, "completions": int(n_train),
                                                   "faces": int(n_faces), "masks_per_face": cfg.masks_per_face}}
         save_checkpoint(out_dir, "refiner", to_dict(cfg), state, {"refiner": R},
                         {"opt": opt.state_dict(), "rng": rng_state()})
