@@ -66,7 +66,7 @@ def _load_refiner(path: str, flag: str, role: str = "refiner") -> tuple[torch.nn
         module = source.refiner if role == "refiner" else source.samples_refiner
         if module is None:
             raise EdgefillError(f"{flag}: the bundle {path} has no {role.replace('_', ' ')}")
-        return module, {"bundle": str(Path(path)), **dict(source.training.get(role) or {})}
+        return module, _bundle_record(path, role)
     rk = load_checkpoint(path)
     if rk.kind != "refiner":
         raise EdgefillError(f"{path} is a {rk.kind} checkpoint; {flag} takes a refiner checkpoint")
@@ -87,6 +87,11 @@ def refiner_record(path: str, rk=None, depth: int = 0) -> dict:
     return _with_init(record, rk.state.get("init"), "refiner", refiner_record, depth)
 
 
+def _bundle_record(path: str, role: str) -> dict:
+    """A bundle's manifest record of how its `role` (refiner, samples_refiner, encoder) was trained."""
+    return {"bundle": str(path), **open_bundle(path).manifest.get("training", {}).get(role, {})}
+
+
 def _with_init(record: dict, init: str | None, role: str, record_of: Callable, depth: int) -> dict:
     """record plus, under "init", the record of the run or bundle (its manifest's training[role])
     that training started from; a chain too long or a run no longer on this machine gives its path."""
@@ -95,7 +100,7 @@ def _with_init(record: dict, init: str | None, role: str, record_of: Callable, d
     if depth >= 8 or not Path(init).exists():
         record["init"] = {"path": init}
     elif is_bundle(init):
-        record["init"] = {"bundle": init, **open_bundle(init).manifest.get("training", {}).get(role, {})}
+        record["init"] = _bundle_record(init, role)
     else:
         record["init"] = record_of(init, depth=depth + 1)
     return record
