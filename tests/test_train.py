@@ -432,6 +432,10 @@ def test_cli_train_refiner_on_telea_fills_and_on_sample_pairs(tmp_path, tiny_bun
     record = refiner_record(str(tmp_path / "tuned"))
     assert record["epoch"] == 1 and record["init"]["checkpoint"] == str(tmp_path / "pairs")
     assert record["init"]["keep_weight"] == 2.0 and "init" not in record["init"]
+    # a refiner without the Telea channels (the telea run's) starts one with them
+    proc = run_cli(*base, "--out", str(tmp_path / "widened"), "--telea-channels", "--init-refiner", str(tmp_path / "telea"))
+    assert proc.returncode == 0, proc.stderr
+    assert refiner_record(str(tmp_path / "widened"))["init"]["checkpoint"] == str(tmp_path / "telea")
     for bad, fragment in ((["--fill", "telea", "--samples-per-mask", "2"], "one completion per mask"),
                           (["--init-refiner", str(tmp_path / "pairs"), "--width", "3"], "is not the one to train"),
                           (["--samples-per-mask", "3"], "divide the batch size")):
@@ -474,3 +478,26 @@ def test_cli_tune_search_uses_the_validation_split(tmp_path, faces_npz):
     assert_one_line_error(run_cli("train", "tune-search", "--bundle", str(bundle), "--data", str(faces_npz),
                                   "--gan", str(nohold), "--out", str(tmp_path / "t2.json")), "without --val-fraction")
     assert not (tmp_path / "t2.json").exists()
+
+
+@pytest.mark.parametrize("arch", ["unet", "autoencoder"])
+def test_widened_refiner_computes_what_the_narrow_one_did(arch):
+    """--init-refiner from a refiner without the Telea channels: the new channels' weights start
+    at zero, so the widened refiner's output equals the narrow one's whatever Telea's fill is."""
+    from edgefill.train.config import RefinerConfig
+    from edgefill.train.refiner import build_refiner, gains_input_channels, widen_inputs
+
+    narrow_cfg = RefinerConfig(width=4, arch=arch, mask_channel=True)
+    wide_cfg = RefinerConfig(width=4, arch=arch, mask_channel=True, telea_channels=True)
+    assert gains_input_channels(narrow_cfg, wide_cfg)
+    assert not gains_input_channels(wide_cfg, narrow_cfg)
+    assert not gains_input_channels(RefinerConfig(width=8, arch=arch, mask_channel=True), wide_cfg)
+    torch.manual_seed(0)
+    narrow, wide = build_refiner(narrow_cfg).eval(), build_refiner(wide_cfg).eval()
+    for p in narrow.parameters():  # nonzero everywhere, the U-Net's zero-initialised output conv included
+        torch.nn.init.normal_(p, std=0.1)
+    wide.load_state_dict(widen_inputs(narrow.state_dict(), wide.state_dict()))
+    x = torch.rand(2, 4, 64, 64) * 2 - 1
+    telea = torch.rand(2, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(wide(torch.cat([x, telea], 1)), narrow(x), rtol=0, atol=1e-6)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 import torch
 
@@ -114,10 +115,12 @@ def load_gan_source(path: str, flag: str = "--checkpoint", best: bool = True) ->
     return GanSource(G, D, None, cfg.val_fraction, cfg.seed, training, "checkpoint")
 
 
-def initial_state(path: str, kind: str, cfg_cls: type, expected, flag: str) -> dict[str, torch.Tensor]:
+def initial_state(path: str, kind: str, cfg_cls: type, expected, flag: str,
+                  compatible: Callable[[Any, Any], bool] | None = None) -> dict[str, torch.Tensor]:
     """The weights a training run starts from (`--init-refiner`, `--init-encoder`): the `kind`
     model ("refiner" or "encoder") of a bundle, or of a run's checkpoint of that kind; its config
-    (a `cfg_cls`) must equal `expected`, the one to train. EdgefillError naming `flag` otherwise."""
+    (a `cfg_cls`) must equal `expected`, the one to train, or pass compatible(found, expected)
+    (the caller then fits the weights to the new shapes). EdgefillError naming `flag` otherwise."""
     if not Path(path).exists():
         raise EdgefillError(f"{flag}: {path} not found")
     if is_bundle(path):
@@ -128,6 +131,6 @@ def initial_state(path: str, kind: str, cfg_cls: type, expected, flag: str) -> d
     else:
         ck = load_checkpoint(path, kind=kind)
         found, state = from_dict(cfg_cls, ck.config[kind]), ck.module_state(kind)
-    if found != expected:
+    if found != expected and not (compatible is not None and compatible(found, expected)):
         raise EdgefillError(f"{flag}: {path}'s {kind} ({found}) is not the one to train ({expected})")
     return {k: torch.as_tensor(v) for k, v in state.items()}

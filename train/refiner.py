@@ -18,8 +18,12 @@ the known pixels' colours and edges right up to the hole border.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from torch import nn
+
+from edgefill.runtime.errors import EdgefillError
 
 from .config import RefinerConfig
 from .layers import dcgan_init
@@ -103,3 +107,31 @@ class UNetRefiner(nn.Module):
 def build_refiner(cfg: RefinerConfig) -> nn.Module:
     """The refiner module for a config (its arch)."""
     return UNetRefiner(cfg) if cfg.arch == "unet" else Refiner(cfg)
+
+
+def gains_input_channels(found: RefinerConfig, wanted: RefinerConfig) -> bool:
+    """True when `wanted` is the refiner `found` with input channels appended (the Telea channels
+    added to one that saw the blended image and the mask), so widen_inputs can start it from
+    found's weights."""
+    return replace(found, telea_channels=wanted.telea_channels) == wanted and wanted.in_channels > found.in_channels
+
+
+def widen_inputs(state: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A refiner's weights `state` fitted to `target`'s shapes (another refiner's state_dict)
+    where the only change is more input channels appended at the end of a conv's inputs (dim 1):
+    the first conv's and the U-Net's output conv's, which both read the input image x last. The
+    old weights fill the leading slice and the new channels' weights are zero, so the widened
+    refiner computes exactly what the old one did until training moves them."""
+    out = {}
+    for key, new in target.items():
+        old = state[key]
+        if old.shape == new.shape:
+            out[key] = old
+        elif old.ndim == new.ndim > 1 and old.shape[0] == new.shape[0] and old.shape[2:] == new.shape[2:] \
+                and old.shape[1] < new.shape[1]:
+            grown = torch.zeros(new.shape, dtype=old.dtype)
+            grown[:, :old.shape[1]] = old
+            out[key] = grown
+        else:
+            raise EdgefillError(f"refiner weight {key}: {tuple(old.shape)} cannot grow to {tuple(new.shape)}")
+    return out

@@ -60,7 +60,8 @@ def register(group: click.Group) -> None:
               help="Weight of the hole MSE between each output's and its completion's deviation from the mean "
                    "of the mask's samples (keeps the search's differences; needs --samples-per-mask > 1).")
 @click.option("--init-refiner", default=None,
-              help="Start from this bundle's (or refiner run's) refiner weights instead of random ones (fine-tuning).")
+              help="Start from this bundle's (or refiner run's) refiner weights instead of random ones (fine-tuning). "
+                   "With --telea-channels it may be a refiner without them: they start at zero weight.")
 def train_refiner_cmd(data, gan, out, epochs, batch_size, lr, completions, masks_per_face, loss_kind, ssim_weight,
                       arch, width, no_mask_channel, telea_channels, search_steps, search_restarts, search_batch, preset, device,
                       seed, limit, checkpoint_every, resume, completions_dir, completions_only, fill,
