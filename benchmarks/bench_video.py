@@ -13,6 +13,8 @@ masks, and the masked flicker ratio (DESIGN section 5). Configs:
                  steps/frame from the previous frame's z, Poisson blending, result smoothing 0.6,
                  the refiner on
     no_refine    default without the refiner (--no-refine)
+    flip         default with the refiner averaged over the face and its mirror image (--flip-average;
+                 the still-image default, off for video)
     haar         default, but OpenCV's Haar box instead of the landmarks (--detector haar: the
                  fallback for a bundle without a detector)
     haar_no_refine  the previous defaults (Haar box, no refiner, the result pasted)
@@ -66,6 +68,7 @@ RAW_BOX = {"box_smoothing": 1.0, "detect_every": 1, "follow": False}
 CONFIGS = {
     "default": {},
     "no_refine": {"refine": False},
+    "flip": {"flip_average": True},
     "haar": {"detector": "haar"},
     "haar_no_refine": {"detector": "haar", "refine": False, "blend": "paste"},
     "paste": {"blend": "paste"},

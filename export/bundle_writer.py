@@ -23,6 +23,7 @@ from edgefill.runtime import __version__
 from edgefill.runtime.core.bundle import FORMAT, FORMAT_VERSION, MANIFEST, open_bundle, sha256_file
 from edgefill.runtime.errors import EdgefillError
 from edgefill.runtime.imaging.masks import IMPORTANCE_WINDOW
+from edgefill.runtime.core.refine_config import RefineConfig
 from edgefill.runtime.core.search_config import SearchConfig
 from edgefill.train.checkpoint import load_checkpoint
 from edgefill.train.config import EncoderTrainConfig, RefinerTrainConfig, nested_from_dict, to_dict
@@ -345,6 +346,7 @@ def _manifest(models: TorchModels, specs: dict[str, GraphSpec], store: WeightSto
                    "importance_weights": {"computed_by": "runtime", "window": IMPORTANCE_WINDOW},
                    "step_batch": "dynamic",
                    "encoder_start": start_overrides},
+        "refine": RefineConfig().to_dict(),
         "precision": precision,
         "opset": OPSET,
         "graphs": {name: spec.manifest_entry() for name, spec in specs.items()},

@@ -37,6 +37,8 @@ def test_default_bundle_is_found_verified_and_within_budget():
     # K samples per hole (issue 22): their own refiner, trained to keep the search's differences
     assert m["graphs"]["samples_refiner"]["inputs"]["image_hole_telea"][1] == 7
     assert m["training"]["samples_refiner"]["keep_weight"] > 0 and m["search"]["sample_spread"] > 0
+    # the refiner averaged over the face and its mirror image (session 35), a setting of the bundle
+    assert m["refine"] == {"flip_average": True} and bundle.refine_defaults.flip_average
 
 
 def test_readme_main_job_inpaints_a_sample_with_the_default_bundle(tmp_path):

@@ -11,6 +11,7 @@ import pytest
 from conftest import SAMPLES, assert_one_line_error, run_cli
 from edgefill.runtime.frontends import evaluate as E
 from edgefill.runtime.errors import EdgefillError
+from edgefill.runtime.core.refine_config import RefineConfig
 from edgefill.runtime.core.search_config import SearchConfig
 from edgefill.runtime.core.best_of_k import SearchResult
 
@@ -80,6 +81,7 @@ class FakeInpainter:
 
     bundle = _Bundle()
     search_defaults = SearchConfig(steps=5, restarts=2)
+    refine_config = RefineConfig()
     backend, provider = "fake", "none"
 
     def __init__(self):
@@ -277,6 +279,15 @@ def test_evaluate_tiny_bundle_end_to_end_and_rerun(tiny_bundle, tmp_path):
     assert p2.returncode == 0, p2.stderr
     b = json.loads((tmp_path / "b.json").read_text())
     assert a["results"] == b["results"]
+    # --no-flip-average: the refined rows change, the unrefined ones do not, the JSON says which ran
+    p3 = run_cli(*args, "--json", str(tmp_path / "c.json"), "--no-flip-average")
+    assert p3.returncode == 0, p3.stderr
+    c = json.loads((tmp_path / "c.json").read_text())
+    assert a["settings"]["refine"] == {"flip_average": True} and c["settings"]["refine"] == {"flip_average": False}
+    rows = {(r["mask"], r["method"]): r["hole_psnr"] for r in c["results"]}
+    for r in a["results"]:
+        same = rows[(r["mask"], r["method"])] == r["hole_psnr"]
+        assert same == ("refiner" not in r["method"]), r
 
 
 def test_evaluate_samples_end_to_end(tiny_bundle, tmp_path):

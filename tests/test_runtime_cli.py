@@ -147,6 +147,20 @@ def test_seed_is_repeatable(tiny_bundle, face, tmp_path):
     assert not np.array_equal(outs[0], outs[2])
 
 
+def test_flip_average_is_on_by_default_and_the_flag_turns_it_off(tiny_bundle, face, tmp_path):
+    """The refiner averaged over the face and its mirror (the bundle's default) against one pass:
+    the same known pixels, another hole, and the JSON says which ran."""
+    on = _inpaint(tiny_bundle, str(face[0]), "--mask", "center", "--out", str(tmp_path / "on.png"))
+    off = _inpaint(tiny_bundle, str(face[0]), "--mask", "center", "--out", str(tmp_path / "off.png"),
+                   "--no-flip-average")
+    assert on["settings"]["flip_average"] is True and off["settings"]["flip_average"] is False
+    a, b = _read(tmp_path / "on.png"), _read(tmp_path / "off.png")
+    hole = np.zeros(a.shape[:2], bool)
+    hole[16:48, 16:48] = True
+    np.testing.assert_array_equal(a[~hole], b[~hole])
+    assert not np.array_equal(a[hole], b[hole])
+
+
 def test_all_known_and_all_missing_masks(tiny_bundle, face, tmp_path):
     known = tmp_path / "known.png"
     missing = tmp_path / "missing.png"

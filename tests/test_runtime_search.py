@@ -209,8 +209,10 @@ def test_refiner_sees_the_hole_and_old_refiners_still_load(onnx_inpainter, tiny_
     x = refiner_input(images, masks, 4)
     assert x.shape == (len(images), 4, 64, 64) and x.dtype == np.float32
     np.testing.assert_array_equal(x[:, 3], (masks >= 128).astype(np.float32))
-    with torch.no_grad():
-        ref = from_model(tiny_models[2](torch.from_numpy(x)).numpy())
+    mirrored = refiner_input(images[:, :, ::-1], masks[:, :, ::-1], 4)
+    with torch.no_grad():  # the default refine stage averages the face's and its mirror's outputs
+        ref = from_model(0.5 * (tiny_models[2](torch.from_numpy(x)).numpy()
+                                + tiny_models[2](torch.from_numpy(mirrored)).numpy()[..., ::-1]))
     hole = masks >= 128
     got = onnx_inpainter.refine(images, masks)
     assert np.abs(got[hole].astype(int) - ref[hole].astype(int)).max() <= 1
@@ -302,6 +304,47 @@ def test_no_step_graph_falls_back_to_torch_with_a_notice(tiny_bundle, tmp_path, 
     assert len(notices) == 1 and "no search-step graph" in notices[0] and "torch backend" in notices[0]
     res = inp.search(*problem, inp.search_defaults.replace(steps=3, restarts=1))
     assert res.backend == "torch" and res.steps_run == 3
+
+
+def test_flip_average_is_the_bundles_setting_and_can_be_turned_off(tiny_bundle, tiny_models, problem, tmp_path):
+    """The refine stage averages R(face) and mirror(R(mirror(face))) (runtime.core.refine_config):
+    on by default and in every exported manifest; a manifest saying false, or flip_average=False,
+    gives the one-pass refiner; the averaged stage is mirror-symmetric."""
+    import json
+    import shutil
+
+    import torch
+
+    from edgefill.runtime.core.bundle import open_bundle
+    from edgefill.runtime.frontends.inpainter import Inpainter
+    from edgefill.runtime.imaging.images import from_model, refiner_input
+
+    images, masks = problem
+    hole = masks >= 128
+    assert open_bundle(tiny_bundle).manifest["refine"] == {"flip_average": True}
+    averaged = Inpainter(tiny_bundle, provider="cpu")
+    one = Inpainter(tiny_bundle, provider="cpu", flip_average=False)
+    assert averaged.pipeline.refine_config.flip_average and not one.pipeline.refine_config.flip_average
+    with torch.no_grad():
+        single = from_model(tiny_models[2](torch.from_numpy(refiner_input(images, masks, 4))).numpy())
+    got_one, got_avg = one.refine(images, masks), averaged.refine(images, masks)
+    assert np.abs(got_one[hole].astype(int) - single[hole].astype(int)).max() <= 1
+    assert np.abs(got_avg[hole].astype(int) - got_one[hole].astype(int)).max() > 1  # a different answer
+    np.testing.assert_array_equal(got_avg[~hole], images[~hole])
+    mirror = averaged.refine(images[:, :, ::-1].copy(), masks[:, :, ::-1].copy())[:, :, ::-1]
+    assert np.abs(mirror.astype(int) - got_avg.astype(int)).max() <= 1
+    # the setting travels in the manifest (not hashed): false turns it off, no entry keeps the default
+    for value, expected in ((False, got_one), (None, got_avg)):
+        copy = tmp_path / f"bundle_{value}"
+        shutil.copytree(tiny_bundle, copy)
+        manifest = json.loads((copy / "manifest.json").read_text())
+        if value is None:
+            del manifest["refine"]
+        else:
+            manifest["refine"] = {"flip_average": value}
+        (copy / "manifest.json").write_text(json.dumps(manifest))
+        np.testing.assert_array_equal(Inpainter(copy, provider="cpu").refine(images, masks), expected)
+    assert Inpainter(tmp_path / "bundle_False", provider="cpu", flip_average=True).pipeline.refine_config.flip_average
 
 
 def test_no_refiner(tiny_bundle, tmp_path, problem):

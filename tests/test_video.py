@@ -570,6 +570,11 @@ def test_refine_and_blend_change_the_fill(clip, tiny_bundle, tmp_path):
     pasted, out_pasted = _report(tmp_path, "pasted", *args, "--refine", "--blend", "paste")
     assert on["settings"]["blend"] == "poisson" and pasted["settings"]["blend"] == "paste"
     assert any(not np.array_equal(a[hole], b[hole]) for a, b in zip(out_on, out_pasted))  # Poisson changed it
+    # video refines once by default; --flip-average averages the refiner with its mirror image
+    flip, out_flip = _report(tmp_path, "flip", *args, "--refine", "--flip-average")
+    assert on["settings"]["flip_average"] is False and flip["settings"]["flip_average"] is True
+    assert any(not np.array_equal(a[hole], b[hole]) for a, b in zip(out_on, out_flip))
+    assert all(np.array_equal(a[~hole], f[~hole]) for a, f in zip(out_flip, frames))
 
 
 def test_detect_every_and_no_follow_on_a_moving_face(face_clip, tiny_bundle, tmp_path):

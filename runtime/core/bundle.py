@@ -23,6 +23,7 @@ manifest.json keys:
             "range": [-1, 1], "normalisation": "x / 127.5 - 1", "mask": "uint8 HW, 255 = fill"},
     search: SearchConfig dict (the defaults), plus "importance_weights": {"computed_by":
             "runtime", "window": 7},
+    refine: RefineConfig dict (how the refiner is applied; absent: RefineConfig's defaults),
     precision: "fp32" | "fp16" (fp16: weights stored in half precision; graph inputs and
                outputs stay float32),
     opset: int,
@@ -54,6 +55,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EdgefillError
+from .refine_config import RefineConfig
 from .search_config import SearchConfig
 
 FORMAT = "edgefill-bundle"
@@ -99,6 +101,11 @@ class Bundle:
         if start == "random" or not overrides:
             return base
         return base.replace(**{k: v for k, v in overrides.items() if k in base.to_dict()})
+
+    @property
+    def refine_defaults(self) -> RefineConfig:
+        """How the refiner is applied (manifest "refine"; RefineConfig's defaults when absent)."""
+        return RefineConfig.from_dict(self.manifest.get("refine"))
 
     @property
     def z_dim(self) -> int:

@@ -363,6 +363,7 @@ def evaluate(images: np.ndarray, cfg: EvaluateConfig, inpainter=None, data_info:
         "samples": cfg.samples,
         "backend": getattr(inpainter, "backend", None) if search_cfg else None,
         "provider": getattr(inpainter, "provider", None) if cfg.needs_bundle else None,
+        "refine": inpainter.pipeline.refine_config.to_dict() if cfg.needs_bundle else None,
         "opencv_inpaint_radius": INPAINT_RADIUS,
         "hole_input": f"hole pixels set to {HOLE_GREY} before any method runs",
         "metrics": {"psnr": f"10 log10(255^2/MSE) on uint8 RGB, capped at {metrics.PSNR_CAP:g} dB",

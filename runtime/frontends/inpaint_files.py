@@ -66,6 +66,7 @@ class InpaintJob:
     samples: int = 1  # fills per hole (1..inpainter.MAX_SAMPLES), best search loss first
     sample_spread: float | None = None  # spread of samples k >= 1 around the start (None: the bundle's)
     sample_steps: int | None = None  # Adam steps of samples k >= 1 (None: --steps if given, else the bundle's)
+    flip_average: bool | None = None  # refiner over the face and its mirror (None: the bundle's setting)
 
     def local_only(self) -> list[str]:
         """The flags set that only an in-process run honours (refused with --server)."""
@@ -74,7 +75,7 @@ class InpaintJob:
                  "refine": "--no-refine", "time_budget_ms": "--time-budget-ms", "lam": "--lam", "lr": "--lr",
                  "prior": "--prior", "patience": "--patience", "side_by_side": "--side-by-side",
                  "threads": "--threads", "sample_spread": "--sample-spread",
-                 "sample_steps": "--sample-steps"}
+                 "sample_steps": "--sample-steps", "flip_average": "--flip-average/--no-flip-average"}
         return [flag for field, flag in names.items() if getattr(self, field) != getattr(defaults, field)]
 
 
@@ -180,7 +181,8 @@ def run_inpaint(job: InpaintJob) -> dict:
             raise EdgefillError(f"{path}: {exc}") from None
     if job.server:
         return _run_remote(job, plan, preps, box, start)
-    inp = Inpainter(job.bundle, provider=job.provider, backend=job.backend, threads=job.threads)
+    inp = Inpainter(job.bundle, provider=job.provider, backend=job.backend, threads=job.threads,
+                    flip_average=job.flip_average)
     search_start = inp.pipeline.make_start(job.init)
     cfg = inp.config_for(job.steps, job.restarts, job.lam, job.lr, job.prior, job.blend, job.patience,
                          start=search_start.name, sample_spread=job.sample_spread, sample_steps=job.sample_steps)
@@ -254,7 +256,8 @@ def run_inpaint(job: InpaintJob) -> dict:
         if bar is not None:
             bar.close()
     return {"outputs": records, "bundle": str(inp.bundle.root), "backend": inp.backend, "provider": inp.provider,
-            "settings": {**cfg.to_dict(), "refine": refine, "seed": job.seed, "time_budget_ms": job.time_budget_ms,
+            "settings": {**cfg.to_dict(), "refine": refine, "flip_average": refine and inp.pipeline.refine_config.flip_average,
+                         "seed": job.seed, "time_budget_ms": job.time_budget_ms,
                          "batch_size": job.batch_size, "box": list(box) if box else None, "mask": job.mask,
                          "init": search_start.name, "samples": job.samples},
             "seconds": round(time.perf_counter() - start, 4)}

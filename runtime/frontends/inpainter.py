@@ -9,7 +9,7 @@ optional torch backend).
     res.image                              # RGB uint8 (H,W,3): the input with only the hole filled
     res.stats                              # steps_run, loss, seconds, backend, provider, ...
 
-Inpainter(bundle=None, provider=None, backend="onnx", threads=None)
+Inpainter(bundle=None, provider=None, backend="onnx", threads=None, flip_average=None)
     bundle:   a bundle folder or .zip path, an opened runtime.bundle.Bundle, or None for the default
               bundle ($EDGEFILL_BUNDLE, else the one shipped in the package). Hashes are checked.
     provider: None/"auto" (TensorRT > CUDA > CPU, the first that really loads), or "cpu", "cuda",
@@ -19,6 +19,8 @@ Inpainter(bundle=None, provider=None, backend="onnx", threads=None)
               (logged to the "edgefill" logger: stderr by default) when the bundle has no step
               graph or the provider cannot run it.
     threads:  onnxruntime intra-op threads (None: the physical cores).
+    flip_average: None (the bundle's "refine" setting, on by default) or True/False: refine the
+              face and its mirror image as one batch and average (runtime.core.refine_config).
     Attributes: bundle (Bundle), search_defaults (SearchConfig), backend and provider (str, the
     ones actually used; provider "cpu", "cuda" or "tensorrt"), engine (runtime.engine.Engine).
 
@@ -33,7 +35,8 @@ search(images, masks, config=None, seed=0, time_budget_ms=None, progress=False, 
 
 refine(blended, masks) -> uint8 (N,64,64,3)
     blended uint8 (N,64,64,3) RGB (a blended search result), masks uint8 (N,64,64):
-    M*y + (1-M)*R(blended). EdgefillError if the bundle has no refiner.
+    M*y + (1-M)*R(blended), R flip-averaged unless flip_average is off. EdgefillError if the bundle
+    has no refiner.
 
 inpaint(image, mask, *, steps=None, restarts=None, lam=None, lr=None, prior=None, blend=None,
         refine=True, seed=0, box=None, time_budget_ms=None, patience=None, init=None) -> InpaintResult
@@ -124,8 +127,9 @@ class Inpainter:
     """LSGAN latent-search inpainting with a bundle (module docstring: the API contract)."""
 
     def __init__(self, bundle: str | Bundle | None = None, provider: str | None = None, backend: str = "onnx",
-                 threads: int | None = None):
-        self.pipeline = Pipeline(bundle, provider=provider, backend=backend, threads=threads)
+                 threads: int | None = None, flip_average: bool | None = None):
+        self.pipeline = Pipeline(bundle, provider=provider, backend=backend, threads=threads,
+                                 flip_average=flip_average)
         self.bundle = self.pipeline.bundle
         self.engine = self.pipeline.engine
         self.search_defaults: SearchConfig = self.pipeline.search_defaults

@@ -11,3 +11,11 @@ DEVICE = click.Choice(["auto", "cpu", "cuda"])
 def echo_json(obj) -> None:
     """Print a machine-readable result on stdout."""
     click.echo(json.dumps(obj, indent=2))
+
+
+def flip_average_option(default: str = "the bundle's setting, on"):
+    """--flip-average/--no-flip-average as a click decorator; None (not given) keeps the default,
+    which the help text names."""
+    return click.option("--flip-average/--no-flip-average", "flip_average", default=None,
+                        help=f"Average the refiner over the face and its mirror image (default: {default}): "
+                             "one more refiner pass in the same batch.")

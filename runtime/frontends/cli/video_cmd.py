@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import click
 
+from .common import flip_average_option
+
 
 def register(cli: click.Group) -> None:
     cli.add_command(video_cmd)
@@ -59,6 +61,7 @@ def register(cli: click.Group) -> None:
 @click.option("--no-fallback", is_flag=True, help="Always the GAN fill, however turned or cut off the face.")
 @click.option("--refine/--no-refine", default=None,
               help="Run the bundle's refiner on each frame's result (default: on; --no-refine saves its few ms).")
+@flip_average_option("off for video: it lost hole PSNR on the tuning clips")
 @click.option("--realtime", is_flag=True,
               help="Live behaviour (a file is paced at its fps): newest frame first (at most one frame waits), "
                    "late frames dropped and counted, the output stamped with the fps achieved.")
@@ -77,7 +80,7 @@ def register(cli: click.Group) -> None:
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def video_cmd(input_spec, out, mask, box, face, detector, max_faces, blend, fallback_yaw, fallback_outside,
               no_fallback, steps, frame_budget_ms, init, no_previous, smooth, box_smoothing,
-              detect_every, no_follow, refine, realtime, keep_audio, codec, side_by_side, evaluate, json_path, provider, bundle, threads,
+              detect_every, no_follow, refine, flip_average, realtime, keep_audio, codec, side_by_side, evaluate, json_path, provider, bundle, threads,
               seed, max_frames, no_progress):
     """Inpaint the face region of every frame of a video file, camera or stream."""
     import json
@@ -86,6 +89,7 @@ def video_cmd(input_spec, out, mask, box, face, detector, max_faces, blend, fall
     from ..video.run import VideoInterrupted, VideoJob, run_video
 
     optional = {"smooth": smooth, "box_smoothing": box_smoothing, "detect_every": detect_every, "refine": refine,
+                "flip_average": flip_average,
                 "fallback_yaw": fallback_yaw, "fallback_outside": fallback_outside}
     if no_fallback:
         optional.update(fallback_yaw=None, fallback_outside=None)

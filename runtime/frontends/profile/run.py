@@ -219,6 +219,8 @@ def profile(bundle: Bundle, cfg: ProfileConfig, progress: bool = True) -> Profil
             "per_image": {k: v for k, v in model_flops.items() if k != "convention"},
             "convention": model_flops["convention"],
             "search_step_flops_per_row": model_flops["search_step"],
+            "refiner_passes_per_image": (2 if primary.pipeline.refine_config.flip_average else 1) if has_refiner
+            else 0,
             "achieved_gflops": {f"{r['backend']}@{r['batch_size']}": r["achieved_gflops"] for r in runs},
             "peak_gflops": peak["gflops"] if peak else None,
             "peak_method": (peak["method"] + "; the higher of one measurement before and one after the runs")

@@ -53,8 +53,8 @@ from ...core.pipeline import Pipeline
 from ...errors import EdgefillError
 from ...imaging import metrics
 from ...imaging.preprocess import parse_box
-from .api import (FALLBACK_OUTSIDE, FALLBACK_YAW, VIDEO_BLEND, VIDEO_BOX_SMOOTHING, VIDEO_DETECT_EVERY, VIDEO_REFINE,
-                  VIDEO_SMOOTH, VideoInpainter)
+from .api import (FALLBACK_OUTSIDE, FALLBACK_YAW, VIDEO_BLEND, VIDEO_BOX_SMOOTHING, VIDEO_DETECT_EVERY,
+                  VIDEO_FLIP_AVERAGE, VIDEO_REFINE, VIDEO_SMOOTH, VideoInpainter)
 from .flicker import FlickerMeter
 from .masks import MaskSource
 from .sources import SourceError, open_source
@@ -132,6 +132,7 @@ class VideoJob:
     box_smoothing: float = VIDEO_BOX_SMOOTHING
     detect_every: int = VIDEO_DETECT_EVERY
     refine: bool = VIDEO_REFINE
+    flip_average: bool = VIDEO_FLIP_AVERAGE  # the refiner averaged over the face and its mirror (api docstring)
     follow: bool = True
     max_frames: int = 0
     progress: bool = True
@@ -230,7 +231,8 @@ def _run(job: VideoJob, interrupted: threading.Event) -> dict:
                             smooth=job.smooth, box_smoothing=job.box_smoothing, detect_every=job.detect_every,
                             follow=job.follow, seed=job.seed, refine=job.refine, frame_count=source.frame_count, pipeline=pipeline,
                             detector=job.detector, max_faces=job.max_faces, blend=job.blend,
-                            fallback_yaw=job.fallback_yaw, fallback_outside=job.fallback_outside)
+                            fallback_yaw=job.fallback_yaw, fallback_outside=job.fallback_outside,
+                            flip_average=job.flip_average)
         width = source.width * (2 if job.side_by_side else 1)
         sink = VideoSink(job.out, source.fps, (width, source.height), job.codec)
         if interrupted.is_set():
@@ -444,7 +446,7 @@ def _loop(job: VideoJob, source, vi: VideoInpainter, sink: VideoSink, interrupte
                      "frame_budget_auto": job.frame_budget_ms is None and vi.budget is not None, "init": job.init or "auto",
                      "previous_z": job.previous, "smooth": job.smooth, "box_smoothing": job.box_smoothing,
                      "detector": vi.detector, "max_faces": job.max_faces,
-                     "fallback_yaw": vi.fallback_yaw, "fallback_outside": vi.fallback_outside, "detect_every": job.detect_every, "follow": job.follow, "refine": job.refine and vi.pipeline.has_refiner,
+                     "fallback_yaw": vi.fallback_yaw, "fallback_outside": vi.fallback_outside, "detect_every": job.detect_every, "follow": job.follow, "refine": job.refine and vi.pipeline.has_refiner, "flip_average": vi.flip_average,
                      "codec": sink.codec, "side_by_side": job.side_by_side,
                      "realtime": job.realtime, "backend": vi.pipeline.backend, "provider": vi.pipeline.provider,
                      "seed": job.seed},
