@@ -391,7 +391,8 @@ def test_cli_train_refiner_with_telea_channels_exports_and_runs(tmp_path, tiny_b
 
 def test_cli_train_refiner_on_telea_fills_and_on_sample_pairs(tmp_path, tiny_bundle, faces_npz):
     """The no-GAN baseline (--fill telea: OpenCV's fill, evaluate's call) and the diversity-keeping
-    recipe (--samples-per-mask 2 --keep-weight: two starts per mask, the keep term on)."""
+    recipe (--samples-per-mask 2 --keep-weight: two starts per mask, the keep term on); fine-tuning
+    chains that grow the refiner (Telea channels, then residual blocks) and export."""
     import torch
 
     from edgefill.runtime.frontends.evaluate import opencv_inpaint
@@ -436,6 +437,21 @@ def test_cli_train_refiner_on_telea_fills_and_on_sample_pairs(tmp_path, tiny_bun
     proc = run_cli(*base, "--out", str(tmp_path / "widened"), "--telea-channels", "--init-refiner", str(tmp_path / "telea"))
     assert proc.returncode == 0, proc.stderr
     assert refiner_record(str(tmp_path / "widened"))["init"]["checkpoint"] == str(tmp_path / "telea")
+    # a deeper one (residual blocks) from the widened one, exported into a bundle that validates
+    proc = run_cli(*base, "--out", str(tmp_path / "deep"), "--telea-channels", "--blocks", "1",
+                   "--init-refiner", str(tmp_path / "widened"), "--completions-dir", str(tmp_path / "widened" / "completions"))
+    assert proc.returncode == 0, proc.stderr
+    from edgefill.export.bundle_writer import export_bundle
+    from edgefill.runtime.frontends.inpainter import Inpainter
+
+    export_bundle(str(tiny_bundle), str(tmp_path / "deep_bundle"), refiner=str(tmp_path / "deep"), validate=True)
+    deep = Inpainter(tmp_path / "deep_bundle", provider="cpu")
+    assert deep.bundle.manifest["models"]["refiner"]["blocks"] == 1 and deep.pipeline.refiner_channels == 7
+    with np.load(faces_npz) as f:
+        face = f["images"][:1]
+    hole = np.zeros((1, 64, 64), np.uint8)
+    hole[:, 16:48, 16:48] = 255
+    assert deep.refine(face, hole).shape == (1, 64, 64, 3)
     for bad, fragment in ((["--fill", "telea", "--samples-per-mask", "2"], "one completion per mask"),
                           (["--init-refiner", str(tmp_path / "pairs"), "--width", "3"], "is not the one to train"),
                           (["--samples-per-mask", "3"], "divide the batch size")):
@@ -480,23 +496,53 @@ def test_cli_tune_search_uses_the_validation_split(tmp_path, faces_npz):
     assert not (tmp_path / "t2.json").exists()
 
 
+def test_residual_blocks_start_as_the_identity_and_are_counted():
+    """--blocks: a U-Net refiner grown from one with fewer blocks (and without the Telea channels)
+    computes what it did, every old weight nonzero; the blocks train (gradients reach them); the
+    profile's FLOP count grows by two 3x3 convs per block and scale; blocks need the unet arch."""
+    from edgefill.runtime.errors import EdgefillError
+    from edgefill.runtime.frontends.profile.flops import refiner_layers, total_macs
+    from edgefill.train.config import RefinerConfig
+    from edgefill.train.refiner import build_refiner, grow_state, grows_into
+
+    small = RefinerConfig(width=4, arch="unet", mask_channel=True)
+    deep = RefinerConfig(width=4, arch="unet", mask_channel=True, telea_channels=True, blocks=2)
+    assert grows_into(small, deep) and not grows_into(deep, small)
+    assert not grows_into(RefinerConfig(width=4, arch="unet", mask_channel=True, telea_channels=True, blocks=3), deep)
+    torch.manual_seed(0)
+    a, b = build_refiner(small).eval(), build_refiner(deep).eval()
+    for p in a.parameters():
+        torch.nn.init.normal_(p, std=0.1)
+    b.load_state_dict(grow_state(a.state_dict(), b.state_dict()))
+    x = torch.rand(2, 4, 64, 64) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(b(torch.cat([x, torch.rand(2, 3, 64, 64)], 1)), a(x), rtol=0, atol=1e-6)
+    b.train()
+    b(torch.cat([x, x[:, :3]], 1)).square().mean().backward()
+    assert b.b16[1].body[4].weight.grad.abs().sum() > 0
+    macs = [total_macs(refiner_layers(32, "unet", 7, n)) for n in (0, 1)]
+    assert macs[1] - macs[0] == 2 * 9 * ((8 * 32) ** 2 * 16 + (4 * 32) ** 2 * 64 + (2 * 32) ** 2 * 256 + 32 ** 2 * 1024)
+    with pytest.raises(EdgefillError, match="unet"):
+        RefinerConfig(width=4, arch="autoencoder", blocks=1)
+
+
 @pytest.mark.parametrize("arch", ["unet", "autoencoder"])
 def test_widened_refiner_computes_what_the_narrow_one_did(arch):
     """--init-refiner from a refiner without the Telea channels: the new channels' weights start
     at zero, so the widened refiner's output equals the narrow one's whatever Telea's fill is."""
     from edgefill.train.config import RefinerConfig
-    from edgefill.train.refiner import build_refiner, gains_input_channels, widen_inputs
+    from edgefill.train.refiner import build_refiner, grows_into, grow_state
 
     narrow_cfg = RefinerConfig(width=4, arch=arch, mask_channel=True)
     wide_cfg = RefinerConfig(width=4, arch=arch, mask_channel=True, telea_channels=True)
-    assert gains_input_channels(narrow_cfg, wide_cfg)
-    assert not gains_input_channels(wide_cfg, narrow_cfg)
-    assert not gains_input_channels(RefinerConfig(width=8, arch=arch, mask_channel=True), wide_cfg)
+    assert grows_into(narrow_cfg, wide_cfg)
+    assert not grows_into(wide_cfg, narrow_cfg)
+    assert not grows_into(RefinerConfig(width=8, arch=arch, mask_channel=True), wide_cfg)
     torch.manual_seed(0)
     narrow, wide = build_refiner(narrow_cfg).eval(), build_refiner(wide_cfg).eval()
     for p in narrow.parameters():  # nonzero everywhere, the U-Net's zero-initialised output conv included
         torch.nn.init.normal_(p, std=0.1)
-    wide.load_state_dict(widen_inputs(narrow.state_dict(), wide.state_dict()))
+    wide.load_state_dict(grow_state(narrow.state_dict(), wide.state_dict()))
     x = torch.rand(2, 4, 64, 64) * 2 - 1
     telea = torch.rand(2, 3, 64, 64) * 2 - 1
     with torch.no_grad():

@@ -54,17 +54,24 @@ class RefinerConfig:
     [-1,1] + hole mask (1 = hole, 0 = known; runtime.imaging.images.refiner_input); else
     (N,3,64,64). telea_channels (needs mask_channel): R also sees OpenCV Telea's fill of the same
     hole, input (N,7,64,64), so it can take from the search's face and the diffusion fill alike.
+    blocks (unet only): residual blocks at each decoder scale (4x4, 8x8, 16x16, 32x32), each two
+    3x3 convs with BN added to its input; their last BN's scale starts at zero, so a refiner
+    given blocks computes what it did without them until training moves them (--init-refiner).
     The defaults are the shipped bundle's first refiner, so a manifest written before
-    arch/mask_channel existed ({"width": 64}) still describes its graph."""
+    arch/mask_channel/blocks existed ({"width": 64}) still describes its graph."""
 
     width: int = 64
     arch: str = "autoencoder"
     mask_channel: bool = False
     telea_channels: bool = False
+    blocks: int = 0
 
     def __post_init__(self) -> None:
         if self.arch not in REFINER_ARCHS:
             raise EdgefillError(f"unknown refiner arch {self.arch!r}; use one of {', '.join(REFINER_ARCHS)}")
+        if self.blocks < 0 or (self.blocks and self.arch != "unet"):
+            raise EdgefillError(f"refiner blocks must be >= 0 and need the unet arch, got {self.blocks} "
+                                f"with {self.arch}")
         if self.telea_channels and not self.mask_channel:
             raise EdgefillError("a refiner with Telea channels also needs the mask channel")
 

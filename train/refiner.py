@@ -14,7 +14,9 @@ arch "unet": the same strided path down to 4x4 (r-2r-4r-8r channels), a 3x3 conv
 transposed convs back up, each concatenated with the encoder features of its scale (skips), and
 at 64x64 with the input itself; a 3x3 conv gives a correction d, and the output is
 clamp(x_rgb + d, -1, 1): R starts near the identity on the blended image, and the skips carry
-the known pixels' colours and edges right up to the hole border.
+the known pixels' colours and edges right up to the hole border. cfg.blocks residual blocks
+(ResBlock) follow the 4x4 conv and each transposed conv up to 32x32: depth where the hole is
+drawn, about 19M MACs a block per scale at r=32.
 """
 from __future__ import annotations
 
@@ -41,6 +43,28 @@ def _down(cin: int, cout: int, norm: bool = True) -> nn.Sequential:
 def _up(cin: int, cout: int) -> nn.Sequential:
     """(N,cin,H,W) -> (N,cout,2H,2W): 4x4 stride-2 transposed conv, BN, ReLU."""
     return nn.Sequential(nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
+
+
+class ResBlock(nn.Module):
+    """(N,c,H,W) -> (N,c,H,W): x + BN(conv3x3(ReLU(BN(conv3x3(x))))). zero_last() sets the last
+    BN's scale to zero, making the block the identity until training moves it."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(c, c, 3, 1, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU(),
+                                  nn.Conv2d(c, c, 3, 1, 1, bias=False), nn.BatchNorm2d(c))
+
+    def zero_last(self) -> None:
+        nn.init.zeros_(self.body[4].weight)
+        nn.init.zeros_(self.body[4].bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+def _blocks(c: int, n: int) -> nn.Sequential:
+    """n ResBlocks of c channels (an empty Sequential, no weights, for n = 0)."""
+    return nn.Sequential(*[ResBlock(c) for _ in range(n)])
 
 
 class Refiner(nn.Module):
@@ -87,18 +111,23 @@ class UNetRefiner(nn.Module):
         self.u2 = _up(4 * r, r)                # -> (N,r,32,32), + d1 -> 2r
         self.u1 = _up(2 * r, r)                # -> (N,r,64,64), + x -> r + C
         self.out = nn.Conv2d(r + c, 3, 3, 1, 1)
+        n = cfg.blocks                         # residual blocks at 4x4, 8x8, 16x16, 32x32
+        self.b4, self.b8, self.b16, self.b32 = _blocks(8 * r, n), _blocks(4 * r, n), _blocks(2 * r, n), _blocks(r, n)
         dcgan_init(self)
         nn.init.zeros_(self.out.weight)        # start as the identity on the blended image
         nn.init.zeros_(self.out.bias)
+        for m in self.modules():               # and every residual block as the identity
+            if isinstance(m, ResBlock):
+                m.zero_last()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         e1 = self.d1(x)
         e2 = self.d2(e1)
         e3 = self.d3(e2)
-        h = self.mid(self.d4(e3))
-        h = self.u4(h)
-        h = self.u3(torch.cat([h, e3], 1))
-        h = self.u2(torch.cat([h, e2], 1))
+        h = self.b4(self.mid(self.d4(e3)))
+        h = self.b8(self.u4(h))
+        h = self.b16(self.u3(torch.cat([h, e3], 1)))
+        h = self.b32(self.u2(torch.cat([h, e2], 1)))
         h = self.u1(torch.cat([h, e1], 1))
         d = self.out(torch.cat([h, x], 1))
         return torch.clamp(x[:, :3] + d, -1.0, 1.0)
@@ -109,21 +138,29 @@ def build_refiner(cfg: RefinerConfig) -> nn.Module:
     return UNetRefiner(cfg) if cfg.arch == "unet" else Refiner(cfg)
 
 
-def gains_input_channels(found: RefinerConfig, wanted: RefinerConfig) -> bool:
+def grows_into(found: RefinerConfig, wanted: RefinerConfig) -> bool:
     """True when `wanted` is the refiner `found` with input channels appended (the Telea channels
-    added to one that saw the blended image and the mask), so widen_inputs can start it from
-    found's weights."""
-    return replace(found, telea_channels=wanted.telea_channels) == wanted and wanted.in_channels > found.in_channels
+    added to one that saw the blended image and the mask) and/or more residual blocks, so
+    grow_state can start it from found's weights."""
+    grown = replace(found, telea_channels=wanted.telea_channels, blocks=wanted.blocks) == wanted
+    return grown and (wanted.in_channels > found.in_channels or wanted.blocks > found.blocks) \
+        and wanted.in_channels >= found.in_channels and wanted.blocks >= found.blocks
 
 
-def widen_inputs(state: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def grow_state(state: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """A refiner's weights `state` fitted to `target`'s shapes (another refiner's state_dict)
-    where the only change is more input channels appended at the end of a conv's inputs (dim 1):
-    the first conv's and the U-Net's output conv's, which both read the input image x last. The
-    old weights fill the leading slice and the new channels' weights are zero, so the widened
-    refiner computes exactly what the old one did until training moves them."""
+    where the only changes are more input channels appended at the end of a conv's inputs (dim
+    1: the first conv's and the U-Net's output conv's, which both read the input image x last)
+    and more residual blocks. The old weights fill the leading slice and the new channels'
+    weights are zero; new blocks keep `target`'s values (identity blocks: ResBlock.zero_last). So
+    the grown refiner computes exactly what the old one did until training moves them."""
     out = {}
     for key, new in target.items():
+        if key not in state and _is_block_weight(key):
+            out[key] = new
+            continue
+        if key not in state:
+            raise EdgefillError(f"refiner weight {key} is missing from the start's weights")
         old = state[key]
         if old.shape == new.shape:
             out[key] = old
@@ -135,3 +172,8 @@ def widen_inputs(state: dict[str, torch.Tensor], target: dict[str, torch.Tensor]
         else:
             raise EdgefillError(f"refiner weight {key}: {tuple(old.shape)} cannot grow to {tuple(new.shape)}")
     return out
+
+
+def _is_block_weight(key: str) -> bool:
+    """A residual block's parameter or BN buffer (UNetRefiner.b4/b8/b16/b32)."""
+    return key.split(".")[0] in ("b4", "b8", "b16", "b32")

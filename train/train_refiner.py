@@ -39,7 +39,7 @@ from .data import epoch_batches, load_faces, split_validation, steps_per_epoch
 from .device import resolve_device, seed_everything
 from .discriminator import Discriminator
 from .generator import Generator
-from .refiner import build_refiner, gains_input_channels, widen_inputs
+from .refiner import build_refiner, grows_into, grow_state
 from .run_state import restore_rng, rng_state, save_loss_curve
 
 VAL_COMPLETIONS = 256
@@ -126,7 +126,7 @@ def train_refiner(cfg: RefinerTrainConfig, data: str, gan: str, out: str, resume
         ckpt, cfg = resume_run(out_dir, "refiner", RefinerTrainConfig, cfg)
         gan = ckpt.state.get("gan", gan)
     # fine-tune: start from another refiner's weights (checked before any work; a resumed run has its own)
-    init_state = (initial_state(init, "refiner", RefinerConfig, cfg.refiner, "--init-refiner", gains_input_channels)
+    init_state = (initial_state(init, "refiner", RefinerConfig, cfg.refiner, "--init-refiner", grows_into)
                   if init and ckpt is None else None)
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
@@ -155,8 +155,8 @@ def train_refiner(cfg: RefinerTrainConfig, data: str, gan: str, out: str, resume
                 len(val_set["index"]), "cache": str(cache)}
 
     R = build_refiner(cfg.refiner).to(device)
-    if init_state is not None:  # a start without the Telea channels gets them at zero weight
-        R.load_state_dict(widen_inputs(init_state, R.state_dict()))
+    if init_state is not None:  # Telea channels at zero weight, new residual blocks as the identity
+        R.load_state_dict(grow_state(init_state, R.state_dict()))
     opt = torch.optim.Adam(R.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
     use_amp = cfg.amp and device.type == "cuda"
     history: dict[str, list[float]] = {"loss": []}

@@ -33,6 +33,9 @@ def register(group: click.Group) -> None:
               help="Refiner architecture (default: the preset's, a U-Net).")
 @click.option("--width", default=None, type=click.IntRange(1), help="Refiner width r (default: the preset's).")
 @click.option("--no-mask-channel", is_flag=True, help="Do not give the refiner the hole as a fourth channel.")
+@click.option("--blocks", default=0, show_default=True, type=click.IntRange(0),
+              help="Residual blocks at each U-Net decoder scale (4x4 to 32x32); with --init-refiner from a "
+                   "refiner with fewer, the new ones start as the identity.")
 @click.option("--telea-channels", is_flag=True,
               help="Also give the refiner OpenCV Telea's fill of the hole (3 more channels): it sees the search's "
                    "face and the diffusion fill side by side.")
@@ -61,9 +64,10 @@ def register(group: click.Group) -> None:
                    "of the mask's samples (keeps the search's differences; needs --samples-per-mask > 1).")
 @click.option("--init-refiner", default=None,
               help="Start from this bundle's (or refiner run's) refiner weights instead of random ones (fine-tuning). "
-                   "With --telea-channels it may be a refiner without them: they start at zero weight.")
+                   "With --telea-channels it may be a refiner without them: they start at zero weight; "
+                   "with --blocks, one with fewer blocks.")
 def train_refiner_cmd(data, gan, out, epochs, batch_size, lr, completions, masks_per_face, loss_kind, ssim_weight,
-                      arch, width, no_mask_channel, telea_channels, search_steps, search_restarts, search_batch, preset, device,
+                      arch, width, blocks, no_mask_channel, telea_channels, search_steps, search_restarts, search_batch, preset, device,
                       seed, limit, checkpoint_every, resume, completions_dir, completions_only, fill,
                       samples_per_mask, keep_weight, init_refiner):
     """Train the refiner on the completions it will see at run time."""
@@ -80,7 +84,7 @@ def train_refiner_cmd(data, gan, out, epochs, batch_size, lr, completions, masks
     refiner = C.preset(preset)[2]
     refiner = replace(refiner, arch=arch or refiner.arch, width=width or refiner.width,
                       mask_channel=refiner.mask_channel and not no_mask_channel,
-                      telea_channels=telea_channels)
+                      telea_channels=telea_channels, blocks=blocks)
     cfg = C.RefinerTrainConfig(refiner=refiner, epochs=epochs, batch_size=batch_size, lr=lr,
                                seed=seed, device=device, completions=completions, masks_per_face=masks_per_face,
                                loss=loss_kind, ssim_weight=ssim_weight, fill=fill, samples=samples_per_mask,

@@ -66,12 +66,13 @@ def discriminator_layers(width: int = 64) -> list[Layer]:
     return layers
 
 
-def refiner_layers(width: int = 64, arch: str = "autoencoder", in_channels: int = 3) -> list[Layer]:
+def refiner_layers(width: int = 64, arch: str = "autoencoder", in_channels: int = 3, blocks: int = 0) -> list[Layer]:
     """autoencoder: 64x64xC -> 4x4x8r (4 strided convs), decoder back to 64x64x3 (4 transposed
     convs). unet (train/refiner.py): the same encoder, a 3x3 conv at 4x4, transposed convs whose
-    inputs are widened by the skips, a 3x3 output conv on r + C channels."""
+    inputs are widened by the skips, `blocks` residual blocks at 4x4 to 32x32, a 3x3 output conv
+    on r + C channels."""
     if arch == "unet":
-        return _unet_refiner_layers(width, in_channels)
+        return _unet_refiner_layers(width, in_channels, blocks)
     layers, size = _strided_encoder("R", width, in_channels), 4
     dec = [8 * width, 4 * width, 2 * width, width, 3]
     for i in range(4):
@@ -81,16 +82,25 @@ def refiner_layers(width: int = 64, arch: str = "autoencoder", in_channels: int 
     return layers
 
 
-def _unet_refiner_layers(r: int, c: int) -> list[Layer]:
+def _unet_refiner_layers(r: int, c: int, blocks: int = 0) -> list[Layer]:
     layers = _strided_encoder("R", r, c)
     layers.append(Layer("R.mid", "conv", (8 * r, 4, 4), 8 * r * 8 * r * 9 * 16))
+    layers += _block_layers("R.b4", 8 * r, 4, blocks)
     ups = [(8 * r, 4 * r), (8 * r, 2 * r), (4 * r, r), (2 * r, r)]  # (in with skip, out)
     size = 4
     for i, (cin, cout) in enumerate(ups):
         layers.append(Layer(f"R.up{i}", "convT", (cout, size * 2, size * 2), cin * cout * KERNEL * KERNEL * size * size))
         size *= 2
+        if size <= 32:  # residual blocks after the ups to 8x8, 16x16 and 32x32
+            layers += _block_layers(f"R.b{size}", cout, size, blocks)
     layers.append(Layer("R.out", "conv", (3, 64, 64), (r + c) * 3 * 9 * 64 * 64))
     return layers
+
+
+def _block_layers(name: str, c: int, size: int, blocks: int) -> list[Layer]:
+    """A U-Net refiner's residual blocks at one scale: two 3x3 c->c convs each."""
+    return [Layer(f"{name}.{k}.{j}", "conv", (c, size, size), c * c * 9 * size * size)
+            for k in range(blocks) for j in range(2)]
 
 
 def total_macs(layers: list[Layer]) -> int:
@@ -106,7 +116,8 @@ def model_flops(models: dict) -> dict:
     g_f = 2 * total_macs(generator_layers(int(g.get("z_dim", 100)), int(g.get("width", 64))))
     d_f = 2 * total_macs(discriminator_layers(int(d.get("width", 64))))
     r_f = (2 * total_macs(refiner_layers(int(r.get("width", 64)), r.get("arch", "autoencoder"),
-                                         7 if r.get("telea_channels") else 4 if r.get("mask_channel") else 3))
+                                         7 if r.get("telea_channels") else 4 if r.get("mask_channel") else 3,
+                                         int(r.get("blocks", 0))))
            if r else None)
     return {"generator": g_f, "discriminator": d_f, "refiner": r_f, "search_step": 2 * (g_f + d_f),
             "convention": "2 FLOPs per multiply-accumulate; conv/convT/linear only; search step = "
