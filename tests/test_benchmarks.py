@@ -29,6 +29,16 @@ def test_bench_start_needs_an_encoder(tiny_bundle):
     assert proc.returncode == 2 and "has no encoder" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_bench_refine_runs(tiny_bundle, tmp_path):
+    out = tmp_path / "r.json"
+    proc = run_bench("bench_refine.py", "--bundle", str(tiny_bundle), "--rounds", "1", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(out.read_text())
+    assert set(report["median_s"]) == {"flip", "one", "samples5"} and report["ratios"]["flip_over_one"] > 0
+    proc = run_bench("bench_refine.py", "--bundle", str(tmp_path / "nope"))
+    assert proc.returncode == 2 and "not found" in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_bench_serve_runs(tiny_bundle, tmp_path):
     """Every part of the serving benchmark, at tiny sizes (a few seconds each)."""
     import pytest
