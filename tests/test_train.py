@@ -410,8 +410,10 @@ def test_cli_train_refiner_on_telea_fills_and_on_sample_pairs(tmp_path, tiny_bun
         faces = f["images"]
     assert np.array_equal(comp, opencv_inpaint(masked_faces(faces[index], masks), masks, "telea"))
 
-    proc = run_cli(*base, "--out", str(tmp_path / "pairs"), "--samples-per-mask", "2", "--keep-weight", "2")
+    proc = run_cli(*base, "--out", str(tmp_path / "pairs"), "--samples-per-mask", "2", "--keep-weight", "2",
+                   "--photometric", "1")
     assert proc.returncode == 0, proc.stderr
+    assert load_checkpoint(tmp_path / "pairs", kind="refiner").config["photometric"] == 1.0
     summary = json.loads(proc.stdout)
     assert summary["completions"] == 16 and np.isfinite(summary["train_loss"])
     assert 0 < summary["val_pairwise_hole_psnr_completion"] < 99
@@ -547,3 +549,42 @@ def test_widened_refiner_computes_what_the_narrow_one_did(arch):
     telea = torch.rand(2, 3, 64, 64) * 2 - 1
     with torch.no_grad():
         torch.testing.assert_close(wide(torch.cat([x, telea], 1)), narrow(x), rtol=0, atol=1e-6)
+
+
+def test_photometric_jitter_changes_completion_and_truth_alike(sample_faces):
+    """The refiner's lighting augmentation: one change per problem (its samples share it), the
+    known pixels of completion and truth stay equal, strength 0 is the identity, the same
+    generator gives the same change (so a resumed run augments as an unbroken one)."""
+    from edgefill.runtime.imaging.masks import make_mask
+    from edgefill.train.photometric import jitter_pair
+    from edgefill.train.train_refiner import training_batch
+
+    truth = np.repeat(sample_faces[:4], 2, axis=0)  # 4 problems x 2 samples, problem-major
+    hole = np.stack([make_mask("center")] * 8) >= 128
+    comp = truth.copy()
+    comp[hole] = 128
+    c0, t0 = jitter_pair(comp, truth, 0.0, np.random.default_rng(0), group=2)
+    assert c0 is comp and t0 is truth
+    c1, t1 = jitter_pair(comp, truth, 1.0, np.random.default_rng(0), group=2)
+    np.testing.assert_array_equal(c1[~hole], t1[~hole])
+    assert np.abs(t1.astype(int) - truth.astype(int)).mean() > 2  # it changes the faces
+    np.testing.assert_array_equal(t1[0::2], t1[1::2])  # a problem's samples share one change
+    c2, t2 = jitter_pair(comp, truth, 1.0, np.random.default_rng(0), group=2)
+    np.testing.assert_array_equal(c1, c2)
+    np.testing.assert_array_equal(t1, t2)
+    assert not np.array_equal(t1, jitter_pair(comp, truth, 1.0, np.random.default_rng(1), group=2)[1])
+
+    masks = np.stack([make_mask("center")] * 4)
+    train_set = {"completions": comp[0::2], "masks": masks, "index": np.arange(4)}
+    idx, flips = np.arange(4), np.array([False, True, False, True])
+    x, y, known = training_batch(train_set, sample_faces[:4], idx, flips, 7, torch.device("cpu"), 1.0,
+                                 np.random.default_rng(3))
+    k = known.bool().expand_as(y)
+    assert torch.equal(x[:, :3][k], y[k])  # the refiner input's known pixels are the truth's
+    x0, y0, _ = training_batch(train_set, sample_faces[:4], idx, flips, 7, torch.device("cpu"))
+    assert not torch.equal(y, y0)
+
+    from edgefill.train.config import RefinerTrainConfig
+
+    with pytest.raises(EdgefillError, match="photometric"):
+        RefinerTrainConfig(photometric=-1)

@@ -163,7 +163,8 @@ class RefinerTrainConfig:
     samples > 1 a batch holds batch_size/samples problems x samples completions (the same images
     per step) and keep_weight adds the hole MSE between each output's and its completion's
     deviation from the mean of the problem's samples: the refiner must keep the search's
-    differences instead of repainting them."""
+    differences instead of repainting them. photometric: strength of the lighting change given
+    alike to each problem's completion and truth (train/photometric.py; 0 = none)."""
 
     refiner: RefinerConfig = field(default_factory=lambda: hole_refiner(32))
     epochs: int = 20
@@ -187,8 +188,11 @@ class RefinerTrainConfig:
     fill: str = "search"
     samples: int = 1
     keep_weight: float = 0.0
+    photometric: float = 0.0  # lighting augmentation strength (train/photometric.py); 0 = off
 
     def __post_init__(self) -> None:
+        if self.photometric < 0:
+            raise EdgefillError(f"photometric strength must be >= 0, not {self.photometric}")
         if self.fill not in REFINER_FILLS:
             raise EdgefillError(f"refiner fill must be one of {', '.join(REFINER_FILLS)}, not {self.fill!r}")
         if self.samples < 1 or self.keep_weight < 0 or self.batch_size % self.samples:

@@ -35,6 +35,7 @@ from .completions import (BundleCompletions, OpenCVCompletions, TorchCompletions
 from .config import GanTrainConfig, RefinerConfig, RefinerTrainConfig, nested_from_dict, to_dict
 from .gan_source import initial_state, is_bundle, load_gan_source
 from .losses import hole_error, ssim_map
+from .photometric import jitter_pair
 from .data import epoch_batches, load_faces, split_validation, steps_per_epoch
 from .device import resolve_device, seed_everything
 from .discriminator import Discriminator
@@ -56,18 +57,24 @@ def load_gan(path: str, device: torch.device) -> tuple[Generator, Discriminator,
 
 
 def training_batch(train_set: dict, truth_all: np.ndarray, idx: np.ndarray, flips: np.ndarray, in_channels: int,
-                   device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                   device: torch.device, photometric: float = 0.0, rng: np.random.Generator | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(x, y, known) for cached problems idx with their flips: x (B*S, in_channels, 64,64) refiner
     input, y (B*S,3,64,64) truth in [-1,1], known (B*S,1,64,64); S samples per problem (1 when the
-    cache holds one completion per mask), rows problem-major."""
+    cache holds one completion per mask), rows problem-major. photometric > 0: each problem's
+    completion(s) and truth get one lighting change drawn from rng (train/photometric.py) before
+    the refiner input (its Telea fill included) is built."""
     comp = train_set["completions"][idx]
     s = comp.shape[1] if comp.ndim == 5 else 1
     comp = comp.reshape(-1, *comp.shape[-3:])
     rows = np.repeat(idx, s)
     flips = np.repeat(flips, s)
     masks = _flip_batch(train_set["masks"][rows], flips)
-    x = torch.from_numpy(refiner_input(_flip_batch(comp, flips), masks, in_channels)).to(device)
-    y = torch.from_numpy(to_model(_flip_batch(truth_all[train_set["index"][rows]], flips))).to(device)
+    comp, truth = _flip_batch(comp, flips), _flip_batch(truth_all[train_set["index"][rows]], flips)
+    if photometric > 0:
+        comp, truth = jitter_pair(comp, truth, photometric, rng, group=s)
+    x = torch.from_numpy(refiner_input(comp, masks, in_channels)).to(device)
+    y = torch.from_numpy(to_model(truth)).to(device)
     return x, y, known_tensor(masks).to(device)
 
 
@@ -190,7 +197,8 @@ def train_refiner(cfg: RefinerTrainConfig, data: str, gan: str, out: str, resume
             if i < step_in_epoch:
                 continue
             t0 = time.perf_counter()
-            x, y, known = training_batch(train_set, truth_all, idx, flips, cfg.refiner.in_channels, device)
+            x, y, known = training_batch(train_set, truth_all, idx, flips, cfg.refiner.in_channels, device,
+                                         cfg.photometric, np.random.default_rng([cfg.seed, epoch, i, 36]))
             with torch.autocast(device.type, enabled=use_amp):
                 refined = R(x)
             final = composite(refined.float(), y, known)

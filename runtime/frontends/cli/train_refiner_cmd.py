@@ -62,6 +62,10 @@ def register(group: click.Group) -> None:
 @click.option("--keep-weight", default=0.0, show_default=True, type=click.FloatRange(0),
               help="Weight of the hole MSE between each output's and its completion's deviation from the mean "
                    "of the mask's samples (keeps the search's differences; needs --samples-per-mask > 1).")
+@click.option("--photometric", default=0.0, show_default=True, type=click.FloatRange(0),
+              help="Lighting augmentation strength: each training problem's completion and truth get the same "
+                   "random gamma, contrast, brightness and colour cast (1: brightness x0.78-1.28, gamma "
+                   "0.74-1.35), so the refiner reads the hole's lighting from the known pixels.")
 @click.option("--init-refiner", default=None,
               help="Start from this bundle's (or refiner run's) refiner weights instead of random ones (fine-tuning). "
                    "With --telea-channels it may be a refiner without them: they start at zero weight; "
@@ -69,7 +73,7 @@ def register(group: click.Group) -> None:
 def train_refiner_cmd(data, gan, out, epochs, batch_size, lr, completions, masks_per_face, loss_kind, ssim_weight,
                       arch, width, blocks, no_mask_channel, telea_channels, search_steps, search_restarts, search_batch, preset, device,
                       seed, limit, checkpoint_every, resume, completions_dir, completions_only, fill,
-                      samples_per_mask, keep_weight, init_refiner):
+                      samples_per_mask, keep_weight, photometric, init_refiner):
     """Train the refiner on the completions it will see at run time."""
     from dataclasses import replace
 
@@ -88,7 +92,7 @@ def train_refiner_cmd(data, gan, out, epochs, batch_size, lr, completions, masks
     cfg = C.RefinerTrainConfig(refiner=refiner, epochs=epochs, batch_size=batch_size, lr=lr,
                                seed=seed, device=device, completions=completions, masks_per_face=masks_per_face,
                                loss=loss_kind, ssim_weight=ssim_weight, fill=fill, samples=samples_per_mask,
-                               keep_weight=keep_weight,
+                               keep_weight=keep_weight, photometric=photometric,
                                search=SearchConfig(steps=search_steps, restarts=search_restarts),
                                search_batch=search_batch, checkpoint_every=checkpoint_every, limit=limit)
     echo_json(train_refiner(cfg, data, gan, out, resume=resume, completions_dir=completions_dir,
