@@ -1,12 +1,14 @@
 """The refiner stage's settings: one frozen dataclass, stored in every bundle manifest ("refine")."""
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
+from typing import Any
+
+from .manifest_settings import ManifestSettings
 
 
 @dataclass(frozen=True)
-class RefineConfig:
+class RefineConfig(ManifestSettings):
     """How the pipeline applies a refiner graph (runtime.core.pipeline.Pipeline.refine).
 
     flip_average: run the refiner on the blended face and on its mirror image (left-right, the
@@ -23,13 +25,6 @@ class RefineConfig:
 
     flip_average: bool = True
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
     @classmethod
-    def from_dict(cls, data: dict | None) -> "RefineConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: bool(v) for k, v in (data or {}).items() if k in known})
-
-    def replace(self, **changes) -> "RefineConfig":
-        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+    def _coerce(cls, name: str, value: Any) -> Any:
+        return bool(value)  # every field is a switch

@@ -1,17 +1,17 @@
 """The latent-search settings: one frozen dataclass, stored in every bundle manifest."""
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 from ..errors import EdgefillError
+from .manifest_settings import ManifestSettings
 
 PRIOR_FORMS = ("lsgan", "log")
 BLEND_MODES = ("paste", "poisson")
 
 
 @dataclass(frozen=True)
-class SearchConfig:
+class SearchConfig(ManifestSettings):
     """Yeh et al.'s search: minimise L_c(z) + lam * L_p(z) over z in [-1,1]^z_dim with Adam.
 
     prior: `lsgan` -> (D(G(z)) - 1)^2 (default); `log` -> log(1 - sigmoid(D(G(z)))).
@@ -65,13 +65,3 @@ class SearchConfig:
         for one, plus steps_of_samples for the second batch when K > 1 (Pipeline.run_samples)."""
         return self.steps + (self.steps_of_samples if samples > 1 else 0)
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "SearchConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-    def replace(self, **changes) -> "SearchConfig":
-        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
