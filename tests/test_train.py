@@ -367,7 +367,10 @@ def test_cli_train_refiner_with_telea_channels_exports_and_runs(tmp_path, tiny_b
     proc = run_cli("export", "--checkpoint", str(tiny_bundle), "--refiner", str(tmp_path / "r7"),
                    "--out", str(tmp_path / "b7"))
     assert proc.returncode == 0, proc.stderr
-    graph = open_bundle(tmp_path / "b7").manifest["graphs"]["refiner"]
+    manifest = open_bundle(tmp_path / "b7").manifest
+    graph = manifest["graphs"]["refiner"]
+    record = manifest["training"]["refiner"]  # the recipe travels with the weights
+    assert record["photometric"] == 0.0 and record["seed"] == 0 and record["epoch"] == 1
     assert list(graph["inputs"]) == ["image_hole_telea"] and graph["inputs"]["image_hole_telea"][1] == 7
 
     images, masks = sample_faces[:4], np.stack([make_mask(k) for k in ("center", "pattern", "random", "half")])
