@@ -73,3 +73,22 @@ def test_swd_compare_runs_on_a_bundle_and_a_run(tiny_bundle, tiny_gan_checkpoint
     # more images than two disjoint sets can hold: one clear line, exit 2
     proc = run_bench("swd_compare.py", str(tiny_bundle), "--data", str(data), "--images", "5")
     assert proc.returncode == 2 and "--images" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_lighting_runs_through_evaluate(tiny_bundle, sample_faces, tmp_path):
+    """benchmarks/lighting.py: every bundle x shift through evaluate(); a bundle against itself
+    changes nothing; an unknown shift is one clear line."""
+    import numpy as np
+
+    faces_npz = tmp_path / "faces.npz"
+    np.savez(faces_npz, images=sample_faces[:4])
+    out = tmp_path / "l.json"
+    proc = run_bench("lighting.py", str(tiny_bundle), str(tiny_bundle), "--data", str(faces_npz), "--limit", "4",
+                     "--shifts", "none,flat", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(out.read_text())["results"]
+    assert len(rows) == 4 and {r["shift"] for r in rows} == {"none", "flat"}
+    assert all(r["n"] == 4 and r["vs_first_db"] == 0 for r in rows)
+    assert rows[0]["hole_psnr"] != rows[1]["hole_psnr"]  # the shift changed the faces
+    proc = run_bench("lighting.py", str(tiny_bundle), "--data", str(faces_npz), "--shifts", "sunset")
+    assert proc.returncode == 2 and "unknown shift" in proc.stderr and "Traceback" not in proc.stderr
