@@ -3,9 +3,11 @@ alike to its completion and its truth, so the refiner must read the hole's brigh
 from the known pixels around it instead of from the training faces' average lighting.
 
 Why: a refiner trained longer on CelebA's crops drifts toward their typical lighting. Session 36
-measured it on the train hold-out (center, 200 faces): 2 more epochs left the fill ~1.7 levels
-darker on average, lost 0.44 dB on the same faces at half contrast and 0.9 dB on the one person in
-the video tuning clips (evenly lit, bright), while gaining on the plain hold-out.
+measured it on the train hold-out (center, 200 faces): 2 more epochs left the fill ~1.9 levels
+darker on average and lost 0.44 dB on the same faces at half contrast (0.9 dB on the one person in
+the video tuning clips), while gaining on the plain hold-out. At strength 1 the refiner gains on
+every lighting shift of benchmarks/lighting.py over the same run without it (docs/model.md,
+"Session 36"); flat, evenly lit faces still trail the older refiner's.
 
 The change, per problem, on RGB in [0, 1] (strength s scales every range; s = 0 is the identity):
 - gamma: a ** g, g = exp(U(-0.3, 0.3) s)
