@@ -35,14 +35,14 @@ def draw_params(n: int, strength: float, rng: np.random.Generator) -> dict[str, 
 
 
 def _gamma(images: np.ndarray, params: dict[str, np.ndarray]) -> np.ndarray:
+    """uint8 (n,H,W,3) -> float32 in [0, 1] with problem i's gamma."""
     return (images.astype(np.float32) / 255.0) ** params["gamma"][:, None, None, None]
 
 
-def apply(images: np.ndarray, params: dict[str, np.ndarray], pivot: np.ndarray) -> np.ndarray:
-    """uint8 (n,H,W,3) RGB -> uint8 (n,H,W,3) with problem i's change params[...][i]; pivot float32
-    (n,): the contrast's fixed point per problem, in [0, 1]."""
-    a = _gamma(images, params)
-    a = pivot[:, None, None, None] + params["contrast"][:, None, None, None] * (a - pivot[:, None, None, None])
+def _rest(a: np.ndarray, params: dict[str, np.ndarray], pivot: np.ndarray) -> np.ndarray:
+    """float32 (n,H,W,3) after the gamma -> uint8: contrast around pivot (n,), brightness and cast."""
+    p = pivot[:, None, None, None]
+    a = p + params["contrast"][:, None, None, None] * (a - p)
     a = a * (params["brightness"][:, None] * params["cast"])[:, None, None, :]
     return (np.clip(a, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
@@ -54,5 +54,6 @@ def jitter_pair(completions: np.ndarray, truth: np.ndarray, strength: float, rng
     if strength <= 0:
         return completions, truth
     params = {k: np.repeat(v, group, axis=0) for k, v in draw_params(len(truth) // group, strength, rng).items()}
-    pivot = _gamma(truth, params).mean(axis=(1, 2, 3))
-    return apply(completions, params, pivot), apply(truth, params, pivot)
+    truth_g = _gamma(truth, params)
+    pivot = truth_g.mean(axis=(1, 2, 3))  # the truth's, for both: their known pixels stay equal
+    return _rest(_gamma(completions, params), params, pivot), _rest(truth_g, params, pivot)

@@ -198,7 +198,8 @@ def train_refiner(cfg: RefinerTrainConfig, data: str, gan: str, out: str, resume
                 continue
             t0 = time.perf_counter()
             x, y, known = training_batch(train_set, truth_all, idx, flips, cfg.refiner.in_channels, device,
-                                         cfg.photometric, np.random.default_rng([cfg.seed, epoch, i, 36]))
+                                         cfg.photometric,
+                                         np.random.default_rng([cfg.seed, epoch, i, 36]) if cfg.photometric else None)
             with torch.autocast(device.type, enabled=use_amp):
                 refined = R(x)
             final = composite(refined.float(), y, known)
