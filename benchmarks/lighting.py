@@ -20,21 +20,19 @@ import numpy as np
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-SHIFTS = {
-    "none": lambda a: a,
-    "bright": lambda a: a * 1.25,
-    "dark": lambda a: a * 0.75,
-    "warm": lambda a: a * np.array([1.15, 1.0, 0.85], np.float32),
-    "gamma": lambda a: a ** 0.7,
-    "flat": lambda a: 0.5 * a + 0.25,
+SHIFTS = {  # name: (what it does, RGB float in [0, 1] -> changed)
+    "none": ("as recorded", lambda a: a),
+    "bright": ("x1.25", lambda a: a * 1.25),
+    "dark": ("x0.75", lambda a: a * 0.75),
+    "warm": ("R x1.15, B x0.85", lambda a: a * np.array([1.15, 1.0, 0.85], np.float32)),
+    "gamma": ("a ** 0.7", lambda a: a ** 0.7),
+    "flat": ("0.5 a + 0.25", lambda a: 0.5 * a + 0.25),
 }
-SHIFTS_DOC = {"none": "as recorded", "bright": "x1.25", "dark": "x0.75", "warm": "R x1.15, B x0.85",
-              "gamma": "a ** 0.7", "flat": "0.5 a + 0.25"}
 
 
 def shifted(images: np.ndarray, name: str) -> np.ndarray:
     """uint8 (N,64,64,3) RGB -> the same faces under lighting shift `name` (uint8, clipped)."""
-    a = SHIFTS[name](images.astype(np.float32) / 255.0)
+    a = SHIFTS[name][1](images.astype(np.float32) / 255.0)
     return (np.clip(a, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
@@ -65,10 +63,11 @@ def main(argv=None) -> int:
     except EdgefillError as exc:
         print(f"lighting: error: {exc}", file=sys.stderr)
         return 2
+    faces_under = {s: shifted(faces, s) for s in shifts}
     rows = []
     for b, inp in zip(args.bundles, inpainters):
         for s in shifts:
-            report = evaluate(shifted(faces, s), cfg, inp, progress=False).report
+            report = evaluate(faces_under[s], cfg, inp, progress=False).report
             for r in report["results"]:
                 rows.append({"bundle": b, "shift": s, "mask": r["mask"], "method": r["method"],
                              "hole_psnr": r["hole_psnr"], "ssim": r["ssim"], "n": r["n"]})
@@ -81,8 +80,9 @@ def main(argv=None) -> int:
         from edgefill.runtime.atomic import write_json
 
         write_json(args.json, {"results": rows, "data": str(args.data), "limit": args.limit,
-                               "shifts": {s: SHIFTS_DOC[s] for s in shifts}})
+                               "shifts": {s: SHIFTS[s][0] for s in shifts}})
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())
