@@ -38,7 +38,9 @@ def test_default_bundle_is_found_verified_and_within_budget():
     assert m["graphs"]["samples_refiner"]["inputs"]["image_hole_telea"][1] == 7
     assert m["training"]["samples_refiner"]["keep_weight"] > 0 and m["search"]["sample_spread"] > 0
     # the refiner averaged over the face and its mirror image (session 35), a setting of the bundle
-    assert m["refine"] == {"flip_average": True} and bundle.refine_defaults.flip_average
+    # and K samples placed at a distance set by the refiner's uncertainty about the face (session 37)
+    assert m["refine"] == {"flip_average": True, "sample_scale": 1.6}
+    assert bundle.refine_defaults.flip_average and bundle.refine_defaults.sample_scale == 1.6
 
 
 def test_readme_main_job_inpaints_a_sample_with_the_default_bundle(tmp_path):

@@ -283,7 +283,8 @@ def test_evaluate_tiny_bundle_end_to_end_and_rerun(tiny_bundle, tmp_path):
     p3 = run_cli(*args, "--json", str(tmp_path / "c.json"), "--no-flip-average")
     assert p3.returncode == 0, p3.stderr
     c = json.loads((tmp_path / "c.json").read_text())
-    assert a["settings"]["refine"] == {"flip_average": True} and c["settings"]["refine"] == {"flip_average": False}
+    assert a["settings"]["refine"] == {"flip_average": True, "sample_scale": 1.6}
+    assert c["settings"]["refine"] == {"flip_average": False, "sample_scale": 1.6}
     rows = {(r["mask"], r["method"]): r["hole_psnr"] for r in c["results"]}
     for r in a["results"]:
         same = rows[(r["mask"], r["method"])] == r["hole_psnr"]

@@ -9,7 +9,7 @@ import pytest
 from edgefill.runtime.core.starts import GivenStart, sample_starts
 from edgefill.runtime.errors import EdgefillError
 from edgefill.runtime.frontends.inpainter import MAX_SAMPLES, Inpainter
-from edgefill.runtime.imaging.blend import anchored
+from edgefill.runtime.imaging.blend import MAX_SAMPLE_GAIN, anchored, calibrated
 from edgefill.runtime.imaging.masks import make_mask
 
 
@@ -127,6 +127,98 @@ def test_anchored_samples_keep_their_differences_on_the_anchor():
         anchored(anchor, samples[:, 0], masks)
 
 
+def _hole_rms(a, b, masks):
+    hole = (masks >= 128)[..., None]
+    d = a.astype(np.float64) - b.astype(np.float64)
+    return np.sqrt((d * d * hole).sum(axis=(-3, -2, -1)) / (hole.sum(axis=(-3, -2, -1)) * 3))
+
+
+def test_calibrated_samples_keep_their_differences_at_the_given_size():
+    rng = np.random.default_rng(1)
+    anchor = rng.integers(60, 190, size=(2, 16, 16, 3), dtype=np.uint8)
+    samples = rng.integers(40, 210, size=(2, 4, 16, 16, 3), dtype=np.uint8)
+    masks = np.zeros((2, 16, 16), np.uint8)
+    masks[:, 4:12, 3:13] = 255
+    hole = masks >= 128
+    sizes = np.array([6.0, 15.0])
+    out = calibrated(anchor, samples, masks, sizes)
+    assert out.shape == samples.shape and out.dtype == np.uint8
+    np.testing.assert_array_equal(out[:, 0], anchor)  # sample 0 is the anchor
+    for k in range(4):
+        np.testing.assert_array_equal(out[:, k][~hole], anchor[~hole])  # known pixels untouched
+    # each other sample sits sizes[i] levels RMS from the anchor, up to rounding
+    np.testing.assert_allclose(_hole_rms(out[:, 1:], anchor[:, None], masks[:, None]), sizes[:, None].repeat(3, 1),
+                               atol=0.35)
+    # ... along its own difference from the mean of samples 1..K-1 (the search's differences kept)
+    centred = samples[:, 1:].astype(np.float64) - samples[:, 1:].astype(np.float64).mean(axis=1, keepdims=True)
+    moved = out[:, 1:].astype(np.float64) - anchor[:, None].astype(np.float64)
+    for i in range(2):
+        for k in range(3):
+            a, b = centred[i, k][hole[i]].ravel(), moved[i, k][hole[i]].ravel()
+            assert np.corrcoef(a, b)[0, 1] > 0.99
+    # K = 2: the one other sample keeps its difference from sample 0
+    two = calibrated(anchor, samples[:, :2], masks, sizes)
+    a = samples[0, 1].astype(np.float64) - samples[0, 0]
+    assert np.corrcoef(a[hole[0]].ravel(), (two[0, 1].astype(np.float64) - anchor[0])[hole[0]].ravel())[0, 1] > 0.99
+    # identical samples stay the anchor; one sample is the anchor alone
+    same = np.repeat(samples[:, :1], 4, axis=1)
+    np.testing.assert_array_equal(calibrated(anchor, same, masks, sizes), np.repeat(anchor[:, None], 4, axis=1))
+    np.testing.assert_array_equal(calibrated(anchor, samples[:, :1], masks, sizes), anchor[:, None])
+    # a difference is enlarged at most MAX_SAMPLE_GAIN times (rounding noise is not blown up)
+    near = samples.copy()
+    near[:, 1:] = np.clip(near[:, :1].astype(int) + rng.integers(-1, 2, size=near[:, 1:].shape), 0, 255)
+    capped = calibrated(anchor, near, masks, np.array([50.0, 50.0]))
+    c = near[:, 1:].astype(np.float64)
+    limit = MAX_SAMPLE_GAIN * _hole_rms(c, c.mean(axis=1, keepdims=True), masks[:, None])
+    assert np.all(_hole_rms(capped[:, 1:], anchor[:, None], masks[:, None]) <= limit + 0.35)
+    np.testing.assert_array_equal(calibrated(anchor, samples, masks, np.zeros(2)), np.repeat(anchor[:, None], 4, 1))
+    with pytest.raises(EdgefillError, match="calibrated expects anchor"):
+        calibrated(anchor, samples[:, 0], masks, sizes)
+    for bad in (np.array([1.0]), np.array([1.0, -1.0]), np.array([1.0, np.nan])):
+        with pytest.raises(EdgefillError, match="one finite size"):
+            calibrated(anchor, samples, masks, bad)
+
+
+def test_sample_scale_is_a_bundle_setting_checked_on_the_way_in(tiny_bundle, problems, monkeypatch):
+    """RefineConfig.sample_scale: from the manifest (absent: the default), overridden per
+    Inpainter, refused when negative or not a number; the pipeline places samples at
+    sample_scale * sqrt(D + 1) levels, and sample 0 stays the single output."""
+    from edgefill.runtime.core.refine_config import RefineConfig
+
+    assert RefineConfig.from_dict({}).sample_scale == 1.6 == RefineConfig().sample_scale
+    assert RefineConfig.from_dict({"sample_scale": "0.5"}).sample_scale == 0.5
+    for bad in (-0.1, float("nan"), float("inf")):
+        with pytest.raises(EdgefillError, match="sample_scale must be a finite number"):
+            RefineConfig(sample_scale=bad)
+    with pytest.raises(EdgefillError, match="sample_scale must be a number"):
+        RefineConfig.from_dict({"sample_scale": "wide"})
+    images, masks = problems
+    import edgefill.runtime.imaging.blend as blending
+
+    placed = []
+
+    def spy(anchor, samples, masks_, sizes):
+        placed.append(np.asarray(sizes, np.float64).copy())
+        return calibrated(anchor, samples, masks_, sizes)
+
+    monkeypatch.setattr(blending, "calibrated", spy)
+    runs = {}
+    for scale in (1.0, 4.0, 0.0):
+        inp = Inpainter(str(tiny_bundle), threads=1, sample_scale=scale)
+        assert inp.pipeline.refine_config.sample_scale == scale
+        runs[scale] = inp.inpaint_samples(images, masks, 3, steps=2, seed=7)
+    assert len(placed) == 2, "scale 0 keeps the unscaled placement"
+    np.testing.assert_allclose(placed[1], 4.0 * placed[0])  # sizes = scale * sqrt(D + 1): D > 0 per face
+    assert np.all(placed[0] > 1.0)
+    single = Inpainter(str(tiny_bundle), threads=1).inpaint_batch(images, masks, steps=2, seed=7)
+    for sset in runs.values():
+        np.testing.assert_array_equal(sset.searched, runs[0.0].searched)  # only the placement differs
+        np.testing.assert_array_equal(sset.batch.final[::3], single.final)  # sample 0 is the single output
+    # the tiny generator's samples differ by under a level: enlarged MAX_SAMPLE_GAIN times, no more
+    final = runs[4.0].batch.final.reshape(3, 3, 64, 64, 3)
+    assert 0 < _hole_rms(final[:, 1:], single.final[:, None], masks[:, None]).max() < 4 * MAX_SAMPLE_GAIN
+
+
 @pytest.mark.parametrize("k", [0, -1, MAX_SAMPLES + 1])
 def test_a_bad_sample_count_is_one_clear_error(inpainter, k):
     image = np.zeros((64, 64, 3), np.uint8)
@@ -187,12 +279,20 @@ def test_a_samples_refiner_ships_validated_and_refines_k_samples_only(samples_re
     single = inp.inpaint_batch(images, masks, steps=2, seed=7)
     np.testing.assert_array_equal(single.final, plain.inpaint_batch(images, masks, steps=2, seed=7).final)
     np.testing.assert_array_equal(flat.final[::3], single.final)  # sample 0 is the single output
-    kept = inp.pipeline.refine(flat.searched, np.repeat(masks, 3, 0), "samples_refiner")
-    np.testing.assert_array_equal(flat.final.reshape(n, 3, 64, 64, 3),
-                                  anchored(single.final, kept.reshape(n, 3, 64, 64, 3), masks))
-    ref = plain.inpaint_samples(images, masks, 3, steps=2, seed=7, sample_spread=0.75)
-    np.testing.assert_array_equal(sset.searched, ref.searched)  # only the refining differs
-    assert not np.array_equal(sset.final, ref.final)
+    kept = inp.pipeline.refine(flat.searched, np.repeat(masks, 3, 0), "samples_refiner").reshape(n, 3, 64, 64, 3)
+    # placed around the single output at sample_scale * sqrt(D + 1), D the refiner's view disagreement
+    _, spread = inp.pipeline._refine(single.searched, masks, "refiner", None, disagreement=True)
+    sizes = inp.pipeline.refine_config.sample_scale * np.sqrt(spread + 1.0)
+    np.testing.assert_array_equal(flat.final.reshape(n, 3, 64, 64, 3), calibrated(single.final, kept, masks, sizes))
+    # sample_scale 0: the samples refiner's differences from sample 0, as sessions 27-36 shipped them
+    # (the tiny generator's samples differ by under a level, so placed they are all the single output)
+    unscaled = Inpainter(str(samples_refiner_bundle), threads=1, sample_scale=0).inpaint_samples(
+        images, masks, 3, steps=2, seed=7)
+    np.testing.assert_array_equal(unscaled.batch.final.reshape(n, 3, 64, 64, 3), anchored(single.final, kept, masks))
+    ref = Inpainter(str(tiny_bundle), threads=1, sample_scale=0).inpaint_samples(images, masks, 3, steps=2, seed=7,
+                                                                                sample_spread=0.75)
+    np.testing.assert_array_equal(unscaled.searched, ref.searched)  # only the refining differs
+    assert not np.array_equal(unscaled.final, ref.final)
 
     from edgefill.runtime.frontends.evaluate import run_batch
 

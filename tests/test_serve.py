@@ -797,6 +797,9 @@ def test_client_side_bad_input_is_one_line(tmp_path, sample_faces):
     proc = run_cli("inpaint", str(src), "--mask", "center", "--out", str(tmp_path / "o.png"), "--server",
                    "http://127.0.0.1:1", "--no-flip-average")  # the server keeps its bundle's setting
     assert_one_line_error(proc, "--flip-average/--no-flip-average is not available with --server")
+    proc = run_cli("inpaint", str(src), "--mask", "center", "--out", str(tmp_path / "o.png"), "--server",
+                   "http://127.0.0.1:1", "--samples", "3", "--sample-scale", "1")
+    assert_one_line_error(proc, "--sample-scale is not available with --server")
     assert not (tmp_path / "o.png").exists()
     proc = run_cli("serve", "--repository", str(tmp_path))
     assert_one_line_error(proc, "not an edgefill model repository")

@@ -8,13 +8,15 @@ Arrays: images uint8 (N,64,64,3) RGB; masks uint8 (N,64,64), 255 = fill. Model t
 `edgefill inpaint`, evaluate, profile, video, serving) own their inputs, outputs and loops and call
 these stages; none re-implements one.
 
-Pipeline(bundle=None, provider=None, backend="onnx", threads=None, engine=None, flip_average=None)
+Pipeline(bundle=None, provider=None, backend="onnx", threads=None, engine=None, flip_average=None,
+         sample_scale=None)
     bundle: folder/.zip path, an opened Bundle, or None (the default bundle). provider: None/"auto"
     (TensorRT > CUDA > CPU, the first that really loads) or a forced "cpu"/"cuda"/"tensorrt".
     backend: "onnx" (the bundle's search-step graph) or "torch" (autograd on the bundle's weights,
     needs torch). "onnx" falls back to "torch" with a one-line notice when the step graph is
     missing or cannot run. engine: share an existing Engine (profile runs two backends on one).
-    flip_average: None (the bundle's RefineConfig) or a forced True/False (refine below).
+    flip_average, sample_scale: None (the bundle's RefineConfig) or this pipeline's choice
+    (refine and run_samples below).
 
 Stages (each usable alone; `run` composes them):
     problem(images, masks) -> (y, W)
@@ -31,10 +33,11 @@ Stages (each usable alone; `run` composes them):
     run_samples(images, masks, cfg, samples=K, start=..., seeds=...) -> SampleSet: K different
         completions of each hole (runtime.core.starts.sample_starts): sample 0 is `run`'s single
         output, samples 1..K-1 one more batch (cfg.steps_of_samples steps) refined by the
-        samples refiner and moved onto sample 0 (blend.anchored); ordered by search loss
+        samples refiner and placed around sample 0 (blend.calibrated); ordered by search loss
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -114,7 +117,8 @@ class Pipeline:
     """The inpainting pipeline over one bundle (module docstring)."""
 
     def __init__(self, bundle: str | Bundle | None = None, provider: str | None = None, backend: str = "onnx",
-                 threads: int | None = None, engine: Engine | None = None, flip_average: bool | None = None):
+                 threads: int | None = None, engine: Engine | None = None, flip_average: bool | None = None,
+                 sample_scale: float | None = None):
         if backend not in BACKENDS:
             raise EdgefillError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
         if engine is not None:
@@ -122,7 +126,8 @@ class Pipeline:
         else:
             self.bundle = bundle if isinstance(bundle, Bundle) else open_bundle(bundle)
         self.search_defaults: SearchConfig = self.bundle.search_defaults
-        self.refine_config: RefineConfig = self.bundle.refine_defaults.replace(flip_average=flip_average)
+        self.refine_config: RefineConfig = self.bundle.refine_defaults.replace(flip_average=flip_average,
+                                                                                sample_scale=sample_scale)
         self.engine = engine or Engine(self.bundle, provider, threads)
         self.provider: str = self.engine.provider
         self.backend: str = backend
@@ -232,24 +237,36 @@ class Pipeline:
         With refine_config.flip_average and graph "refiner", R is the mean of the graph's output
         for the face and the mirrored-back output for the face mirrored left-right (its input
         built from the mirrored face and mask), run as one batch of 2N. The samples refiner runs
-        once: its samples are anchored onto the single output (run_samples), which already has
+        once: its samples are placed around the single output (run_samples), which already has
         the average, and averaging it too changed no K = 5 number by 0.02 dB at 1.2x the cost.
         flip_average: None (refine_config's) or this call's choice (video sets its own)."""
+        return self._refine(blended, masks, graph, flip_average)[0]
+
+    def _refine(self, blended: np.ndarray, masks: np.ndarray, graph: str, flip_average: bool | None,
+                disagreement: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        """refine(), and with disagreement=True (graph "refiner") also each face's mean squared
+        difference between the refiner's two views, the face and its mirror image: float64 (N,)
+        in levels^2 (0..255 scale) over the hole, all channels. The mirror view is run for it even
+        when flip averaging is off (the output is then the first view alone, as refine gives)."""
         if not self.bundle.has_graph(graph):
             raise EdgefillError(f"bundle {self.bundle.root} has no {graph.replace('_', ' ')}")
         blended, masks = check_batch(blended, masks)
         channels, n = self.graph_channels(graph), len(blended)
         x = refiner_input(blended, masks, channels)
         flip = self.refine_config.flip_average if flip_average is None else flip_average
-        if flip and n and graph == "refiner":
+        spread = None
+        if (flip or disagreement) and n and graph == "refiner":
             # the mirror view is built from the mirrored face (its own Telea fill, which is not
             # mirror-symmetric: +0.08 dB on random holes over mirroring x's Telea channels)
             mirrored = refiner_input(blended[:, :, ::-1], masks[:, :, ::-1], channels)
             both = self.engine.forward(graph, np.concatenate([x, mirrored]))
-            out = 0.5 * (both[:n] + both[n:, ..., ::-1])
+            first, second = both[:n], both[n:, ..., ::-1]
+            out = 0.5 * (first + second) if flip else first
+            if disagreement:
+                spread = _hole_mean_square((first - second) * 127.5, masks)
         else:
             out = self.engine.forward(graph, x)
-        return blending.paste(blended, from_model(out), masks)
+        return blending.paste(blended, from_model(out), masks), spread
 
     # -- all stages -------------------------------------------------------------------------
     def run(self, images: np.ndarray, masks: np.ndarray, cfg: SearchConfig | None = None, *,
@@ -281,9 +298,14 @@ class Pipeline:
         - samples k >= 1, the N*(K-1) other problems, are ONE more batch through `run`, searched
           cfg.steps_of_samples steps (unrefined);
         - with a samples refiner in the bundle (samples_refiner()), all N*K blended results go
-          through it in one batch and are moved onto sample 0 (blend.anchored: sample k = the
-          single output + R_s(x_k) - R_s(x_0)): the differences that refiner was trained to keep,
-          on the bundle's best single picture. Without one, the bundle's refiner refines them.
+          through it in one batch (without one, the bundle's refiner refines samples k >= 1);
+        - placement, with refine_config.sample_scale > 0 (the default): blend.calibrated keeps
+          the refined samples' differences from each other and sets each one's distance from
+          the single output to sample_scale * sqrt(D + 1) levels RMS over the hole, D the
+          refiner's disagreement between the face and its mirror image (_refine), so a face the
+          refiner is unsure of gets samples further apart; sample_scale 0: blend.anchored
+          (sample k = the single output + R_s(x_k) - R_s(x_0)) with a samples refiner, the
+          refined samples as they are without one.
 
         samples=1 gives exactly `run`'s output. time_budget_ms is shared by the two searches."""
         images, masks = check_batch(images, masks)
@@ -294,10 +316,15 @@ class Pipeline:
         if len(seeds) != n:
             raise EdgefillError(f"{len(seeds)} seeds for {n} images")
         z0 = sample_starts(start, self.engine, images, masks, r, seeds, k, cfg.sample_spread).reshape(n, k, r, z_dim)
-        first = self.run(images, masks, cfg, start=start, z0=z0[:, 0].reshape(n * r, z_dim), refine=refine,
-                         time_budget_ms=time_budget_ms, progress=progress)
+        calibrate = k > 1 and refine and self.has_refiner and self.refine_config.sample_scale > 0
+        first = self.run(images, masks, cfg, start=start, z0=z0[:, 0].reshape(n * r, z_dim),
+                         refine=refine and not calibrate, time_budget_ms=time_budget_ms, progress=progress)
+        spread = None
+        if calibrate:  # the single output exactly as run() refines it, and how unsure the refiner is
+            refined, spread = self._refine(first.searched, masks, "refiner", None, disagreement=True)
+            first = dataclasses.replace(first, refined=refined, final=refined)
         batch = first if k == 1 else self._other_samples(images, masks, cfg, start, z0[:, 1:], first, refine,
-                                                         time_budget_ms, progress)
+                                                         time_budget_ms, progress, spread)
         loss = np.asarray(batch.search.loss, np.float32).reshape(n, k)
         order = np.argsort(loss, axis=1, kind="stable")
 
@@ -313,9 +340,11 @@ class Pipeline:
                          z=ranked(batch.search.z), sample=order.astype(np.int64), seeds=seeds, batch=batch)
 
     def _other_samples(self, images, masks, cfg: SearchConfig, start: Start, z0: np.ndarray, first: BatchResult,
-                       refine: bool, time_budget_ms, progress) -> BatchResult:
+                       refine: bool, time_budget_ms, progress, spread: np.ndarray | None = None) -> BatchResult:
         """Samples 1..K-1 (z0 (N, K-1, restarts, z_dim)) searched as one batch and joined with
-        sample 0's BatchResult `first` into one image-major BatchResult of N*K problems."""
+        sample 0's BatchResult `first` into one image-major BatchResult of N*K problems. spread
+        (N,): the refiner's view disagreement on sample 0 (_refine), given when the samples are
+        placed by blend.calibrated; None: the old placement (run_samples)."""
         n, k = len(images), z0.shape[1] + 1
         left = None if time_budget_ms is None else max(time_budget_ms - first.search.seconds * 1000.0, 1e-3)
         rest = self.run(np.repeat(images, k - 1, axis=0), np.repeat(masks, k - 1, axis=0),
@@ -327,10 +356,14 @@ class Pipeline:
             graph = self.samples_refiner(k)
             if graph == "refiner":
                 refined = _join(first.refined, self.refine(rest.searched, np.repeat(masks, k - 1, axis=0)), k)
+                kept = refined.reshape(n, k, *searched.shape[1:])
             else:
-                kept = self.refine(searched, np.repeat(masks, k, axis=0), graph)
-                refined = blending.anchored(first.refined, kept.reshape(n, k, *kept.shape[1:]), masks)
-                refined = refined.reshape(n * k, *kept.shape[1:])
+                kept = self.refine(searched, np.repeat(masks, k, axis=0), graph).reshape(n, k, *searched.shape[1:])
+            if spread is not None:
+                sizes = self.refine_config.sample_scale * np.sqrt(spread + 1.0)
+                refined = blending.calibrated(first.refined, kept, masks, sizes).reshape(n * k, *searched.shape[1:])
+            elif graph != "refiner":
+                refined = blending.anchored(first.refined, kept, masks).reshape(n * k, *searched.shape[1:])
         a, b = first.search, rest.search
         steps = max(len(a.history), len(b.history))
         search = SearchResult(z=_join(a.z, b.z, k), images=_join(a.images, b.images, k), loss=_join(a.loss, b.loss, k),
@@ -339,6 +372,14 @@ class Pipeline:
                               extra={**a.extra, "sample_steps_run": b.steps_run})
         return BatchResult(searched=searched, refined=refined, final=refined if refined is not None else searched,
                            search=search, config=cfg, blend=cfg.blend, start=first.start)
+
+
+def _hole_mean_square(diff: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """Mean of diff^2 over each image's hole, all channels: diff float (N,3,H,W), masks uint8
+    (N,H,W) -> float64 (N,) (0 where there is no hole)."""
+    hole = (masks >= 128)[:, None].astype(np.float64)
+    count = hole.sum(axis=(1, 2, 3)) * diff.shape[1]
+    return (np.asarray(diff, np.float64) ** 2 * hole).sum(axis=(1, 2, 3)) / np.maximum(count, 1)
 
 
 def _join(first: np.ndarray, rest: np.ndarray, k: int) -> np.ndarray:

@@ -4,6 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
+from ..errors import EdgefillError
 from .manifest_settings import ManifestSettings
 
 
@@ -19,12 +22,33 @@ class RefineConfig(ManifestSettings):
     to +0.26 dB hole PSNR on the hold-out, every mask kind) at one more refiner pass in the same
     call. False: one pass.
     It applies to the bundle's refiner (the single output, sample 0 of K); the samples refiner
-    runs once, its differences anchored onto that averaged output.
-    A bundle whose manifest has no "refine" entry gets these defaults.
+    runs once, its samples placed around that averaged output.
+
+    sample_scale: how far K samples per hole sit from the single output, in proportion to how
+    unsure the refiner is of that face (Pipeline.run_samples, blend.calibrated). Each sample
+    k >= 1 differs from the single output by an RMS of sample_scale * sqrt(D + 1) levels over
+    the hole, D being the mean squared difference (levels^2, over the hole) between the
+    refiner's two views of the face, itself and its mirror image, which tracks the single
+    output's own error (correlation 0.78 in log on the hold-out, center holes). The samples keep
+    their differences from each other, found by the search and kept by the samples refiner; only
+    their common offset and their sizes change. 0: the samples refiner's differences from
+    sample 0 as they are (sessions 27-36). docs/samples.md, "Session 37", measured the choice.
+    A bundle whose manifest has no "refine" entry, or an entry without a field, gets these
+    defaults.
     """
 
     flip_average: bool = True
+    sample_scale: float = 1.6
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.sample_scale) and self.sample_scale >= 0):
+            raise EdgefillError(f"sample_scale must be a finite number >= 0, got {self.sample_scale}")
 
     @classmethod
     def _coerce(cls, name: str, value: Any) -> Any:
-        return bool(value)  # every field is a switch
+        if name != "sample_scale":
+            return bool(value)
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise EdgefillError(f"sample_scale must be a number, got {value!r}") from None

@@ -67,6 +67,7 @@ class InpaintJob:
     sample_spread: float | None = None  # spread of samples k >= 1 around the start (None: the bundle's)
     sample_steps: int | None = None  # Adam steps of samples k >= 1 (None: --steps if given, else the bundle's)
     flip_average: bool | None = None  # refiner over the face and its mirror (None: the bundle's setting)
+    sample_scale: float | None = None  # distance of samples k >= 1 from sample 1 (None: the bundle's)
 
     def local_only(self) -> list[str]:
         """The flags set that only an in-process run honours (refused with --server)."""
@@ -75,7 +76,8 @@ class InpaintJob:
                  "refine": "--no-refine", "time_budget_ms": "--time-budget-ms", "lam": "--lam", "lr": "--lr",
                  "prior": "--prior", "patience": "--patience", "side_by_side": "--side-by-side",
                  "threads": "--threads", "sample_spread": "--sample-spread",
-                 "sample_steps": "--sample-steps", "flip_average": "--flip-average/--no-flip-average"}
+                 "sample_steps": "--sample-steps", "flip_average": "--flip-average/--no-flip-average",
+                 "sample_scale": "--sample-scale"}
         return [flag for field, flag in names.items() if getattr(self, field) != getattr(defaults, field)]
 
 
@@ -182,7 +184,7 @@ def run_inpaint(job: InpaintJob) -> dict:
     if job.server:
         return _run_remote(job, plan, preps, box, start)
     inp = Inpainter(job.bundle, provider=job.provider, backend=job.backend, threads=job.threads,
-                    flip_average=job.flip_average)
+                    flip_average=job.flip_average, sample_scale=job.sample_scale)
     search_start = inp.pipeline.make_start(job.init)
     cfg = inp.config_for(job.steps, job.restarts, job.lam, job.lr, job.prior, job.blend, job.patience,
                          start=search_start.name, sample_spread=job.sample_spread, sample_steps=job.sample_steps)
@@ -257,6 +259,7 @@ def run_inpaint(job: InpaintJob) -> dict:
             bar.close()
     return {"outputs": records, "bundle": str(inp.bundle.root), "backend": inp.backend, "provider": inp.provider,
             "settings": {**cfg.to_dict(), "refine": refine, "flip_average": refine and inp.pipeline.refine_config.flip_average,
+                         "sample_scale": inp.pipeline.refine_config.sample_scale,
                          "seed": job.seed, "time_budget_ms": job.time_budget_ms,
                          "batch_size": job.batch_size, "box": list(box) if box else None, "mask": job.mask,
                          "init": search_start.name, "samples": job.samples},

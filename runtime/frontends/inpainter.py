@@ -9,7 +9,7 @@ optional torch backend).
     res.image                              # RGB uint8 (H,W,3): the input with only the hole filled
     res.stats                              # steps_run, loss, seconds, backend, provider, ...
 
-Inpainter(bundle=None, provider=None, backend="onnx", threads=None, flip_average=None)
+Inpainter(bundle=None, provider=None, backend="onnx", threads=None, flip_average=None, sample_scale=None)
     bundle:   a bundle folder or .zip path, an opened runtime.bundle.Bundle, or None for the default
               bundle ($EDGEFILL_BUNDLE, else the one shipped in the package). Hashes are checked.
     provider: None/"auto" (TensorRT > CUDA > CPU, the first that really loads), or "cpu", "cuda",
@@ -21,6 +21,8 @@ Inpainter(bundle=None, provider=None, backend="onnx", threads=None, flip_average
     threads:  onnxruntime intra-op threads (None: the physical cores).
     flip_average: None (the bundle's "refine" setting, on by default) or True/False: refine the
               face and its mirror image as one batch and average (runtime.core.refine_config).
+    sample_scale: None (the bundle's "refine" setting) or how far samples 2..K sit from the single
+              output, in proportion to the refiner's uncertainty (RefineConfig; 0: unscaled).
     Attributes: bundle (Bundle), search_defaults (SearchConfig), backend and provider (str, the
     ones actually used; provider "cpu", "cuda" or "tensorrt"), engine (runtime.engine.Engine).
 
@@ -127,9 +129,9 @@ class Inpainter:
     """LSGAN latent-search inpainting with a bundle (module docstring: the API contract)."""
 
     def __init__(self, bundle: str | Bundle | None = None, provider: str | None = None, backend: str = "onnx",
-                 threads: int | None = None, flip_average: bool | None = None):
+                 threads: int | None = None, flip_average: bool | None = None, sample_scale: float | None = None):
         self.pipeline = Pipeline(bundle, provider=provider, backend=backend, threads=threads,
-                                 flip_average=flip_average)
+                                 flip_average=flip_average, sample_scale=sample_scale)
         self.bundle = self.pipeline.bundle
         self.engine = self.pipeline.engine
         self.search_defaults: SearchConfig = self.pipeline.search_defaults

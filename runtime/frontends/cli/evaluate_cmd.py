@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from .common import flip_average_option
+from .common import flip_average_option, sample_scale_option
 
 
 def register(cli: click.Group) -> None:
@@ -45,11 +45,12 @@ def register(cli: click.Group) -> None:
     @click.option("--plot", "plot_path", default=None, help="With --steps-curve: the curve picture (.png/.svg/.pdf).")
     @click.option("--init", default="auto", show_default=True, type=click.Choice(["auto", "random", "encoder"]),
                   help="Where the search starts: auto = the bundle's encoder when it has one (the product's default).")
+    @sample_scale_option()
     @flip_average_option()
     @click.option("--no-progress", is_flag=True, help="No progress bar.")
     def evaluate_cmd(data, mask_spec, bundle, limit, json_path, markdown_path, grid_path, baselines, methods, steps,
                      restarts, seed, batch_size, samples, sample_spread, sample_steps, grid_rows, provider, backend,
-                     steps_curve_spec, starts, plot_path, init, flip_average, no_progress):
+                     steps_curve_spec, starts, plot_path, init, sample_scale, flip_average, no_progress):
         """PSNR, hole PSNR and SSIM (mean, 95% CI) per mask type and method, reproducibly seeded."""
         from pathlib import Path
 
@@ -74,7 +75,8 @@ def register(cli: click.Group) -> None:
         if cfg.needs_bundle:
             from ..inpainter import Inpainter
 
-            inpainter = Inpainter(bundle=bundle, provider=provider, backend=backend, flip_average=flip_average)
+            inpainter = Inpainter(bundle=bundle, provider=provider, backend=backend, flip_average=flip_average,
+                                  sample_scale=sample_scale)
         info = {"data": str(Path(data).resolve()), "data_sha256": faces.sha256(), "data_skipped": faces.skipped}
         if inpainter is not None and not methods and not inpainter.bundle.has_graph("refiner"):
             # the default method list adapts to a bundle without a refiner, and says so

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from .common import flip_average_option
+from .common import flip_average_option, sample_scale_option
 
 PROVIDER_CHOICES = ("auto", "cpu", "cuda", "tensorrt")
 MAX_SAMPLES = 16  # runtime.frontends.inpainter.MAX_SAMPLES (not imported here: --help stays instant)
@@ -66,11 +66,12 @@ def register(cli: click.Group) -> None:
               help="How far samples 2..K start from the first (z + spread * N(0, I); default: the bundle's).")
 @click.option("--sample-steps", type=click.IntRange(min=1), default=None,
               help="Search steps of samples 2..K (default: --steps if given, else the bundle's).")
+@sample_scale_option()
 @flip_average_option()
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def inpaint_cmd(images, mask_spec, out, bundle, steps, restarts, provider, backend, blend, no_refine, seed, box,
                 time_budget_ms, lam, lr, prior, patience, side_by_side, batch_size, threads, init, server, samples,
-                sample_spread, sample_steps, flip_average, no_progress):
+                sample_spread, sample_steps, sample_scale, flip_average, no_progress):
     """Fill the --mask holes of IMAGE... with latent search (+ refiner) and write them to --out."""
     import json
 
@@ -82,5 +83,5 @@ def inpaint_cmd(images, mask_spec, out, bundle, steps, restarts, provider, backe
                      prior=prior, patience=patience, side_by_side=side_by_side, batch_size=batch_size,
                      threads=threads, progress=not no_progress, init=init, server=server,
                      samples=samples, sample_spread=sample_spread, sample_steps=sample_steps,
-                     flip_average=flip_average)
+                     flip_average=flip_average, sample_scale=sample_scale)
     click.echo(json.dumps(run_inpaint(job), indent=2))
