@@ -109,12 +109,18 @@ def test_samples_after_the_first_take_their_own_step_count(inpainter, problems):
         cfg.replace(sample_steps=-1)
 
 
+def _placement_problem(seed: int, size: int, k: int, rows: slice, cols: slice):
+    """Two random anchors (2,size,size,3), their k samples (2,k,size,size,3) and a box hole."""
+    rng = np.random.default_rng(seed)
+    anchor = rng.integers(40, 200, size=(2, size, size, 3), dtype=np.uint8)
+    samples = rng.integers(40, 200, size=(2, k, size, size, 3), dtype=np.uint8)
+    masks = np.zeros((2, size, size), np.uint8)
+    masks[:, rows, cols] = 255
+    return rng, anchor, samples, masks
+
+
 def test_anchored_samples_keep_their_differences_on_the_anchor():
-    rng = np.random.default_rng(0)
-    anchor = rng.integers(40, 200, size=(2, 8, 8, 3), dtype=np.uint8)
-    samples = rng.integers(60, 180, size=(2, 3, 8, 8, 3), dtype=np.uint8)
-    masks = np.zeros((2, 8, 8), np.uint8)
-    masks[:, 2:6, 2:6] = 255
+    _, anchor, samples, masks = _placement_problem(0, 8, 3, slice(2, 6), slice(2, 6))
     out = anchored(anchor, samples, masks)
     assert out.shape == samples.shape and out.dtype == np.uint8
     np.testing.assert_array_equal(out[:, 0], anchor)
@@ -134,11 +140,7 @@ def _hole_rms(a, b, masks):
 
 
 def test_calibrated_samples_keep_their_differences_at_the_given_size():
-    rng = np.random.default_rng(1)
-    anchor = rng.integers(60, 190, size=(2, 16, 16, 3), dtype=np.uint8)
-    samples = rng.integers(40, 210, size=(2, 4, 16, 16, 3), dtype=np.uint8)
-    masks = np.zeros((2, 16, 16), np.uint8)
-    masks[:, 4:12, 3:13] = 255
+    rng, anchor, samples, masks = _placement_problem(1, 16, 4, slice(4, 12), slice(3, 13))
     hole = masks >= 128
     sizes = np.array([6.0, 15.0])
     out = calibrated(anchor, samples, masks, sizes)
