@@ -254,7 +254,7 @@ class Pipeline:
         channels, n = self.graph_channels(graph), len(blended)
         x = refiner_input(blended, masks, channels)
         flip = self.refine_config.flip_average if flip_average is None else flip_average
-        spread = None
+        views_apart = None
         if (flip or disagreement) and n and graph == "refiner":
             # the mirror view is built from the mirrored face (its own Telea fill, which is not
             # mirror-symmetric: +0.08 dB on random holes over mirroring x's Telea channels)
@@ -263,10 +263,10 @@ class Pipeline:
             first, second = both[:n], both[n:, ..., ::-1]
             out = 0.5 * (first + second) if flip else first
             if disagreement:
-                spread = _hole_mean_square((first - second) * 127.5, masks)
+                views_apart = _hole_mean_square((first - second) * 127.5, masks)
         else:
             out = self.engine.forward(graph, x)
-        return blending.paste(blended, from_model(out), masks), spread
+        return blending.paste(blended, from_model(out), masks), views_apart
 
     # -- all stages -------------------------------------------------------------------------
     def run(self, images: np.ndarray, masks: np.ndarray, cfg: SearchConfig | None = None, *,
@@ -319,12 +319,12 @@ class Pipeline:
         calibrate = k > 1 and refine and self.has_refiner and self.refine_config.sample_scale > 0
         first = self.run(images, masks, cfg, start=start, z0=z0[:, 0].reshape(n * r, z_dim),
                          refine=refine and not calibrate, time_budget_ms=time_budget_ms, progress=progress)
-        spread = None
+        views_apart = None
         if calibrate:  # the single output exactly as run() refines it, and how unsure the refiner is
-            refined, spread = self._refine(first.searched, masks, "refiner", None, disagreement=True)
+            refined, views_apart = self._refine(first.searched, masks, "refiner", None, disagreement=True)
             first = dataclasses.replace(first, refined=refined, final=refined)
         batch = first if k == 1 else self._other_samples(images, masks, cfg, start, z0[:, 1:], first, refine,
-                                                         time_budget_ms, progress, spread)
+                                                         time_budget_ms, progress, views_apart)
         loss = np.asarray(batch.search.loss, np.float32).reshape(n, k)
         order = np.argsort(loss, axis=1, kind="stable")
 
@@ -340,9 +340,9 @@ class Pipeline:
                          z=ranked(batch.search.z), sample=order.astype(np.int64), seeds=seeds, batch=batch)
 
     def _other_samples(self, images, masks, cfg: SearchConfig, start: Start, z0: np.ndarray, first: BatchResult,
-                       refine: bool, time_budget_ms, progress, spread: np.ndarray | None = None) -> BatchResult:
+                       refine: bool, time_budget_ms, progress, views_apart: np.ndarray | None = None) -> BatchResult:
         """Samples 1..K-1 (z0 (N, K-1, restarts, z_dim)) searched as one batch and joined with
-        sample 0's BatchResult `first` into one image-major BatchResult of N*K problems. spread
+        sample 0's BatchResult `first` into one image-major BatchResult of N*K problems. views_apart
         (N,): the refiner's view disagreement on sample 0 (_refine), given when the samples are
         placed by blend.calibrated; None: the old placement (run_samples)."""
         n, k = len(images), z0.shape[1] + 1
@@ -359,8 +359,8 @@ class Pipeline:
                 kept = refined.reshape(n, k, *searched.shape[1:])
             else:
                 kept = self.refine(searched, np.repeat(masks, k, axis=0), graph).reshape(n, k, *searched.shape[1:])
-            if spread is not None:
-                sizes = self.refine_config.sample_scale * np.sqrt(spread + 1.0)
+            if views_apart is not None:
+                sizes = self.refine_config.sample_scale * np.sqrt(views_apart + 1.0)
                 refined = blending.calibrated(first.refined, kept, masks, sizes).reshape(n * k, *searched.shape[1:])
             elif graph != "refiner":
                 refined = blending.anchored(first.refined, kept, masks).reshape(n * k, *searched.shape[1:])
