@@ -305,6 +305,7 @@ def test_evaluate_samples_end_to_end(tiny_bundle, tmp_path):
     report = json.loads((tmp_path / "s.json").read_text())
     methods = ["telea+refiner", "ns+refiner", "lsgan", "lsgan+poisson", "lsgan+refiner"]
     check_report(report, ["center"], methods, 4, samples=3)
+    assert report["settings"]["refine"]["sample_scale"] == 1.6
     assert report["settings"]["metrics"]["samples"]["pairwise_hole_psnr"].endswith("(the cap)")
     assert "| center | 3 | 4 |" in proc.stdout and "telea+refiner and ns+refiner give one output" in proc.stdout
     from edgefill.runtime.imaging.images import read_image as rd

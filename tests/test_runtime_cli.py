@@ -314,6 +314,14 @@ def test_samples_write_k_files_a_contact_sheet_and_list_them(tiny_bundle, face, 
         assert pic.shape == (64, 64, 3)
         np.testing.assert_array_equal(pic[~hole], face[1][~hole])
     assert len({p[hole].tobytes() for p in pics}) == 3, "each sample fills the hole its own way"
+    assert summary["settings"]["sample_scale"] == 1.6  # the bundle's placement (RefineConfig)
+    # --sample-scale 0: samples 2..3 as the refiner leaves them; sample 1 (the single output) unchanged
+    raw = _inpaint(tiny_bundle, str(face[0]), "--mask", "center", "--out", str(tmp_path / "r" / "o.png"),
+                   "--samples", "3", "--sample-scale", "0")
+    assert raw["settings"]["sample_scale"] == 0.0
+    first = next(s for s in rec["samples"] if s["start_index"] == 0)
+    again = next(s for s in raw["outputs"][0]["samples"] if s["start_index"] == 0)
+    np.testing.assert_array_equal(_read(again["output"]), _read(first["output"]))
     # input | 3 samples, 64x64 tiles enlarged 3x, padded by 2, with a title row (runtime.imaging.pictures)
     assert _read(sheet).shape == (14 * 3 + 64 * 3 + 4, 4 * (64 * 3 + 2) + 2, 3)
 
@@ -365,6 +373,8 @@ def test_one_sample_is_the_plain_run(tiny_bundle, face, tmp_path):
     (["--samples", "two"], "--samples"),
     (["--samples", "1.5"], "--samples"),
     (["--sample-spread", "-1"], "--sample-spread"),
+    (["--samples", "3", "--sample-scale", "-0.5"], "--sample-scale"),
+    (["--samples", "3", "--sample-scale", "wide"], "--sample-scale"),
     (["--samples", "2", "--side-by-side"], "contact sheet"),
     (["--samples", "2", "--sample-spread", "0.2", "--server", "http://127.0.0.1:9"], "--sample-spread"),
 ])
