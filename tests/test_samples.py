@@ -189,7 +189,7 @@ def test_sample_scale_is_a_bundle_setting_checked_on_the_way_in(tiny_bundle, pro
 
     assert RefineConfig.from_dict({}).sample_scale == 1.6 == RefineConfig().sample_scale
     assert RefineConfig.from_dict({"sample_scale": "0.5"}).sample_scale == 0.5
-    for bad in (-0.1, float("nan"), float("inf")):
+    for bad in (-0.1, float("nan"), float("inf"), "wide", None):
         with pytest.raises(EdgefillError, match="sample_scale must be a finite number"):
             RefineConfig(sample_scale=bad)
     with pytest.raises(EdgefillError, match="sample_scale must be a number"):

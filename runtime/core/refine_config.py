@@ -41,8 +41,12 @@ class RefineConfig(ManifestSettings):
     sample_scale: float = 1.6
 
     def __post_init__(self) -> None:
-        if not (np.isfinite(self.sample_scale) and self.sample_scale >= 0):
-            raise EdgefillError(f"sample_scale must be a finite number >= 0, got {self.sample_scale}")
+        try:
+            ok = bool(np.isfinite(float(self.sample_scale)) and float(self.sample_scale) >= 0)
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise EdgefillError(f"sample_scale must be a finite number >= 0, got {self.sample_scale!r}")
 
     @classmethod
     def _coerce(cls, name: str, value: Any) -> Any:
