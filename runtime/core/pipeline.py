@@ -48,6 +48,7 @@ from ..errors import EdgefillError
 from ..imaging import blend as blending
 from ..imaging.images import IMAGE_SIZE, from_model, refiner_input, to_model
 from ..imaging.masks import importance_weights
+from ..imaging.metrics import hole_mean_square
 from .best_of_k import SearchResult
 from .bundle import Bundle, open_bundle
 from .engine import Engine
@@ -263,7 +264,7 @@ class Pipeline:
             first, second = both[:n], both[n:, ..., ::-1]
             out = 0.5 * (first + second) if flip else first
             if disagreement:
-                views_apart = _hole_mean_square((first - second) * 127.5, masks)
+                views_apart = np.nan_to_num(hole_mean_square(np.moveaxis(first - second, 1, -1) * 127.5, masks))
         else:
             out = self.engine.forward(graph, x)
         return blending.paste(blended, from_model(out), masks), views_apart
@@ -372,14 +373,6 @@ class Pipeline:
                               extra={**a.extra, "sample_steps_run": b.steps_run})
         return BatchResult(searched=searched, refined=refined, final=refined if refined is not None else searched,
                            search=search, config=cfg, blend=cfg.blend, start=first.start)
-
-
-def _hole_mean_square(diff: np.ndarray, masks: np.ndarray) -> np.ndarray:
-    """Mean of diff^2 over each image's hole, all channels: diff float (N,3,H,W), masks uint8
-    (N,H,W) -> float64 (N,) (0 where there is no hole)."""
-    hole = (masks >= 128)[:, None].astype(np.float64)
-    count = hole.sum(axis=(1, 2, 3)) * diff.shape[1]
-    return (np.asarray(diff, np.float64) ** 2 * hole).sum(axis=(1, 2, 3)) / np.maximum(count, 1)
 
 
 def _join(first: np.ndarray, rest: np.ndarray, k: int) -> np.ndarray:

@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from ..errors import EdgefillError
+from .metrics import hole_mean_square
 
 MODES = ("paste", "poisson")
 PAD = 8
@@ -138,8 +139,7 @@ def calibrated(anchor: np.ndarray, samples: np.ndarray, masks: np.ndarray, sizes
     reference = s[:, :1] if k == 2 else s[:, 1:].mean(axis=1, keepdims=True)
     diff = s[:, 1:] - reference
     hole = (masks >= 128)[:, None, ..., None]
-    count = np.maximum(hole.sum(axis=(2, 3, 4)) * 3, 1)
-    rms = np.sqrt((diff * diff * hole).sum(axis=(2, 3, 4)) / count)  # (N, K-1)
+    rms = np.sqrt(np.nan_to_num(hole_mean_square(diff, masks)))  # (N, K-1); 0 without a hole
     gain = np.minimum(sizes[:, None] / np.maximum(rms, 1e-12), MAX_SAMPLE_GAIN)
     moved = np.clip(np.rint(anchor[:, None].astype(np.float64) + gain[..., None, None, None] * diff), 0, 255)
     out[:, 1:] = np.where(hole, moved.astype(np.uint8), anchor[:, None])

@@ -91,12 +91,20 @@ def hole_psnr(a: np.ndarray, b: np.ndarray, masks: np.ndarray):
         m = m[None]
     if m.shape != a4.shape[:3]:
         raise EdgefillError(f"hole_psnr: mask shape {m.shape} does not match images {a4.shape}")
-    hole = (m >= 128)[..., None].astype(np.float64)
-    diff = a4.astype(np.float64) - b4.astype(np.float64)
-    count = hole.sum(axis=(1, 2, 3)) * 3.0
+    return _out(mse_to_psnr(hole_mean_square(a4.astype(np.float64) - b4.astype(np.float64), m)), single)
+
+
+def hole_mean_square(diff: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """The mean of diff^2 over each image's hole (mask >= 128), all channels: diff float
+    (N,...,H,W,C) channel-last (any leading axes after N, e.g. K samples), masks (N,H,W) ->
+    float64 (N,...); NaN where the mask has no hole. hole_psnr's MSE, and the runtime's measure of
+    how far two fills of a hole are apart (Pipeline, blend.calibrated)."""
+    d = np.asarray(diff, np.float64)
+    m = np.asarray(masks) >= 128
+    hole = m.reshape(m.shape[:1] + (1,) * (d.ndim - 4) + m.shape[1:] + (1,)).astype(np.float64)
+    count = hole.sum(axis=(-3, -2, -1)) * d.shape[-1]
     with np.errstate(divide="ignore", invalid="ignore"):
-        mse = np.where(count > 0, (diff * diff * hole).sum(axis=(1, 2, 3)) / count, np.nan)
-    return _out(mse_to_psnr(mse), single)
+        return np.where(count > 0, (d * d * hole).sum(axis=(-3, -2, -1)) / count, np.nan)
 
 
 def seam(images: np.ndarray, masks: np.ndarray):
