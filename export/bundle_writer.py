@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import onnx
@@ -108,11 +108,32 @@ def _with_init(record: dict, init: str | None, role: str, record_of: Callable, d
     return record
 
 
+def average_refiners(base: torch.nn.Module, others: Sequence[tuple[str, torch.nn.Module]]) -> torch.nn.Module:
+    """`base` holding the mean of its own and the `others`' ((path, module) pairs) floating-point
+    weights and batch-norm statistics (a weight average, like SWA: points of one fine-tuning
+    chain sit in one basin, and their mean refines better than either at no run-time cost);
+    integer buffers stay base's. A refiner of another architecture is one clear error."""
+    state = base.state_dict()
+    shapes = {k: tuple(v.shape) for k, v in state.items()}
+    states = []
+    for path, module in others:
+        other = module.state_dict()
+        if {k: tuple(v.shape) for k, v in other.items()} != shapes:
+            raise EdgefillError(f"--average-refiner: {path} is not the same refiner architecture as the refiner")
+        states.append(other)
+    averaged = {k: (torch.stack([v.double()] + [o[k].double() for o in states]).mean(0).to(v.dtype)
+                    if v.is_floating_point() else v) for k, v in state.items()}
+    base.load_state_dict(averaged)
+    return base
+
+
 def load_models(checkpoint: str, refiner: str | None, encoder: str | None = None,
-                samples_refiner: str | None = None) -> tuple[TorchModels, dict, dict, SearchConfig | None]:
+                samples_refiner: str | None = None, average_refiner: Sequence[str] = ()
+                ) -> tuple[TorchModels, dict, dict, SearchConfig | None]:
     """Eval-mode torch models from a GAN checkpoint or an existing bundle (train/gan_source.py),
     optionally refiner, encoder and samples-refiner checkpoints (a bundle source keeps its own
-    unless one is given), plus the training info recorded in the manifest and the
+    unless one is given), the refiner's weights averaged with `average_refiner`'s refiner runs
+    or bundles (average_refiners), plus the training info recorded in the manifest and the
     source bundle's encoder-start search settings ({} for a GAN run; kept with a new encoder) and its
     random-start search defaults (None for a GAN run)."""
     source = load_gan_source(checkpoint)
@@ -125,6 +146,12 @@ def load_models(checkpoint: str, refiner: str | None, encoder: str | None = None
         training.pop("encoder", None)
     if refiner is not None:
         R, training["refiner"] = _load_refiner(refiner, "--refiner")
+    if average_refiner:
+        if R is None:
+            raise EdgefillError("--average-refiner needs a refiner (--refiner, or a bundle source with one)")
+        loaded = [(path, *_load_refiner(path, "--average-refiner")) for path in average_refiner]
+        R = average_refiners(R, [(path, module) for path, module, _ in loaded])
+        training["refiner"] = {**training.get("refiner", {}), "averaged_with": [record for _, _, record in loaded]}
     if samples_refiner is not None:
         S, training["samples_refiner"] = _load_refiner(samples_refiner, "--samples-refiner", "samples_refiner")
     if S is not None and R is None:
@@ -221,7 +248,8 @@ def export_bundle(checkpoint: str, out: str, refiner: str | None = None, validat
                   say: Callable[[str], None] | None = None, encoder: str | None = None,
                   encoder_search: dict | None = None, detector: str | None = None,
                   detector_faces: str | None = None, int8=None, int8_faces: str | None = None,
-                  search_overrides: dict | None = None, samples_refiner: str | None = None) -> dict:
+                  search_overrides: dict | None = None, samples_refiner: str | None = None,
+                  average_refiner: Sequence[str] = ()) -> dict:
     """Export a GAN checkpoint or a bundle (+ optional refiner and encoder checkpoints) to a
     bundle folder at `out`. encoder_search: the search settings for a start near the answer
     (encoder or previous frame), e.g. {"steps": 20, "restarts": 1}, stored as the manifest's
@@ -239,6 +267,8 @@ def export_bundle(checkpoint: str, out: str, refiner: str | None = None, validat
     samples_refiner: a refiner run trained to keep the differences between K samples
     (`train refiner --samples-per-mask 2 --keep-weight W`), shipped as samples_refiner.onnx: the
     runtime refines K > 1 samples with it and one sample with the refiner (runtime.core.pipeline).
+    average_refiner: refiner runs or bundles of the refiner's architecture whose weights are
+    averaged with the refiner's (average_refiners; recorded under training.refiner.averaged_with).
     search: the random-start search defaults written to the manifest (default: a bundle source's
     own, so a re-export keeps its blend, lam, lr, steps; SearchConfig()'s for a GAN run);
     search_overrides: {field: value} applied on top (the export command's --steps, --blend, ...;
@@ -254,7 +284,7 @@ def export_bundle(checkpoint: str, out: str, refiner: str | None = None, validat
     out_path = Path(out)
     _prepare_out(out_path)
     precision = "fp16" if fp16 else "fp32"
-    models, training, kept_start, kept_search = load_models(checkpoint, refiner, encoder, samples_refiner)
+    models, training, kept_start, kept_search = load_models(checkpoint, refiner, encoder, samples_refiner, average_refiner)
     search = (search or kept_search or SearchConfig()).replace(**(search_overrides or {}))
     encoder_search = {**kept_start, **{k: v for k, v in (encoder_search or {}).items() if v is not None}}
     specs = all_specs(models.generator.cfg.z_dim, models.refiner is not None, models.encoder is not None,

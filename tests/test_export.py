@@ -252,6 +252,55 @@ def test_cli_export_bad_input_is_one_line(tiny_refiner_checkpoint, tmp_path):
     assert not (tmp_path / "b").exists()
 
 
+def _tiny_refiner_run(folder, seed: int, width: int | None = None):
+    """A refiner run folder holding the tiny preset's refiner (width `width`) with seeded weights."""
+    from dataclasses import replace
+
+    from edgefill.train.checkpoint import save_checkpoint
+    from edgefill.train.config import RefinerTrainConfig, preset, to_dict
+    from edgefill.train.layers import randomise_batchnorm_stats
+    from edgefill.train.refiner import build_refiner
+
+    r = preset("tiny")[2]
+    r = replace(r, width=width or r.width)
+    torch.manual_seed(seed)
+    R = build_refiner(r)
+    randomise_batchnorm_stats(R, seed=seed)
+    save_checkpoint(folder, "refiner", to_dict(RefinerTrainConfig(refiner=r)),
+                    {"epoch": 1, "step_in_epoch": 0, "step": 1, "history": {"loss": []}}, {"refiner": R.eval()}, {})
+    return folder
+
+
+def test_average_refiner_means_the_weights_and_refuses_another_architecture(tiny_gan_checkpoint,
+                                                                            tiny_refiner_checkpoint, tmp_path):
+    """--average-refiner: the refiner's weights and batch-norm statistics become the mean of its
+    own and the other runs' (integer buffers stay its own), recorded in the manifest; a refiner
+    of another width, or no refiner to average, is one clear error line and writes nothing."""
+    from edgefill.export.bundle_writer import load_models
+
+    others = [str(_tiny_refiner_run(tmp_path / f"r{i}", seed=i)) for i in (1, 2)]
+    base = load_models(str(tiny_gan_checkpoint), str(tiny_refiner_checkpoint))[0].refiner.state_dict()
+    loose = [load_models(str(tiny_gan_checkpoint), o)[0].refiner.state_dict() for o in others]
+    models, training, *_ = load_models(str(tiny_gan_checkpoint), str(tiny_refiner_checkpoint), average_refiner=others)
+    got = models.refiner.state_dict()
+    floats = [k for k, v in base.items() if v.is_floating_point()]
+    assert floats and any(k.endswith("running_var") for k in floats)
+    for k, v in got.items():
+        want = (base[k] + loose[0][k] + loose[1][k]) / 3 if k in floats else base[k]
+        assert torch.allclose(v, want, atol=1e-6), k
+    assert not torch.equal(got[floats[0]], base[floats[0]])
+    assert [r["checkpoint"] for r in training["refiner"]["averaged_with"]] == others
+
+    wide = _tiny_refiner_run(tmp_path / "wide", seed=3, width=16)  # the tiny preset is 8 wide
+    proc = run_cli("export", "--checkpoint", str(tiny_gan_checkpoint), "--refiner", str(tiny_refiner_checkpoint),
+                   "--average-refiner", str(wide), "--out", str(tmp_path / "b"))
+    assert_one_line_error(proc, "not the same refiner architecture")
+    proc = run_cli("export", "--checkpoint", str(tiny_gan_checkpoint), "--average-refiner", others[0],
+                   "--out", str(tmp_path / "b"))
+    assert_one_line_error(proc, "--average-refiner needs a refiner")
+    assert not (tmp_path / "b").exists()
+
+
 def test_reexport_keeps_the_source_bundles_search_defaults(tiny_gan_checkpoint, tmp_path):
     """A bundle re-exported from a bundle keeps its search defaults (blend, lam, lr, ...): once they
     silently fell back to the built-in ones, and the shipped refiner met another blend than the one

@@ -17,6 +17,9 @@ def register(cli: click.Group) -> None:
     @click.option("--checkpoint", default=None,
                   help="GAN run folder (or its checkpoint/), or an existing bundle whose G, D and refiner to re-export.")
     @click.option("--refiner", default=None, help="Refiner run folder or checkpoint/ folder, or a bundle whose refiner to take (optional).")
+    @click.option("--average-refiner", multiple=True,
+                  help="A refiner run or bundle of the same architecture whose weights are averaged with the "
+                       "refiner's (repeatable; e.g. a later fine-tune of it: no cost at run time).")
     @click.option("--samples-refiner", default=None,
                   help="Refiner run trained to keep K samples apart (`train refiner --samples-per-mask 2 "
                        "--keep-weight W`, or a bundle whose samples refiner to take; optional: a bundle source keeps "
@@ -58,7 +61,7 @@ def register(cli: click.Group) -> None:
     @click.option("--json", "json_path", default=None, help="Write the export summary (sizes, validation) as JSON.")
     @click.option("--quiet", is_flag=True, help="Print only the table and the result line.")
     @click.pass_context
-    def export_cmd(ctx, checkpoint, refiner, samples_refiner, encoder, encoder_steps, encoder_restarts, detector,
+    def export_cmd(ctx, checkpoint, refiner, average_refiner, samples_refiner, encoder, encoder_steps, encoder_restarts, detector,
                    detector_faces, out, fp16, int8, int8_faces, validate, steps, restarts, lam, lr, prior, blend,
                    sample_spread, sample_steps, json_path, quiet):
         """Export generator, critic, refiner, encoder and the latent-search step graph to an ONNX bundle
@@ -88,7 +91,7 @@ def register(cli: click.Group) -> None:
                                     search_overrides=dict(steps=steps, restarts=restarts, lam=lam, lr=lr, prior=prior,
                                                           blend=blend, sample_spread=sample_spread,
                                                           sample_steps=sample_steps), encoder=encoder,
-                                    samples_refiner=samples_refiner,
+                                    samples_refiner=samples_refiner, average_refiner=average_refiner,
                                     encoder_search={"steps": encoder_steps, "restarts": encoder_restarts},
                                     detector=detector, detector_faces=detector_faces, int8=int8,
                                     int8_faces=int8_faces)
