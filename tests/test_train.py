@@ -10,7 +10,7 @@ import torch
 from conftest import assert_one_line_error, run_cli
 from edgefill.runtime.errors import EdgefillError
 from edgefill.train.checkpoint import load_checkpoint
-from edgefill.train.config import GanTrainConfig, preset
+from edgefill.train.config import GanTrainConfig, RefinerTrainConfig, preset
 from edgefill.train.data import load_faces
 from edgefill.train.discriminator import Discriminator
 from edgefill.train.generator import Generator
@@ -392,6 +392,33 @@ def test_cli_train_refiner_with_telea_channels_exports_and_runs(tmp_path, tiny_b
     assert_one_line_error(bad, "mask channel")
 
 
+def test_best_of_loss_puts_its_share_on_each_problems_best_sample():
+    """--best-of b: b of a problem's loss on its best sample alone, 1 - b on the mean of its
+    samples; at b = 1 only the best sample of each problem gets a gradient. Checked bounds."""
+    import torch
+
+    from edgefill.train.losses import hole_error, ssim_map
+    from edgefill.train.train_refiner import best_of_loss
+
+    torch.manual_seed(0)
+    y = torch.rand(4, 3, 64, 64) * 2 - 1
+    known = torch.ones(4, 1, 64, 64)
+    known[..., 16:48, 16:48] = 0
+    err = torch.tensor([0.05, 0.3, 0.4, 0.1]).view(4, 1, 1, 1)  # problem 0: row 0 best; problem 1: row 3 best
+    final = (y + err * torch.randn(4, 3, 64, 64)).requires_grad_()
+    cfg = RefinerTrainConfig(samples=2, best_of=1.0, ssim_weight=0.5)
+    best_of_loss(final, y, known, cfg).backward()
+    moved = final.grad.abs().sum(dim=(1, 2, 3))
+    assert moved[0] > 0 and moved[3] > 0 and moved[1] == 0 and moved[2] == 0
+    each = (hole_error(final, y, known, per_row=True)
+            + 0.5 * (1 - ssim_map(final, y).mean(dim=(1, 2, 3)))).detach().view(2, 2)
+    half = best_of_loss(final, y, known, RefinerTrainConfig(samples=2, best_of=0.5, ssim_weight=0.5))
+    assert torch.isclose(half, 0.5 * each.min(dim=1).values.mean() + 0.5 * each.mean())
+    for bad in ({"best_of": 0.5}, {"best_of": 1.5, "samples": 2}, {"best_of": -0.1, "samples": 2}):
+        with pytest.raises(EdgefillError, match="best-of share"):
+            RefinerTrainConfig(**bad)
+
+
 def test_cli_train_refiner_on_telea_fills_and_on_sample_pairs(tmp_path, tiny_bundle, faces_npz):
     """The no-GAN baseline (--fill telea: OpenCV's fill, evaluate's call) and the diversity-keeping
     recipe (--samples-per-mask 2 --keep-weight: two starts per mask, the keep term on); fine-tuning
@@ -414,9 +441,10 @@ def test_cli_train_refiner_on_telea_fills_and_on_sample_pairs(tmp_path, tiny_bun
     assert np.array_equal(comp, opencv_inpaint(masked_faces(faces[index], masks), masks, "telea"))
 
     proc = run_cli(*base, "--out", str(tmp_path / "pairs"), "--samples-per-mask", "2", "--keep-weight", "2",
-                   "--photometric", "1")
+                   "--photometric", "1", "--best-of", "0.5")
     assert proc.returncode == 0, proc.stderr
-    assert load_checkpoint(tmp_path / "pairs", kind="refiner").config["photometric"] == 1.0
+    recorded = load_checkpoint(tmp_path / "pairs", kind="refiner").config
+    assert recorded["photometric"] == 1.0 and recorded["best_of"] == 0.5
     summary = json.loads(proc.stdout)
     assert summary["completions"] == 16 and np.isfinite(summary["train_loss"])
     assert 0 < summary["val_pairwise_hole_psnr_completion"] < 99

@@ -163,7 +163,10 @@ class RefinerTrainConfig:
     samples > 1 a batch holds batch_size/samples problems x samples completions (the same images
     per step) and keep_weight adds the hole MSE between each output's and its completion's
     deviation from the mean of the problem's samples: the refiner must keep the search's
-    differences instead of repainting them. photometric: strength of the lighting change given
+    differences instead of repainting them. best_of (0..1, samples > 1): the share of each
+    problem's loss given to its best sample alone (relaxed winner-takes-all, multiple-choice
+    learning: the samples become different guesses, one of which should be right), the rest
+    spread over all its samples; 0 = every sample's own loss alike. photometric: strength of the lighting change given
     alike to each problem's completion and truth (train/photometric.py; 0 = none)."""
 
     refiner: RefinerConfig = field(default_factory=lambda: hole_refiner(32))
@@ -188,6 +191,7 @@ class RefinerTrainConfig:
     fill: str = "search"
     samples: int = 1
     keep_weight: float = 0.0
+    best_of: float = 0.0  # share of the loss on each problem's best sample (winner-takes-all); 0 = off
     photometric: float = 0.0  # lighting augmentation strength (train/photometric.py); 0 = off
 
     def __post_init__(self) -> None:
@@ -197,6 +201,9 @@ class RefinerTrainConfig:
             raise EdgefillError(f"refiner fill must be one of {', '.join(REFINER_FILLS)}, not {self.fill!r}")
         if self.samples < 1 or self.keep_weight < 0 or self.batch_size % self.samples:
             raise EdgefillError("samples must be >= 1 and divide the batch size, and the keep weight >= 0")
+        if not 0.0 <= self.best_of <= 1.0 or (self.best_of > 0 and self.samples < 2):
+            raise EdgefillError(f"the best-of share must be in [0, 1] and needs samples > 1, not {self.best_of}"
+                                f" with {self.samples} sample(s) per mask")
         if self.samples > 1 and self.fill != "search":
             raise EdgefillError(f"an OpenCV fill ({self.fill}) has one completion per mask; samples must be 1")
         if self.loss not in ("mse", "l1"):

@@ -38,10 +38,14 @@ def ssim_map(a: torch.Tensor, b: torch.Tensor, size: int = 11, sigma: float = 1.
     return ((2 * mu_a * mu_b + c1) * (2 * sab + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (saa + sbb + c2))
 
 
-def hole_error(out: torch.Tensor, truth: torch.Tensor, known: torch.Tensor, kind: str = "mse") -> torch.Tensor:
+def hole_error(out: torch.Tensor, truth: torch.Tensor, known: torch.Tensor, kind: str = "mse",
+               per_row: bool = False) -> torch.Tensor:
     """Mean squared ("mse") or absolute ("l1") error over the hole's pixels (known == 0) of the
-    batch: out, truth (B,3,H,W), known (B,1,H,W) 1 on known pixels. 0 when there is no hole."""
+    batch: out, truth (B,3,H,W), known (B,1,H,W) 1 on known pixels. 0 when there is no hole.
+    per_row: each image's own mean over its hole, (B,), instead of one mean over the batch's."""
     hole = 1.0 - known
     diff = (out.float() - truth.float()) * hole
     err = diff.abs() if kind == "l1" else diff ** 2
+    if per_row:
+        return err.sum(dim=(1, 2, 3)) / (3 * hole.sum(dim=(1, 2, 3))).clamp_min(1.0)
     return err.sum() / (3 * hole.sum()).clamp_min(1.0)

@@ -96,6 +96,18 @@ def keep_error(final: torch.Tensor, x: torch.Tensor, known: torch.Tensor, sample
     return hole_error(deviation(final), deviation(x), known, "mse")
 
 
+def best_of_loss(final: torch.Tensor, y: torch.Tensor, known: torch.Tensor, cfg: RefinerTrainConfig) -> torch.Tensor:
+    """Relaxed winner-takes-all over each problem's cfg.samples outputs: every output's own loss
+    (hole error + ssim_weight * (1 - SSIM), per image), then cfg.best_of of the problem's loss on
+    its best output and the rest on their mean. final, y (B*S,3,H,W) in [-1,1], rows
+    problem-major; known (B*S,1,H,W)."""
+    each = hole_error(final, y, known, cfg.loss, per_row=True)
+    if cfg.ssim_weight > 0:
+        each = each + cfg.ssim_weight * (1.0 - ssim_map(final, y).mean(dim=(1, 2, 3)))
+    each = each.reshape(-1, cfg.samples)
+    return cfg.best_of * each.min(dim=1).values.mean() + (1.0 - cfg.best_of) * each.mean()
+
+
 def _hole_psnr(refined: np.ndarray, truth: np.ndarray, masks: np.ndarray) -> float:
     hole = masks >= 128
     diff = (refined.astype(np.float64) - truth.astype(np.float64))[hole]
@@ -203,9 +215,12 @@ def train_refiner(cfg: RefinerTrainConfig, data: str, gan: str, out: str, resume
             with torch.autocast(device.type, enabled=use_amp):
                 refined = R(x)
             final = composite(refined.float(), y, known)
-            loss = hole_error(final, y, known, cfg.loss)
-            if cfg.ssim_weight > 0:
-                loss = loss + cfg.ssim_weight * (1.0 - ssim_map(final, y).mean())
+            if cfg.best_of > 0:
+                loss = best_of_loss(final, y, known, cfg)
+            else:
+                loss = hole_error(final, y, known, cfg.loss)
+                if cfg.ssim_weight > 0:
+                    loss = loss + cfg.ssim_weight * (1.0 - ssim_map(final, y).mean())
             if cfg.samples > 1 and cfg.keep_weight > 0:
                 loss = loss + cfg.keep_weight * keep_error(final, x[:, :3], known, cfg.samples)
             opt.zero_grad(set_to_none=True)

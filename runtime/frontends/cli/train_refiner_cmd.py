@@ -62,6 +62,9 @@ def register(group: click.Group) -> None:
 @click.option("--keep-weight", default=0.0, show_default=True, type=click.FloatRange(0),
               help="Weight of the hole MSE between each output's and its completion's deviation from the mean "
                    "of the mask's samples (keeps the search's differences; needs --samples-per-mask > 1).")
+@click.option("--best-of", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              help="Share of each mask's loss on its best sample alone (relaxed winner-takes-all, needs "
+                   "--samples-per-mask > 1): the samples learn to be different guesses; 0 = each sample's own loss.")
 @click.option("--photometric", default=0.0, show_default=True, type=click.FloatRange(0),
               help="Lighting augmentation strength: each training problem's completion and truth get the same "
                    "random gamma, contrast, brightness and colour cast (1: brightness x0.78-1.28, gamma "
@@ -73,7 +76,7 @@ def register(group: click.Group) -> None:
 def train_refiner_cmd(data, gan, out, epochs, batch_size, lr, completions, masks_per_face, loss_kind, ssim_weight,
                       arch, width, blocks, no_mask_channel, telea_channels, search_steps, search_restarts, search_batch, preset, device,
                       seed, limit, checkpoint_every, resume, completions_dir, completions_only, fill,
-                      samples_per_mask, keep_weight, photometric, init_refiner):
+                      samples_per_mask, keep_weight, best_of, photometric, init_refiner):
     """Train the refiner on the completions it will see at run time."""
     from dataclasses import replace
 
@@ -92,7 +95,7 @@ def train_refiner_cmd(data, gan, out, epochs, batch_size, lr, completions, masks
     cfg = C.RefinerTrainConfig(refiner=refiner, epochs=epochs, batch_size=batch_size, lr=lr,
                                seed=seed, device=device, completions=completions, masks_per_face=masks_per_face,
                                loss=loss_kind, ssim_weight=ssim_weight, fill=fill, samples=samples_per_mask,
-                               keep_weight=keep_weight, photometric=photometric,
+                               keep_weight=keep_weight, best_of=best_of, photometric=photometric,
                                search=SearchConfig(steps=search_steps, restarts=search_restarts),
                                search_batch=search_batch, checkpoint_every=checkpoint_every, limit=limit)
     echo_json(train_refiner(cfg, data, gan, out, resume=resume, completions_dir=completions_dir,
