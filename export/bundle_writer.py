@@ -84,7 +84,8 @@ def refiner_record(path: str, rk=None, depth: int = 0) -> dict:
     cfg = nested_from_dict(RefinerTrainConfig, rk.config)
     record = {"checkpoint": str(Path(path)), "epochs_planned": cfg.epochs, "epoch": rk.state.get("epoch"),
               "steps": rk.state.get("step"), "lr": cfg.lr, "fill": cfg.fill, "gan": rk.state.get("gan"),
-              "data": rk.state.get("data"), "keep_weight": cfg.keep_weight, "samples_per_mask": cfg.samples,
+              "data": rk.state.get("data"), "keep_weight": cfg.keep_weight, "best_of": cfg.best_of,
+              "samples_per_mask": cfg.samples,
               "seed": cfg.seed, "photometric": cfg.photometric}
     return _with_init(record, rk.state.get("init"), "refiner", refiner_record, depth)
 
