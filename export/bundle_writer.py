@@ -265,8 +265,8 @@ def export_bundle(checkpoint: str, out: str, refiner: str | None = None, validat
     int8: graphs to quantize to int8 after validation ("refiner"; export/quantize.py: static, QDQ,
     calibrated on `int8_faces` = train.npz, checked on its hold-out rows: a hole PSNR drop above
     0.2 dB fails the export, nothing written; the numbers go in manifest["quantization"]).
-    samples_refiner: a refiner run trained to keep the differences between K samples
-    (`train refiner --samples-per-mask 2 --keep-weight W`), shipped as samples_refiner.onnx: the
+    samples_refiner: a refiner run trained on K samples per mask (`train refiner
+    --samples-per-mask K --best-of B`, or `--keep-weight W`), shipped as samples_refiner.onnx: the
     runtime refines K > 1 samples with it and one sample with the refiner (runtime.core.pipeline).
     average_refiner: refiner runs or bundles of the refiner's architecture whose weights are
     averaged with the refiner's (average_refiners; recorded under training.refiner.averaged_with).

@@ -166,8 +166,9 @@ class RefinerTrainConfig:
     differences instead of repainting them. best_of (0..1, samples > 1): the share of each
     problem's loss given to its best sample alone (relaxed winner-takes-all, multiple-choice
     learning: the samples become different guesses, one of which should be right), the rest
-    spread over all its samples; 0 = every sample's own loss alike. photometric: strength of the lighting change given
-    alike to each problem's completion and truth (train/photometric.py; 0 = none)."""
+    spread over all its samples; 0 = every sample's own loss alike. photometric: strength of the
+    lighting change given alike to each problem's completion and truth (train/photometric.py;
+    0 = none)."""
 
     refiner: RefinerConfig = field(default_factory=lambda: hole_refiner(32))
     epochs: int = 20

@@ -21,9 +21,9 @@ def register(cli: click.Group) -> None:
                   help="A refiner run or bundle of the same architecture whose weights are averaged with the "
                        "refiner's (repeatable; e.g. a later fine-tune of it: no cost at run time).")
     @click.option("--samples-refiner", default=None,
-                  help="Refiner run trained to keep K samples apart (`train refiner --samples-per-mask 2 "
-                       "--keep-weight W`, or a bundle whose samples refiner to take; optional: a bundle source keeps "
-                       "its own): refines K > 1 samples per hole, the refiner refines one.")
+                  help="Refiner run trained on K samples per mask (`train refiner --samples-per-mask K "
+                       "--best-of B` or `--keep-weight W`), or a bundle whose samples refiner to take (optional: "
+                       "a bundle source keeps its own): it refines K > 1 samples per hole, the refiner refines one.")
     @click.option("--encoder", default=None,
                   help="Encoder run folder (`edgefill train encoder`; optional: a bundle source keeps its own).")
     @click.option("--encoder-steps", default=None, type=click.IntRange(1),
