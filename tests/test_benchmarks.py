@@ -92,3 +92,52 @@ def test_lighting_runs_through_evaluate(tiny_bundle, sample_faces, tmp_path):
     assert rows[0]["hole_psnr"] != rows[1]["hole_psnr"]  # the shift changed the faces
     proc = run_bench("lighting.py", str(tiny_bundle), "--data", str(faces_npz), "--shifts", "sunset")
     assert proc.returncode == 2 and "unknown shift" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_video_people_runs_through_the_video_front_end(tiny_bundle, sample_faces, tmp_path):
+    """benchmarks/video_people.py: a clip per person written and read back through real OpenCV IO,
+    every bundle through run_video with --evaluate; a bundle against itself changes nothing; the
+    strip is written; bad input is one clear line."""
+    import numpy as np
+
+    faces_npz = tmp_path / "faces.npz"
+    np.savez(faces_npz, images=sample_faces[:2])
+    out, strip = tmp_path / "v.json", tmp_path / "v.png"
+    proc = run_bench("video_people.py", f"a={tiny_bundle}", f"b={tiny_bundle}", "--data", str(faces_npz),
+                     "--people", "2", "--frames", "4", "--json", str(out), "--strip", str(strip))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(out.read_text())
+    rows = report["results"]
+    assert len(rows) == 4 and {r["bundle"] for r in rows} == {"a", "b"} and len(set(report["people"])) == 2
+    assert all(r["evaluated_frames"] + r["frames_without_face"] == 4 for r in rows)
+    change = report["summary"]["b"]["vs_first_db"]
+    assert change["people"] == 2 and change["mean"] == 0 and change["worst"] == 0
+    assert strip.stat().st_size > 0
+    proc = run_bench("video_people.py", str(tmp_path / "nope"), "--data", str(faces_npz))
+    assert proc.returncode == 2 and "not found" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run_bench("video_people.py", str(tiny_bundle), "--data", str(faces_npz), "--people", "3")
+    assert proc.returncode == 2 and "has 2 faces" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_compose_person_clip_is_a_real_video(sample_faces, tmp_path):
+    """The composed clip decodes through OpenCV to the frames asked for, the face where its box says."""
+    import importlib.util
+
+    import cv2
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location("video_people", REPO / "benchmarks" / "video_people.py")
+    vp = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(vp)
+    clip = str(tmp_path / "p.mkv")
+    boxes = vp.compose_person_clip(sample_faces[0], clip, 5, seed=3)
+    cap = cv2.VideoCapture(clip)
+    frames = []
+    while (got := cap.read())[0]:
+        frames.append(got[1])
+    cap.release()
+    assert len(frames) == len(boxes) == 5 and frames[0].shape == (360, 640, 3)
+    x, y, side = boxes[0]
+    assert 150 <= side <= 210 and 0 <= x and x + side <= 640 and 0 <= y and y + side <= 360
+    face = cv2.resize(frames[0][y:y + side, x:x + side], (64, 64), interpolation=cv2.INTER_AREA)[..., ::-1]
+    assert np.abs(face.astype(float) - sample_faces[0]).mean() < 20  # the face, within the lighting change
