@@ -33,13 +33,14 @@ class RefineConfig(ManifestSettings):
     their differences from each other, found by the search and kept by the samples refiner; only
     their common offset and their sizes change. 0: the samples refiner's differences from
     sample 0 as they are (sessions 27-36). docs/samples.md, "Session 37", measured the choice
-    (1.6 then; 1.7 since session 38, chosen again for the winner-takes-all samples refiner).
+    (1.6 then; 1.7 in session 38, chosen again for the winner-takes-all samples refiner; 1.75
+    since session 39, for the three-point refiner average, whose two views disagree less).
     A bundle whose manifest has no "refine" entry, or an entry without a field, gets these
     defaults.
     """
 
     flip_average: bool = True
-    sample_scale: float = 1.7
+    sample_scale: float = 1.75
 
     def __post_init__(self) -> None:
         try:
