@@ -64,12 +64,13 @@ def compose_person_clip(face: np.ndarray, out: str, frames: int, seed: int) -> l
 
 
 def parse_bundles(specs: list[str]) -> dict[str, str | None]:
-    """["a=/path", "/other", "default"] -> {"a": "/path", "/other": "/other", "default": None}."""
+    """["a=/path", "/other", "default"] -> {"a": "/path", "/other": "/other", "default": None};
+    ValueError for a folder that does not exist."""
     out: dict[str, str | None] = {}
     for spec in specs:
         label, _, path = spec.partition("=") if "=" in spec else (spec, "", spec)
         if path != "default" and not Path(path).is_dir():
-            raise SystemExit(f"video_people: error: bundle {path} not found")
+            raise ValueError(f"bundle {path} not found")
         out[label] = None if path == "default" else path
     return out
 
@@ -121,19 +122,25 @@ def main(argv=None) -> int:
         return 2
     try:
         bundles = parse_bundles(args.bundles)
-    except SystemExit as exc:
-        print(exc, file=sys.stderr)
+    except ValueError as exc:
+        print(f"video_people: error: {exc}", file=sys.stderr)
         return 2
 
     from edgefill.runtime.errors import EdgefillError
-    from edgefill.runtime.frontends.video.run import VideoJob, run_video
     from edgefill.runtime.imaging.datasets import load_faces
 
     try:
-        faces = load_faces(args.data).images
-    except EdgefillError as exc:
+        return run(args, bundles, load_faces(args.data).images)
+    except EdgefillError as exc:  # unreadable faces, a folder that is not a bundle: one line
         print(f"video_people: error: {exc}", file=sys.stderr)
         return 2
+
+
+def run(args, bundles: dict[str, str | None], faces: np.ndarray) -> int:
+    """Compose each person's clip (faces uint8 (N,64,64,3) RGB), run every bundle on it with the
+    video defaults, print and write the report (main's flags in `args`)."""
+    from edgefill.runtime.frontends.video.run import VideoJob, run_video
+
     if args.people > len(faces):
         print(f"video_people: error: --people {args.people} but {args.data} has {len(faces)} faces", file=sys.stderr)
         return 2

@@ -117,6 +117,10 @@ def test_video_people_runs_through_the_video_front_end(tiny_bundle, sample_faces
     assert proc.returncode == 2 and "not found" in proc.stderr and "Traceback" not in proc.stderr
     proc = run_bench("video_people.py", str(tiny_bundle), "--data", str(faces_npz), "--people", "3")
     assert proc.returncode == 2 and "has 2 faces" in proc.stderr and "Traceback" not in proc.stderr
+    not_a_bundle = tmp_path / "empty"
+    not_a_bundle.mkdir()
+    proc = run_bench("video_people.py", str(not_a_bundle), "--data", str(faces_npz), "--people", "1", "--frames", "2")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
 
 
 def test_compose_person_clip_is_a_real_video(sample_faces, tmp_path):
