@@ -128,7 +128,11 @@ def main(argv=None) -> int:
 
     from edgefill.runtime.errors import EdgefillError
     from edgefill.runtime.imaging.datasets import load_faces
+    from edgefill.runtime.imaging.images import IMAGE_EXTENSIONS
 
+    if args.strip and Path(args.strip).suffix.lower() not in IMAGE_EXTENSIONS:  # before minutes of video
+        print(f"video_people: error: --strip must end in one of {', '.join(IMAGE_EXTENSIONS)}", file=sys.stderr)
+        return 2
     try:
         return run(args, bundles, load_faces(args.data).images)
     except EdgefillError as exc:  # unreadable faces, a folder that is not a bundle: one line

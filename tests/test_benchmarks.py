@@ -117,6 +117,8 @@ def test_video_people_runs_through_the_video_front_end(tiny_bundle, sample_faces
     assert proc.returncode == 2 and "not found" in proc.stderr and "Traceback" not in proc.stderr
     proc = run_bench("video_people.py", str(tiny_bundle), "--data", str(faces_npz), "--people", "3")
     assert proc.returncode == 2 and "has 2 faces" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run_bench("video_people.py", str(tiny_bundle), "--data", str(faces_npz), "--strip", str(tmp_path / "s.txt"))
+    assert proc.returncode == 2 and "--strip" in proc.stderr and "Traceback" not in proc.stderr
     not_a_bundle = tmp_path / "empty"
     not_a_bundle.mkdir()
     proc = run_bench("video_people.py", str(not_a_bundle), "--data", str(faces_npz), "--people", "1", "--frames", "2")
