@@ -93,13 +93,13 @@ def face_view(path: str, index: int, box: tuple[int, int, int], size: int = 192)
 def summarize(rows: list[dict], labels: list[str]) -> dict:
     """Per bundle: means over people; against the first bundle: per-person hole PSNR change."""
     out = {}
+    first = {r["person"]: r["hole_psnr"] for r in rows if r["bundle"] == labels[0]}
     for label in labels:
         mine = [r for r in rows if r["bundle"] == label]
         out[label] = {k: float(np.mean([r[k] for r in mine])) for k in
                       ("hole_psnr", "ssim", "flicker_ratio", "telea_hole_psnr", "telea_flicker_ratio",
                        "frames_without_face")}
         if label != labels[0]:
-            first = {r["person"]: r["hole_psnr"] for r in rows if r["bundle"] == labels[0]}
             change = np.array([r["hole_psnr"] - first[r["person"]] for r in mine])
             out[label]["vs_first_db"] = {"mean": float(change.mean()), "worst": float(change.min()),
                                          "best": float(change.max()), "people_gaining": int((change > 0).sum()),
@@ -151,11 +151,11 @@ def run(args, bundles: dict[str, str | None], faces: np.ndarray) -> int:
     people = np.sort(np.random.default_rng(args.seed).choice(len(faces), args.people, replace=False))
     labels = list(bundles)
     rows, strip = [], []
+    view = args.frames // 2  # the frame the strip shows
     with tempfile.TemporaryDirectory() as tmp:
         for n, person in enumerate(people):
             clip = str(Path(tmp) / f"p{person}.mkv")
             boxes = compose_person_clip(faces[person], clip, args.frames, args.seed * 100003 + int(person))
-            view = args.frames // 2
             shown = [face_view(clip, view, boxes[view])] if n < 6 and args.strip else []
             for label in labels:
                 out = str(Path(tmp) / f"p{person}_{n}_{labels.index(label)}.mkv")
