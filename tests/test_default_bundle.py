@@ -34,8 +34,8 @@ def test_default_bundle_is_found_verified_and_within_budget():
     # the generator of the long run (issue 20): EMA weights chosen by SWD, >= 1M images trained
     gan = m["training"]["gan"]
     assert gan["weights"]["generator"].startswith("ema") and gan["images_seen"] >= 1_000_000
-    # the refiner: the weight average of three points of one fine-tuning chain (sessions 38-39)
-    assert len(m["training"]["refiner"]["averaged_with"]) == 2
+    # the refiner: the weight average of five points of one fine-tuning chain (sessions 38-40)
+    assert len(m["training"]["refiner"]["averaged_with"]) == 4
     # K samples per hole (issue 22): their own refiner, trained winner-takes-all over a mask's
     # samples from different starts, so they are different guesses (session 38)
     assert m["graphs"]["samples_refiner"]["inputs"]["image_hole_telea"][1] == 7
@@ -43,8 +43,8 @@ def test_default_bundle_is_found_verified_and_within_budget():
     assert sr["best_of"] > 0 and sr["samples_per_mask"] > 1 and m["search"]["sample_spread"] > 0
     # the refiner averaged over the face and its mirror image (session 35), a setting of the bundle
     # and K samples placed at a distance set by the refiner's uncertainty about the face (session 37)
-    assert m["refine"] == {"flip_average": True, "sample_scale": 1.75}
-    assert bundle.refine_defaults.flip_average and bundle.refine_defaults.sample_scale == 1.75
+    assert m["refine"] == {"flip_average": True, "sample_scale": 1.8}
+    assert bundle.refine_defaults.flip_average and bundle.refine_defaults.sample_scale == 1.8
 
 
 def test_readme_main_job_inpaints_a_sample_with_the_default_bundle(tmp_path):

@@ -283,8 +283,8 @@ def test_evaluate_tiny_bundle_end_to_end_and_rerun(tiny_bundle, tmp_path):
     p3 = run_cli(*args, "--json", str(tmp_path / "c.json"), "--no-flip-average")
     assert p3.returncode == 0, p3.stderr
     c = json.loads((tmp_path / "c.json").read_text())
-    assert a["settings"]["refine"] == {"flip_average": True, "sample_scale": 1.75}
-    assert c["settings"]["refine"] == {"flip_average": False, "sample_scale": 1.75}
+    assert a["settings"]["refine"] == {"flip_average": True, "sample_scale": 1.8}
+    assert c["settings"]["refine"] == {"flip_average": False, "sample_scale": 1.8}
     rows = {(r["mask"], r["method"]): r["hole_psnr"] for r in c["results"]}
     for r in a["results"]:
         same = rows[(r["mask"], r["method"])] == r["hole_psnr"]
@@ -305,7 +305,7 @@ def test_evaluate_samples_end_to_end(tiny_bundle, tmp_path):
     report = json.loads((tmp_path / "s.json").read_text())
     methods = ["telea+refiner", "ns+refiner", "lsgan", "lsgan+poisson", "lsgan+refiner"]
     check_report(report, ["center"], methods, 4, samples=3)
-    assert report["settings"]["refine"]["sample_scale"] == 1.75
+    assert report["settings"]["refine"]["sample_scale"] == 1.8
     assert report["settings"]["metrics"]["samples"]["pairwise_hole_psnr"].endswith("(the cap)")
     assert "| center | 3 | 4 |" in proc.stdout and "telea+refiner and ns+refiner give one output" in proc.stdout
     from edgefill.runtime.imaging.images import read_image as rd

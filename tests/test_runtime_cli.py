@@ -314,7 +314,7 @@ def test_samples_write_k_files_a_contact_sheet_and_list_them(tiny_bundle, face, 
         assert pic.shape == (64, 64, 3)
         np.testing.assert_array_equal(pic[~hole], face[1][~hole])
     assert len({p[hole].tobytes() for p in pics}) == 3, "each sample fills the hole its own way"
-    assert summary["settings"]["sample_scale"] == 1.75  # the bundle's placement (RefineConfig)
+    assert summary["settings"]["sample_scale"] == 1.8  # the bundle's placement (RefineConfig)
     # --sample-scale 0: samples 2..3 as the refiner leaves them; sample 1 (the single output) unchanged
     raw = _inpaint(tiny_bundle, str(face[0]), "--mask", "center", "--out", str(tmp_path / "r" / "o.png"),
                    "--samples", "3", "--sample-scale", "0")

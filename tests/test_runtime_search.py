@@ -321,7 +321,7 @@ def test_flip_average_is_the_bundles_setting_and_can_be_turned_off(tiny_bundle, 
 
     images, masks = problem
     hole = masks >= 128
-    assert open_bundle(tiny_bundle).manifest["refine"] == {"flip_average": True, "sample_scale": 1.75}
+    assert open_bundle(tiny_bundle).manifest["refine"] == {"flip_average": True, "sample_scale": 1.8}
     averaged = Inpainter(tiny_bundle, provider="cpu")
     one = Inpainter(tiny_bundle, provider="cpu", flip_average=False)
     assert averaged.pipeline.refine_config.flip_average and not one.pipeline.refine_config.flip_average

@@ -187,7 +187,7 @@ def test_sample_scale_is_a_bundle_setting_checked_on_the_way_in(tiny_bundle, pro
     sample_scale * sqrt(D + 1) levels, and sample 0 stays the single output."""
     from edgefill.runtime.core.refine_config import RefineConfig
 
-    assert RefineConfig.from_dict({}).sample_scale == 1.75 == RefineConfig().sample_scale
+    assert RefineConfig.from_dict({}).sample_scale == 1.8 == RefineConfig().sample_scale
     assert RefineConfig.from_dict({"sample_scale": "0.5"}).sample_scale == 0.5
     for bad in (-0.1, float("nan"), float("inf"), "wide", None):
         with pytest.raises(EdgefillError, match="sample_scale must be a finite number"):

@@ -34,13 +34,14 @@ class RefineConfig(ManifestSettings):
     their common offset and their sizes change. 0: the samples refiner's differences from
     sample 0 as they are (sessions 27-36). docs/samples.md, "Session 37", measured the choice
     (1.6 then; 1.7 in session 38, chosen again for the winner-takes-all samples refiner; 1.75
-    since session 39, for the three-point refiner average, whose two views disagree less).
+    in session 39, for the three-point refiner average, whose two views disagree less; 1.8 since
+    session 40, for the five-point average).
     A bundle whose manifest has no "refine" entry, or an entry without a field, gets these
     defaults.
     """
 
     flip_average: bool = True
-    sample_scale: float = 1.75
+    sample_scale: float = 1.8
 
     def __post_init__(self) -> None:
         try:
