@@ -16,7 +16,7 @@ from edgefill.runtime.core.search_config import SearchConfig
 from edgefill.runtime.core.best_of_k import SearchResult
 
 RESULT_KEYS = ["mask", "method", "n", "psnr", "hole_psnr", "ssim", "seam", "psnr_ci", "hole_psnr_ci", "ssim_ci",
-               "seam_ci", "seam_truth"]
+               "seam_ci", "seam_truth", "hole_swd", "hole_swd_floor"]
 BUNDLE_KEYS = {"path", "toolkit_version", "models", "precision", "search", "training"}
 
 
@@ -37,6 +37,7 @@ def check_report(report: dict, masks, methods, n: int, samples: int = 1) -> None
             assert lo <= r[name] <= hi, (name, r)
         assert 0.0 < r["ssim"] <= 1.0 and 0.0 < r["hole_psnr"] <= r["psnr"] <= 100.0
         assert 0.0 <= r["seam"] <= 255.0 and 0.0 < r["seam_truth"] <= 255.0
+        assert r["hole_swd"] > 0.0 and r["hole_swd_floor"] > 0.0  # no method returns the truth itself
     s = report["settings"]
     assert s["masks"] == list(masks) and s["methods"] == list(methods) and s["images"] == n
     assert len(s["data_sha256"]) == 64 and s["samples"] == samples
@@ -49,7 +50,9 @@ def check_samples(rows: list, masks, n: int, k: int) -> None:
     at least the mean, and samples that differ before the refiner."""
     assert [r["mask"] for r in rows] == list(masks)
     for r in rows:
-        assert list(r) == ["mask", "method", "samples", "n", "best_of_k", "mean_of_k", "diversity"]
+        assert list(r) == ["mask", "method", "samples", "n", "best_of_k", "mean_of_k", "diversity", "hole_swd"]
+        assert list(r["hole_swd"]) == ["before_refiner", "after_refiner"]
+        assert all(v > 0.0 for v in r["hole_swd"].values())
         assert r["method"] == "lsgan+refiner" and r["samples"] == k and r["n"] == n
         for group, keys in SAMPLE_GROUPS.items():
             assert list(r[group]) == keys
@@ -394,3 +397,25 @@ def test_runtime_face_loader(tmp_path, sample_faces):
     (tmp_path / "empty").mkdir()
     with pytest.raises(EdgefillError):
         load_faces(tmp_path / "empty")
+
+
+def test_hole_realism_per_method_floor_and_samples(sample_faces):
+    """The hole SWD column: 0 for the truth itself, a flat fill far above the floor (other
+    people's faces in the same holes), the samples' value the mean over the K positions, None
+    without a hole; the markdown shows each with its floor."""
+    truth = np.concatenate([sample_faces, sample_faces[:, :, ::-1]])
+    masks = np.stack([np.asarray(E.resolve_mask("center"))] * len(truth))
+    hole = (masks >= 128)[..., None]
+    grey = np.where(hole, np.uint8(128), truth)
+    kept = {"truth": truth, "masks": masks, "same": truth, "grey": grey,
+            "searched": np.stack([grey, truth], axis=1), "final": np.stack([truth, truth], axis=1)}
+    r = E.hole_realism(kept, ("same", "grey"), seed=0)
+    assert r["same"] == 0.0 and r["grey"] > 3 * r["floor"] > 0.0
+    assert r["samples"]["after_refiner"] == 0.0
+    assert r["samples"]["before_refiner"] == pytest.approx(r["grey"] / 2)
+    empty = E.hole_realism({**kept, "masks": np.zeros_like(masks)}, ("same",), seed=0)
+    assert empty["same"] is None and empty["floor"] is None and empty["samples"]["after_refiner"] is None
+    row = {"mask": "center", "method": "grey", "n": 16, "psnr": 20.0, "psnr_ci": [19.0, 21.0], "hole_psnr": 15.0,
+           "hole_psnr_ci": [14.0, 16.0], "ssim": 0.8, "ssim_ci": [0.7, 0.9], "seam": 3.0, "seam_truth": 4.0,
+           "hole_swd": r["grey"], "hole_swd_floor": r["floor"]}
+    assert f"| {r['grey']:.1f} ({r['floor']:.1f}) |" in E.markdown_table({"results": [row]})

@@ -37,7 +37,11 @@ Every method sees only the masked input (hole pixels set to grey 128 before anyt
 no ground truth leaks into the hole. Metrics (runtime.metrics): PSNR over the whole image, PSNR
 over the hole, SSIM, the seam (the mean step across the hole's border, 0..255, beside the
 truth's own step on the same border: `seam_truth`); per (mask, method): mean and a 95% Student-t
-interval over the images.
+interval over the images. Beside them, one number per (mask, method) over all its images: the
+hole's realism, `hole_swd` (HOLE_SWD_DESCRIPTION; `hole_swd_floor`: real faces of other people in
+the same holes), which hole PSNR cannot see: the mean of the faces the known pixels allow has the
+best PSNR and a blurred, unreal texture. With K samples, the samples' `hole_swd` before and after
+the refiner (the mean over the K sample positions).
 
 Reproducible: the mask of image i under mask type k is drawn from
 np.random.default_rng([seed, crc32(k), i]) (independent of --limit, batch size and of the other
@@ -257,6 +261,44 @@ def sample_statistics(truth: np.ndarray, masks: np.ndarray, searched: np.ndarray
             "after_refiner_hole_std": metrics.hole_std(final, masks)}
 
 
+HOLE_SWD_DESCRIPTION = (
+    "realism of the hole: the multi-scale sliced Wasserstein distance (x1e3, lower = closer to real faces; "
+    "runtime.imaging.swd.hole_sliced_wasserstein) between the 7x7 neighbourhoods each method's outputs put in "
+    "their holes and those of the true faces in the same holes (Laplacian levels 64/32/16, 64 window centres "
+    "per image and level drawn from the hole, seeded by --seed), over all images of a mask kind: one number, "
+    "no interval. hole_swd_floor: real faces of other people (the truths shifted by one image) against the "
+    "truths in the same holes, the finite-sample floor. A blurred fill scores high, a sharp fill with real "
+    "faces' texture near the floor; hole PSNR rewards the opposite (the mean of the faces the known pixels "
+    "allow). samples: the mean over the K sample positions of each position's hole SWD (before the refiner: "
+    "the blended search results; after: the final outputs)")
+
+
+def hole_realism(kept: dict, methods: tuple[str, ...], seed: int) -> dict:
+    """One mask kind's hole SWD (HOLE_SWD_DESCRIPTION). kept: "truth" uint8 (N,64,64,3), "masks"
+    uint8 (N,64,64), each method's outputs uint8 (N,64,64,3) and, with K samples, "searched" and
+    "final" uint8 (N,K,64,64,3) -> {method: float | None, "floor": float | None, "samples":
+    {"before_refiner", "after_refiner"} or None}; None where no image has a hole (or, for the
+    floor, fewer than 2 images)."""
+    from ..imaging.swd import hole_sliced_wasserstein
+
+    truth, masks = kept["truth"], kept["masks"]
+
+    def swd(outputs: np.ndarray) -> float | None:
+        return _finite_or_none(hole_sliced_wasserstein(outputs, truth, masks, seed=seed)["swd"])
+
+    out: dict = {m: swd(kept[m]) for m in methods}
+    out["floor"] = swd(np.roll(truth, 1, axis=0)) if len(truth) > 1 else None
+    out["samples"] = None
+    if "final" in kept:
+        def mean_over_positions(stage: str) -> float | None:
+            values = [swd(np.ascontiguousarray(kept[stage][:, j])) for j in range(kept[stage].shape[1])]
+            return None if any(v is None for v in values) else float(np.mean(values))
+
+        out["samples"] = {"before_refiner": mean_over_positions("searched"),
+                          "after_refiner": mean_over_positions("final")}
+    return out
+
+
 def summarise_samples(kind: str, k: int, values: dict[str, np.ndarray]) -> dict:
     """One mask kind's "samples" entry: {mask, method, samples, n, best_of_k, mean_of_k, diversity:
     {before_refiner, after_refiner}}, each metric a mean and its [lo, hi] 95% CI."""
@@ -292,6 +334,7 @@ def evaluate(images: np.ndarray, cfg: EvaluateConfig, inpainter=None, data_info:
                                           sample_spread=cfg.sample_spread, sample_steps=cfg.sample_steps)
     per_image: dict = {}
     per_sample: dict = {}
+    realism: dict = {}
     grid: dict = {}
     sample_grid: dict = {}
     bar = tqdm(total=n * len(cfg.masks), desc="evaluate", unit="img", disable=not progress, leave=False)
@@ -300,6 +343,7 @@ def evaluate(images: np.ndarray, cfg: EvaluateConfig, inpainter=None, data_info:
             values = {m: {k: [] for k in METRICS} for m in cfg.methods}
             sample_values: dict = {k: [] for k in SAMPLE_STATS}
             truth_seam = []
+            kept: dict = {"truth": [], "masks": [], **{m: [] for m in cfg.methods}, "searched": [], "final": []}
             grid[kind] = {}
             sample_grid[kind] = {}
             for start in range(0, n, cfg.batch_size):
@@ -317,7 +361,10 @@ def evaluate(images: np.ndarray, cfg: EvaluateConfig, inpainter=None, data_info:
                                   progress=on_step if progress else None, start=search_start, samples=cfg.samples)
                 outputs = batch.outputs
                 truth_seam.append(metrics.seam(truth, masks))
+                kept["truth"].append(truth)
+                kept["masks"].append(masks)
                 for method, out in outputs.items():
+                    kept[method].append(out)
                     values[method]["psnr"].append(metrics.psnr(out, truth))
                     values[method]["hole_psnr"].append(metrics.hole_psnr(out, truth, masks))
                     values[method]["ssim"].append(metrics.ssim(out, truth))
@@ -326,6 +373,8 @@ def evaluate(images: np.ndarray, cfg: EvaluateConfig, inpainter=None, data_info:
                     stats = sample_statistics(truth, masks, batch.samples.searched, batch.samples.final)
                     for key, v in stats.items():
                         sample_values[key].append(v)
+                    kept["searched"].append(batch.samples.searched)
+                    kept["final"].append(batch.samples.final)
                 take = max(0, cfg.grid_rows - start)
                 if take:
                     _extend(grid[kind], "input", masked_input(truth[:take], masks[:take]))
@@ -341,13 +390,16 @@ def evaluate(images: np.ndarray, cfg: EvaluateConfig, inpainter=None, data_info:
                 bar.update(len(idx))
             per_image[kind] = {m: {k: np.concatenate(v[k]) for k in METRICS} for m, v in values.items()}
             per_image[kind]["truth"] = {"seam": np.concatenate(truth_seam)}
+            joined = {key: np.concatenate(v) for key, v in kept.items() if v}
+            realism[kind] = hole_realism(joined, cfg.methods, cfg.seed)
             if cfg.samples > 1:
                 per_sample[kind] = {k: np.concatenate(v) if v else np.zeros(0) for k, v in sample_values.items()}
     finally:
         bar.close()
     results = [{"mask": kind, "method": method, **summarise(per_image[kind][method]),
                 "seam_truth": _finite_or_none(float(np.nanmean(per_image[kind]["truth"]["seam"])))
-                if np.isfinite(per_image[kind]["truth"]["seam"]).any() else None}
+                if np.isfinite(per_image[kind]["truth"]["seam"]).any() else None,
+                "hole_swd": realism[kind][method], "hole_swd_floor": realism[kind]["floor"]}
                for kind in cfg.masks for method in cfg.methods]
     settings = {
         "masks": list(cfg.masks), "methods": list(cfg.methods), "limit": cfg.limit, "images": n,
@@ -372,12 +424,14 @@ def evaluate(images: np.ndarray, cfg: EvaluateConfig, inpainter=None, data_info:
                             "data_range 255, valid region, mean over channels",
                     "seam": "mean |step| (0..255, mean over channels) between 4-neighbour pairs across the hole "
                             "border; seam_truth: the truth's own step there",
-                    "ci": "95% Student-t interval of the mean"},
+                    "ci": "95% Student-t interval of the mean",
+                    "hole_swd": HOLE_SWD_DESCRIPTION},
         **(data_info or {}),
     }
     report: dict = {"results": results}
     if cfg.samples > 1:
-        report["samples"] = [summarise_samples(kind, cfg.samples, per_sample[kind]) for kind in cfg.masks]
+        report["samples"] = [{**summarise_samples(kind, cfg.samples, per_sample[kind]),
+                              "hole_swd": realism[kind]["samples"]} for kind in cfg.masks]
         settings["sample_spread"] = search_cfg.sample_spread
         settings["sample_steps"] = search_cfg.steps_of_samples
         settings["sample_starts"] = ("sample 0: the single output's start; sample k >= 1 from "
@@ -462,17 +516,26 @@ def _cell(row: dict, name: str, fmt: str) -> str:
     return f"{mean:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]"
 
 
+def _number(value: float | None, reference: float | None) -> str:
+    """'12.3 (45.6)': a value with its reference (the truth's seam, the realism floor) in brackets."""
+    text = "n/a" if value is None else f"{value:.1f}"
+    return text if reference is None else f"{text} ({reference:.1f})"
+
+
 def markdown_table(report: dict) -> str:
     """The results as a GitHub markdown table: mean [95% CI] per metric; with K samples, a second
     table (samples_table)."""
-    lines = ["| mask | method | n | PSNR dB [95% CI] | hole PSNR dB [95% CI] | SSIM [95% CI] | seam (truth) |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+    lines = ["| mask | method | n | PSNR dB [95% CI] | hole PSNR dB [95% CI] | SSIM [95% CI] | seam (truth) | "
+             "hole SWD (floor) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in report["results"]:
-        seam = "n/a" if r.get("seam") is None else f"{r['seam']:.1f}"
-        truth = "" if r.get("seam_truth") is None else f" ({r['seam_truth']:.1f})"
+        seam = _number(r.get("seam"), r.get("seam_truth"))
+        realism = _number(r.get("hole_swd"), r.get("hole_swd_floor"))
         lines.append(f"| {r['mask']} | {r['method']} | {r['n']} | {_cell(r, 'psnr', '.2f')} | "
-                     f"{_cell(r, 'hole_psnr', '.2f')} | {_cell(r, 'ssim', '.4f')} | {seam}{truth} |")
-    table = "\n".join(lines) + "\n"
+                     f"{_cell(r, 'hole_psnr', '.2f')} | {_cell(r, 'ssim', '.4f')} | {seam} | {realism} |")
+    table = "\n".join(lines) + "\n" + ("\nhole SWD: how far the texture, layout and colour a method puts in the hole "
+                                      "are from real faces' in the same holes (lower = more like real faces; the "
+                                      "floor: real faces of other people).\n")
     if report.get("samples"):
         table += "\n" + samples_table(report)
     return table
@@ -485,8 +548,9 @@ def samples_table(report: dict) -> str:
     k = rows[0]["samples"]
     lines = [f"K = {k} samples per hole of {SAMPLED_METHOD} (the product):", "",
              "| mask | K | n | best-of-K hole PSNR dB | best-of-K SSIM | mean-of-K hole PSNR dB | mean-of-K SSIM | "
-             "pairwise hole PSNR dB, before refiner | after refiner | hole std, before refiner | after refiner |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "pairwise hole PSNR dB, before refiner | after refiner | hole std, before refiner | after refiner | "
+             "hole SWD, before refiner | after refiner |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         b, m, d = r["best_of_k"], r["mean_of_k"], r["diversity"]
         lines.append(f"| {r['mask']} | {r['samples']} | {r['n']} | {_cell(b, 'hole_psnr', '.2f')} | "
@@ -494,14 +558,17 @@ def samples_table(report: dict) -> str:
                      f"{_cell(d['before_refiner'], 'pairwise_hole_psnr', '.2f')} | "
                      f"{_cell(d['after_refiner'], 'pairwise_hole_psnr', '.2f')} | "
                      f"{_cell(d['before_refiner'], 'hole_std', '.2f')} | "
-                     f"{_cell(d['after_refiner'], 'hole_std', '.2f')} |")
+                     f"{_cell(d['after_refiner'], 'hole_std', '.2f')} | "
+                     f"{_number((r.get('hole_swd') or {}).get('before_refiner'), None)} | "
+                     f"{_number((r.get('hole_swd') or {}).get('after_refiner'), None)} |")
     lines += ["",
               "best-of-K: per image the sample nearest the truth, each metric picking its own (an oracle: "
               "inference has no truth); mean-of-K: the mean over the K samples.",
               f"Diversity: pairwise hole PSNR = the mean hole PSNR between two of an image's samples (lower = more "
               f"different; identical pairs count as {metrics.PSNR_CAP:g} dB, the cap); hole std = the per-pixel "
               f"standard deviation over the K samples, mean over the hole (0..255). Before refiner: the blended "
-              f"search results; after: the final outputs."]
+              f"search results; after: the final outputs. Hole SWD: the realism of each sample position's "
+              f"fills (the main table's column), averaged over the K positions."]
     single = [m for m in REFINED_BASELINES if m in report.get("settings", {}).get("methods", ())]
     if single:
         lines.append(f"{' and '.join(single)} give one output per hole: K different fills need the latent search.")
