@@ -94,6 +94,36 @@ def test_lighting_runs_through_evaluate(tiny_bundle, sample_faces, tmp_path):
     assert proc.returncode == 2 and "unknown shift" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_samples_bound_runs_and_its_bound_is_the_formula(tiny_bundle, sample_faces, tmp_path):
+    """benchmarks/samples_bound.py: the bound is docs/samples.md's formula; the shipped and oracle
+    placements are reported (numbers not asserted); a missing bundle is one clear line."""
+    import math
+
+    import numpy as np
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        from samples_bound import bound_drop
+    finally:
+        sys.path.pop(0)
+    v = 10 ** ((22.83 - 25.0 - 0.6 * 10 * math.log10(8 / 3)) / 10)
+    assert bound_drop(22.83, 25.0) == 0.8 * 10 * math.log10(1 + v)
+    assert 1.0 < bound_drop(22.83, 25.0) < 1.02 and bound_drop(22.0, 25.0) < bound_drop(23.0, 25.0)
+    faces_npz = tmp_path / "faces.npz"
+    np.savez(faces_npz, images=sample_faces[:6])
+    out = tmp_path / "b.json"
+    proc = run_bench("samples_bound.py", str(tiny_bundle), "--data", str(faces_npz), "--limit", "6",
+                     "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(out.read_text())
+    assert report["faces"] == 6 and report["bound_mean_of_5"] < 0
+    for name in ("shipped", "oracle"):  # the tiny bundle's samples barely differ: 25 dB is out of reach
+        assert set(report[name]) == {"scale", "pairwise", "mean_of_5", "best_of_5", "reached"}
+        assert report[name]["best_of_5"] >= report[name]["mean_of_5"] and isinstance(report[name]["reached"], bool)
+    proc = run_bench("samples_bound.py", str(tmp_path / "nope"), "--data", str(faces_npz))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
+
+
 def test_video_people_runs_through_the_video_front_end(tiny_bundle, sample_faces, tmp_path):
     """benchmarks/video_people.py: a clip per person written and read back through real OpenCV IO,
     every bundle through run_video with --evaluate; a bundle against itself changes nothing; the
