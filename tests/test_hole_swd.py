@@ -7,7 +7,7 @@ import pytest
 
 from edgefill.runtime.errors import EdgefillError
 from edgefill.runtime.imaging.masks import center_mask, half_mask
-from edgefill.runtime.imaging.swd import hole_sliced_wasserstein
+from edgefill.runtime.imaging.swd import HoleRealism, hole_sliced_wasserstein
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +81,17 @@ def test_images_without_a_hole_are_left_out_and_bad_input_is_one_error(faces):
         hole_sliced_wasserstein(other, faces, masks[:, :32])
     with pytest.raises(EdgefillError, match="uint8"):
         hole_sliced_wasserstein(other.astype(np.float32), faces, masks)
+
+
+def test_one_reference_scores_many_outputs_as_the_function_does(faces):
+    """HoleRealism computes the reference's side once (evaluate scores every method against the
+    same truths): each score equals hole_sliced_wasserstein's, in any order of calls."""
+    masks = holes(len(faces))
+    realism = HoleRealism(faces, masks, seed=5)
+    outputs = [np.roll(faces, 1, axis=0), fill(faces, masks, np.full_like(faces, 128)), faces]
+    for out in outputs[::-1]:
+        assert realism.score(out) == hole_sliced_wasserstein(out, faces, masks, seed=5)
+    with pytest.raises(EdgefillError, match="paired"):
+        realism.score(faces[:10])
+    with pytest.raises(EdgefillError, match="paired"):
+        HoleRealism(faces, masks[:10])

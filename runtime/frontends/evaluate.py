@@ -279,12 +279,13 @@ def hole_realism(kept: dict, methods: tuple[str, ...], seed: int) -> dict:
     "final" uint8 (N,K,64,64,3) -> {method: float | None, "floor": float | None, "samples":
     {"before_refiner", "after_refiner"} or None}; None where no image has a hole (or, for the
     floor, fewer than 2 images)."""
-    from ..imaging.swd import hole_sliced_wasserstein
+    from ..imaging.swd import HoleRealism
 
-    truth, masks = kept["truth"], kept["masks"]
+    truth = kept["truth"]
+    realism = HoleRealism(truth, kept["masks"], seed=seed)  # the truths' side computed once
 
     def swd(outputs: np.ndarray) -> float | None:
-        return _finite_or_none(hole_sliced_wasserstein(outputs, truth, masks, seed=seed)["swd"])
+        return _finite_or_none(realism.score(outputs)["swd"])
 
     out: dict = {m: swd(kept[m]) for m in methods}
     out["floor"] = swd(np.roll(truth, 1, axis=0)) if len(truth) > 1 else None

@@ -152,6 +152,62 @@ def _hole_corners(masks: np.ndarray, size: int, count: int, rng: np.random.Gener
     return ys, xs
 
 
+class HoleRealism:
+    """The hole SWD (hole_sliced_wasserstein) against one fixed reference: the window centres, the
+    projection directions and the reference's sorted projections are computed once, so scoring
+    many methods' outputs on the same faces and holes (evaluate) sorts only their own projections.
+    reference uint8 (N,64,64,3) RGB and masks uint8 (N,64,64), 255 = fill, paired image by image;
+    images without a hole are left out (then every score is NaN)."""
+
+    def __init__(self, reference: np.ndarray, masks: np.ndarray, *, descriptors: int = 64, projections: int = 128,
+                 repeats: int = 4, seed: int = 0):
+        b = _check(reference, "the reference")
+        masks = np.asarray(masks)
+        if masks.shape != b.shape[:3]:
+            raise EdgefillError(f"hole SWD expects paired reference (N,H,W,3) and masks (N,H,W); got "
+                                f"{b.shape}, {masks.shape}")
+        self.shape = b.shape
+        self.keep = (masks >= 128).reshape(len(masks), -1).any(axis=1)
+        self.levels: list = []  # per level: (size, ys, xs, [(directions, sorted reference projections)])
+        if not self.keep.any():
+            return
+        masks = masks[self.keep]
+        rng = np.random.default_rng(seed)
+        for lb in laplacian_pyramid(b[self.keep]):
+            size = lb.shape[1]
+            ys, xs = _hole_corners(masks, size, descriptors, rng)
+            db = _descriptors(lb, ys, xs)
+            rounds = []
+            for _ in range(repeats):
+                dirs = rng.standard_normal((projections, db.shape[0])).astype(np.float32)
+                dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+                pb = dirs @ db
+                pb.sort(axis=1)
+                rounds.append((dirs, pb))
+            self.levels.append((size, ys, xs, rounds))
+
+    def score(self, outputs: np.ndarray) -> dict[str, float]:
+        """outputs uint8 (N,64,64,3) RGB, paired with the reference -> {"swd64", "swd32", "swd16",
+        "swd"} (x1e3, lower = closer to the reference's holes); NaN for every key without a hole."""
+        a = _check(outputs, "the outputs")
+        if a.shape != self.shape:
+            raise EdgefillError(f"hole SWD expects paired outputs and reference; got {a.shape}, {self.shape}")
+        if not self.levels:
+            return {**{f"swd{s}": float("nan") for s in LEVELS}, "swd": float("nan")}
+        out = {}
+        for la, (size, ys, xs, rounds) in zip(laplacian_pyramid(a[self.keep]), self.levels):
+            da = _descriptors(la, ys, xs)
+            dists = []
+            for dirs, pb in rounds:
+                pa = dirs @ da
+                pa.sort(axis=1)
+                pa -= pb
+                dists.append(float(np.abs(pa).mean()))
+            out[f"swd{size}"] = 1e3 * float(np.mean(dists))
+        out["swd"] = float(np.mean(list(out.values())))
+        return out
+
+
 def hole_sliced_wasserstein(outputs: np.ndarray, reference: np.ndarray, masks: np.ndarray, *,
                             descriptors: int = 64, projections: int = 128, repeats: int = 4,
                             seed: int = 0) -> dict[str, float]:
@@ -164,22 +220,10 @@ def hole_sliced_wasserstein(outputs: np.ndarray, reference: np.ndarray, masks: n
     colour scores near the floor that real faces of other people in the same holes give (a
     finite-sample floor: measure it with reference[perm] against reference); a blurred fill scores
     high at the fine level (swd64). Returns {"swd64", "swd32", "swd16", "swd"}, or NaN for every key
-    when no image has a hole."""
-    a, b = _check(outputs, "the outputs"), _check(reference, "the reference")
-    masks = np.asarray(masks)
-    if a.shape != b.shape or masks.shape != a.shape[:3]:
+    when no image has a hole. Scoring several outputs against one reference: HoleRealism."""
+    a = _check(outputs, "the outputs")
+    if a.shape != np.shape(reference) or np.shape(masks) != a.shape[:3]:
         raise EdgefillError(f"hole SWD expects paired outputs, reference (N,H,W,3) and masks (N,H,W); got "
-                            f"{a.shape}, {b.shape}, {masks.shape}")
-    keep = (masks >= 128).reshape(len(masks), -1).any(axis=1)
-    if not keep.any():
-        return {**{f"swd{s}": float("nan") for s in LEVELS}, "swd": float("nan")}
-    a, b, masks = a[keep], b[keep], masks[keep]
-    rng = np.random.default_rng(seed)
-    out = {}
-    for la, lb in zip(laplacian_pyramid(a), laplacian_pyramid(b)):
-        size = la.shape[1]
-        ys, xs = _hole_corners(masks, size, descriptors, rng)
-        out[f"swd{size}"] = 1e3 * _sliced_distance(_descriptors(la, ys, xs), _descriptors(lb, ys, xs),
-                                                   projections, repeats, rng)
-    out["swd"] = float(np.mean(list(out.values())))
-    return out
+                            f"{a.shape}, {np.shape(reference)}, {np.shape(masks)}")
+    return HoleRealism(reference, masks, descriptors=descriptors, projections=projections, repeats=repeats,
+                       seed=seed).score(a)
