@@ -74,6 +74,19 @@ def sample_faces() -> np.ndarray:
     return np.stack([read_image(f) for f in files])
 
 
+def jittered_faces(sample_faces: np.ndarray, copies: int) -> np.ndarray:
+    """8 x copies face-like images uint8 (8*copies,64,64,3): the 8 samples shifted sideways, every
+    other copy mirrored, each image's colour jittered (seeded): a face set for distribution tests."""
+    rng = np.random.default_rng(0)
+    out = []
+    for s in range(copies):
+        imgs = np.roll(sample_faces, s - copies // 2, axis=2)
+        if s % 2:
+            imgs = imgs[:, :, ::-1]
+        out.append(np.clip(imgs.astype(np.int16) + rng.integers(-12, 13, (8, 1, 1, 3)), 0, 255).astype(np.uint8))
+    return np.concatenate(out)
+
+
 @pytest.fixture(scope="session")
 def tiny_models():
     """Seeded tiny G, D, R in eval mode with non-trivial BatchNorm statistics."""

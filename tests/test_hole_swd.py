@@ -5,6 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import jittered_faces
 from edgefill.runtime.errors import EdgefillError
 from edgefill.runtime.imaging.masks import center_mask, half_mask
 from edgefill.runtime.imaging.swd import HoleRealism, hole_sliced_wasserstein
@@ -13,14 +14,7 @@ from edgefill.runtime.imaging.swd import HoleRealism, hole_sliced_wasserstein
 @pytest.fixture(scope="module")
 def faces(sample_faces):
     """96 face-like images: the 8 samples, shifted, flipped and colour-jittered."""
-    rng = np.random.default_rng(0)
-    out = []
-    for s in range(12):
-        imgs = np.roll(sample_faces, s - 6, axis=2)
-        if s % 2:
-            imgs = imgs[:, :, ::-1]
-        out.append(np.clip(imgs.astype(np.int16) + rng.integers(-12, 13, (8, 1, 1, 3)), 0, 255).astype(np.uint8))
-    return np.concatenate(out)
+    return jittered_faces(sample_faces, 12)
 
 
 def holes(n: int) -> np.ndarray:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import assert_one_line_error, run_cli
+from conftest import assert_one_line_error, jittered_faces, run_cli
 from edgefill.runtime.errors import EdgefillError
 from edgefill.runtime.imaging.swd import laplacian_pyramid, sliced_wasserstein
 
@@ -14,14 +14,7 @@ from edgefill.runtime.imaging.swd import laplacian_pyramid, sliced_wasserstein
 @pytest.fixture(scope="module")
 def faces(sample_faces):
     """128 face-like images: the 8 samples, shifted, flipped and colour-jittered."""
-    rng = np.random.default_rng(0)
-    out = []
-    for s in range(16):
-        imgs = np.roll(sample_faces, s - 8, axis=2)
-        if s % 2:
-            imgs = imgs[:, :, ::-1]
-        out.append(np.clip(imgs.astype(np.int16) + rng.integers(-12, 13, (8, 1, 1, 3)), 0, 255).astype(np.uint8))
-    return np.concatenate(out)
+    return jittered_faces(sample_faces, 16)
 
 
 def test_swd_same_set_is_zero_and_is_deterministic(faces):
