@@ -32,8 +32,10 @@ masks, and the masked flicker ratio (DESIGN section 5). Configs:
                  steps, the raw detection every frame, no result smoothing
     two_faces    default with --max-faces 2: every face its own track, one batched pipeline call
                  (with --two-faces: a clip of two faces composed from --clip)
+    telea_fill   default, but no search: the same refiner on OpenCV Telea's fill (--fill telea; with
+                 a bundle whose refiner was trained on Telea's fills, the strong baseline on video)
 Per config: fps, frames in/out, and per-stage latency p50/p95 (decode, detect, align, start, search,
-refine, paste, encode; run.py's report) of the speed run.
+fill, refine, paste, encode; run.py's report) of the speed run.
 
 Precision (issue 21): `--bundles fp32=/tmp/b32,fp16=default,int8=/tmp/b8` runs every config on each
 bundle (rows `config@label`; "default" is the installed bundle). Make them with
@@ -83,8 +85,9 @@ CONFIGS = {
     "raw_box": RAW_BOX,
     "independent": {"previous": False, "init": "random", "smooth": 0.0, **RAW_BOX},
     "two_faces": {"max_faces": 2},
+    "telea_fill": {"fill": "telea"},
 }
-STAGES = ("decode", "detect", "align", "start", "search", "refine", "paste", "encode", "inpaint", "total")
+STAGES = ("decode", "detect", "align", "start", "search", "fill", "refine", "paste", "encode", "inpaint", "total")
 REALTIME_CLIPS = ("single_face.mp4", "WolfgangLanger_Pexels.mp4")
 REALTIME_SIZE, REALTIME_FPS = (640, 480), 30000 / 1001
 

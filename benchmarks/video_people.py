@@ -4,7 +4,9 @@
     python benchmarks/video_people.py BUNDLE [BUNDLE ...] --data runs/val.npz [--people 12]
         [--frames 48] [--seed 0] [--json out.json] [--strip out.png]
 
-BUNDLE is a bundle folder or "default"; LABEL=PATH names it in the report. Each person is one
+BUNDLE is a bundle folder or "default"; LABEL=PATH names it in the report; a path written
+telea:PATH (telea:default) runs that bundle with `--fill telea`: no search, its refiner on OpenCV
+Telea's fill (with a bundle whose refiner was trained on Telea's fills, the strong baseline). Each person is one
 64x64 face of --data (the train hold-out: tune on training faces, never on test.npz), made into
 a clip (compose_person_clip): the face scaled up to 150-210 px on a soft background of its own
 blurred colours, drifting and slowly zooming, its brightness changing +-10% over the clip,
@@ -63,15 +65,19 @@ def compose_person_clip(face: np.ndarray, out: str, frames: int, seed: int) -> l
     return boxes
 
 
-def parse_bundles(specs: list[str]) -> dict[str, str | None]:
-    """["a=/path", "/other", "default"] -> {"a": "/path", "/other": "/other", "default": None};
-    ValueError for a folder that does not exist."""
-    out: dict[str, str | None] = {}
+def parse_bundles(specs: list[str]) -> dict[str, tuple[str | None, str]]:
+    """["a=/path", "/other", "default", "t=telea:default"] -> {"a": ("/path", "search"), "/other":
+    ("/other", "search"), "default": (None, "search"), "t": (None, "telea")}: (bundle path or None
+    for the default, the video fill); ValueError for a folder that does not exist."""
+    out: dict[str, tuple[str | None, str]] = {}
     for spec in specs:
         label, _, path = spec.partition("=") if "=" in spec else (spec, "", spec)
+        fill = "search"
+        if path.startswith("telea:"):
+            fill, path = "telea", path[len("telea:"):]
         if path != "default" and not Path(path).is_dir():
             raise ValueError(f"bundle {path} not found")
-        out[label] = None if path == "default" else path
+        out[label] = (None if path == "default" else path, fill)
     return out
 
 
@@ -140,7 +146,7 @@ def main(argv=None) -> int:
         return 2
 
 
-def run(args, bundles: dict[str, str | None], faces: np.ndarray) -> int:
+def run(args, bundles: dict[str, tuple[str | None, str]], faces: np.ndarray) -> int:
     """Compose each person's clip (faces uint8 (N,64,64,3) RGB), run every bundle on it with the
     video defaults, print and write the report (main's flags in `args`)."""
     from edgefill.runtime.frontends.video.run import VideoJob, run_video
@@ -160,7 +166,7 @@ def run(args, bundles: dict[str, str | None], faces: np.ndarray) -> int:
             for label in labels:
                 out = str(Path(tmp) / f"p{person}_{n}_{labels.index(label)}.mkv")
                 report = run_video(VideoJob(input=clip, out=out, face="auto", mask="center", evaluate=True,
-                                            progress=False, bundle=bundles[label]))
+                                            progress=False, bundle=bundles[label][0], fill=bundles[label][1]))
                 ev = report["evaluation"]
                 rows.append({"person": int(person), "bundle": label, "hole_psnr": ev["hole_psnr"]["mean"],
                              "ssim": ev["ssim"]["mean"], "flicker_ratio": ev["flicker"]["ratio"]["output"],
@@ -190,7 +196,8 @@ def run(args, bundles: dict[str, str | None], faces: np.ndarray) -> int:
     if args.json:
         from edgefill.runtime.atomic import write_json
 
-        write_json(args.json, {"bundles": {k: v or "default" for k, v in bundles.items()}, "data": args.data,
+        write_json(args.json, {"bundles": {k: path or "default" for k, (path, _) in bundles.items()},
+                               "fills": {k: fill for k, (_, fill) in bundles.items()}, "data": args.data,
                                "people": [int(p) for p in people], "frames": args.frames, "seed": args.seed,
                                "frame_size": list(FRAME_SIZE), "fps": FPS, "results": rows, "summary": summary})
     return 0

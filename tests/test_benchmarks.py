@@ -133,15 +133,17 @@ def test_video_people_runs_through_the_video_front_end(tiny_bundle, sample_faces
     faces_npz = tmp_path / "faces.npz"
     np.savez(faces_npz, images=sample_faces[:2])
     out, strip = tmp_path / "v.json", tmp_path / "v.png"
-    proc = run_bench("video_people.py", f"a={tiny_bundle}", f"b={tiny_bundle}", "--data", str(faces_npz),
-                     "--people", "2", "--frames", "4", "--json", str(out), "--strip", str(strip))
+    proc = run_bench("video_people.py", f"a={tiny_bundle}", f"b={tiny_bundle}", f"t=telea:{tiny_bundle}", "--data",
+                     str(faces_npz), "--people", "2", "--frames", "4", "--json", str(out), "--strip", str(strip))
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(out.read_text())
     rows = report["results"]
-    assert len(rows) == 4 and {r["bundle"] for r in rows} == {"a", "b"} and len(set(report["people"])) == 2
+    assert len(rows) == 6 and {r["bundle"] for r in rows} == {"a", "b", "t"} and len(set(report["people"])) == 2
+    assert report["fills"] == {"a": "search", "b": "search", "t": "telea"}
     assert all(r["evaluated_frames"] + r["frames_without_face"] == 4 for r in rows)
     change = report["summary"]["b"]["vs_first_db"]
     assert change["people"] == 2 and change["mean"] == 0 and change["worst"] == 0
+    assert report["summary"]["t"]["vs_first_db"]["mean"] != 0  # Telea's fill instead of the search
     assert strip.stat().st_size > 0
     proc = run_bench("video_people.py", str(tmp_path / "nope"), "--data", str(faces_npz))
     assert proc.returncode == 2 and "not found" in proc.stderr and "Traceback" not in proc.stderr

@@ -577,6 +577,31 @@ def test_refine_and_blend_change_the_fill(clip, tiny_bundle, tmp_path):
     assert all(np.array_equal(a[~hole], f[~hole]) for a, f in zip(out_flip, frames))
 
 
+def test_fill_telea_refines_opencvs_fill_without_a_search(clip, tiny_bundle, tmp_path):
+    """--fill telea: no search (no start, no steps), every frame's hole is OpenCV Telea's fill in
+    the crop through the same refiner and smoothing; outside the hole the source; with
+    --no-refine and no smoothing exactly Telea in the 64x64 crop (align.telea64), pasted back."""
+    from edgefill.runtime.frontends.video import align
+    from edgefill.runtime.imaging.preprocess import paste_back, prepare
+
+    src, frames = clip
+    args = [str(src), "--box", "16,8,64,64", "--steps", "1", "--bundle", str(tiny_bundle), "--max-frames", "4"]
+    searched, out_searched = _report(tmp_path, "searched", *args)
+    telea, out_telea = _report(tmp_path, "telea", *args, "--fill", "telea")
+    assert searched["settings"]["fill"] == "search" and telea["settings"]["fill"] == "telea"
+    assert telea["starts"] == {"telea": 4} and [f["start"] for f in telea["per_frame"]] == ["telea"] * 4
+    assert telea["steps_run"]["max"] == 0 and telea["latency"]["search"]["count"] == 0
+    assert telea["latency"]["fill"]["count"] == 4 and telea["latency"]["refine"]["count"] == 4
+    hole = np.zeros((80, 96), bool)
+    hole[24:56, 32:64] = True
+    for a, b, f in zip(out_searched, out_telea, frames):
+        assert np.array_equal(b[~hole], f[~hole]) and not np.array_equal(a[hole], b[hole])
+    raw, out_raw = _report(tmp_path, "raw", *args, "--fill", "telea", "--no-refine", "--smooth", "0")
+    for got, f in zip(out_raw, frames):
+        prep = prepare(f, "center", (16, 8, 64, 64))
+        assert np.array_equal(got, paste_back(prep, align.telea64(prep.image64, prep.mask64)))
+
+
 def test_detect_every_and_no_follow_on_a_moving_face(face_clip, tiny_bundle, tmp_path):
     """--detect-every N runs the detector on frames 0, N, 2N, ...; between detections the box
     follows the face's motion, or with --no-follow holds still."""
@@ -606,6 +631,7 @@ def test_detect_every_and_no_follow_on_a_moving_face(face_clip, tiny_bundle, tmp
     (["--blend", "average"], "--blend"),
     (["--max-faces", "0"], "--max-faces"),
     (["--detector", "yunet"], "--detector"),
+    (["--fill", "diffusion"], "--fill"),
 ])
 def test_bad_flag_values_are_one_line(clip, tiny_bundle, tmp_path, args, fragment):
     src, _ = clip
@@ -742,6 +768,12 @@ def test_max_faces_inpaints_every_face_in_one_batched_call(tmp_path, tiny_bundle
         assert left.sum() > 500 and right.sum() > 500  # both faces changed
         changed1 = np.abs(a1.astype(int) - f).max(axis=2) > 0
         assert min(changed1[:, :200].sum(), changed1[:, 200:].sum()) == 0  # one face only
+    telea, out_telea = _report(tmp_path, "two_telea", str(src), "--face", "auto", "--max-faces", "2", "--fill",
+                               "telea")
+    assert telea["starts"] == {"telea": 2 * len(frames)} and telea["steps_run"]["max"] == 0
+    for a2, f in zip(out_telea, frames):
+        changed = np.abs(a2.astype(int) - f).max(axis=2) > 0
+        assert changed[:, :200].sum() > 500 and changed[:, 200:].sum() > 500  # both faces, in one batch
     proc = video(str(src), "--face", "auto", "--max-faces", "2", "--bundle", str(tiny_bundle), "--out",
                  str(tmp_path / "x.mkv"))
     assert_one_line_error(proc, "--max-faces above 1 needs")

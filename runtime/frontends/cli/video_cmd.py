@@ -52,6 +52,10 @@ def register(cli: click.Group) -> None:
 @click.option("--blend", type=click.Choice(["poisson", "paste"]), default="poisson", show_default=True,
               help="How the search's 64x64 result joins the crop's known pixels (poisson: its colours meet the "
                    "frame's at the hole's edge).")
+@click.option("--fill", type=click.Choice(["search", "telea"]), default="search", show_default=True,
+              help="Where the hole's first fill comes from: the GAN's latent search (the product), or OpenCV "
+                   "Telea with no search (then the same refiner and smoothing: evaluate's telea+refiner on "
+                   "video, to see what the search adds).")
 @click.option("--fallback-yaw", type=click.FloatRange(min=0), default=None,
               help="A face turned further than this (the nose tip's offset from the eyes' midpoint over the eye "
                    "distance, ~0.5 tan(yaw)) gets OpenCV Telea in its crop instead of the GAN fill (default 0.3).")
@@ -78,7 +82,7 @@ def register(cli: click.Group) -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds mask kinds and random starts.")
 @click.option("--max-frames", type=click.IntRange(0), default=0, show_default=True, help="Stop after N frames (0: all).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
-def video_cmd(input_spec, out, mask, box, face, detector, max_faces, blend, fallback_yaw, fallback_outside,
+def video_cmd(input_spec, out, mask, box, face, detector, max_faces, blend, fill, fallback_yaw, fallback_outside,
               no_fallback, steps, frame_budget_ms, init, no_previous, smooth, box_smoothing,
               detect_every, no_follow, refine, flip_average, realtime, keep_audio, codec, side_by_side, evaluate, json_path, provider, bundle, threads,
               seed, max_frames, no_progress):
@@ -99,7 +103,7 @@ def video_cmd(input_spec, out, mask, box, face, detector, max_faces, blend, fall
                    keep_audio=keep_audio, codec=codec, side_by_side=side_by_side, evaluate=evaluate,
                    provider=None if provider == "auto" else provider, bundle=bundle, threads=threads, seed=seed,
                    previous=not no_previous, follow=not no_follow, max_frames=max_frames, progress=not no_progress,
-                   detector=detector, max_faces=max_faces, blend=blend,
+                   detector=detector, max_faces=max_faces, blend=blend, fill=fill,
                    **optional)
     try:
         report = run_video(job)

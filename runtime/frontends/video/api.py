@@ -40,6 +40,11 @@ far out of the frame (align.outside_fraction > FALLBACK_OUTSIDE) gets OpenCV Tel
 hole in the aligned crop, pasted back the same way, instead of the GAN fill; its track goes on and
 its z is not updated that frame (the next frontal frame starts from the last searched z). info
 "fallback" says which faces fell back and why; `edgefill video` counts them (faces_fallback).
+
+fill="telea" (`--fill telea`) takes the hole's first fill from OpenCV Telea (radius 3) in the 64x64
+crop instead of the latent search, then runs the same refiner and temporal smoothing: on video what
+`edgefill evaluate` calls telea+refiner, so what the search adds stays in view (with a bundle whose
+refiner was trained on Telea's fills, the strong baseline). FILLS lists the choices.
 """
 from __future__ import annotations
 
@@ -71,6 +76,7 @@ VIDEO_FLIP_AVERAGE = False
 FALLBACK_YAW = 0.3
 FALLBACK_OUTSIDE = 0.3
 DETECTORS = ("auto", "blazeface", "haar")
+FILLS = ("search", "telea")  # where the hole's first fill comes from (module docstring)
 
 
 class VideoInpainter:
@@ -87,7 +93,9 @@ class VideoInpainter:
     detections. refine: run the bundle's refiner. seed: seeds the mask kind and random starts.
     frame_count: the source's length (checks a mask video). pipeline: share one (default: a new
     one on `bundle`, `provider`, `threads`). fallback_yaw, fallback_outside: the thresholds of
-    pose() (None: that check off; both None: always the GAN fill)."""
+    pose() (None: that check off; both None: always the GAN fill). fill: "search" (the latent
+    search, the product) or "telea" (no search: OpenCV Telea's fill, then the same refiner and
+    smoothing; module docstring)."""
 
     def __init__(self, width: int, height: int, mask="center", *, box=None, face: str | None = None,
                  steps: int | None = None, frame_budget_ms: float | None = None, init: str | None = None,
@@ -97,7 +105,7 @@ class VideoInpainter:
                  provider: str | None = None, threads: int | None = None, pipeline: Pipeline | None = None,
                  detector: str = "auto", max_faces: int = 1, blend: str = VIDEO_BLEND,
                  fallback_yaw: float | None = FALLBACK_YAW, fallback_outside: float | None = FALLBACK_OUTSIDE,
-                 flip_average: bool = VIDEO_FLIP_AVERAGE):
+                 flip_average: bool = VIDEO_FLIP_AVERAGE, fill: str = "search"):
         for name, value in (("--fallback-yaw", fallback_yaw), ("--fallback-outside", fallback_outside)):
             if value is not None and value < 0:
                 raise EdgefillError(f"{name} must be >= 0, got {value}")
@@ -111,6 +119,9 @@ class VideoInpainter:
             raise EdgefillError(f"--smooth must be in [0, 1), got {smooth}")
         if detector not in DETECTORS:
             raise EdgefillError(f"--detector takes one of {', '.join(DETECTORS)}, got {detector!r}")
+        if fill not in FILLS:
+            raise EdgefillError(f"--fill takes one of {', '.join(FILLS)}, got {fill!r}")
+        self.fill = fill
         self.width, self.height = int(width), int(height)
         self.pipeline = pipeline or Pipeline(bundle, provider=provider, threads=threads)
         has_detector = self.pipeline.bundle.has_graph("detector")
@@ -231,6 +242,12 @@ class VideoInpainter:
         64x64 problem, from t1), start (z0: the previous z, or the encoder on a new track), search
         (the steps, the final image, the blend), refine."""
         t_start = time.perf_counter()
+        if self.fill == "telea":
+            if region.restarted:
+                self.temporal.reset()
+            (result64,), stages = self._telea_fill(image64[None], mask64[None], [self.temporal])
+            info.update(start="telea", stages={"align": t_start - t1, **stages})
+            return result64
         start = self.temporal.start(region.restarted)
         z0 = self.pipeline.start(image64[None], mask64[None], self.config, start, [self.seed])
         t_search = time.perf_counter()
@@ -249,6 +266,20 @@ class VideoInpainter:
                     stages={"align": t_start - t1, "start": t_search - t_start, "search": t_refine - t_search,
                             "refine": t_end - t_refine})
         return result64
+
+    def _telea_fill(self, images64: np.ndarray, masks64: np.ndarray,
+                    states: list[TemporalState]) -> tuple[list[np.ndarray], dict]:
+        """fill="telea": N 64x64 problems (uint8 (N,64,64,3) RGB, masks (N,64,64)) filled by OpenCV
+        Telea, then the same refiner (one batch) and each face's temporal smoothing -> N results
+        uint8 (64,64,3) and the stage times {"fill", "refine"} in seconds. No search: the states'
+        z stay as they were."""
+        t = time.perf_counter()
+        final = np.stack([align.telea64(im, m) for im, m in zip(images64, masks64)])
+        t_refine = time.perf_counter()
+        if self.refine and self.pipeline.has_refiner:
+            final = self.pipeline.refine(final, masks64, flip_average=self.flip_average)
+        results = [st.smoothed(final[i], masks64[i]) for i, st in enumerate(states)]
+        return results, {"fill": t_refine - t, "refine": time.perf_counter() - t_refine}
 
     @staticmethod
     def _done(info: dict, t_paste: float, t1: float) -> None:
@@ -347,9 +378,22 @@ class VideoInpainter:
                                                                        previous=self._temporal_args[1],
                                                                        smooth=self._temporal_args[2]))
                   for r, *_ in problems]
-        starts = [st.start(r.restarted) for st, (r, *_) in zip(states, problems)]
         images = np.stack([p[3] for p in problems])
         masks64 = np.stack([p[1] for p in problems])
+        if self.fill == "telea":
+            for st, (r, *_) in zip(states, problems):
+                if r.restarted:
+                    st.reset()
+            results, stages = self._telea_fill(images, masks64, states)
+            t_paste = time.perf_counter()
+            for result64, (r, mask64, hole, _) in zip(results, problems):
+                out = align.paste_aligned(out, result64, hole, r.transform)
+            info.update(start="telea", starts=["telea"] * len(problems),
+                        stages={"align": t_start - t1 - fallback_s, **stages,
+                                **({"fallback": fallback_s} if fallbacks else {})})
+            self._done(info, t_paste, t1)
+            return out, info
+        starts = [st.start(r.restarted) for st, (r, *_) in zip(states, problems)]
         z0 = np.concatenate([self.pipeline.start(images[i:i + 1], masks64[i:i + 1], self.config, starts[i], [self.seed])
                              for i in range(len(problems))])
         t_search = time.perf_counter()

@@ -27,8 +27,8 @@ face, track restarts, scene cuts, faces that fell back to OpenCV Telea in their 
 the part inside is filled), fps (frames out / wall time from the first decode to the last
 encode; a live output is re-timed at it: fps_stamped), latency per frame p50/p95/p99 of every stage
 (decode, detect = face region, inpaint = mask + pipeline + paste back, split into align (frame ->
-64x64 problem), start (z0), search (steps, final image, blend), refine and paste (back into the
-frame), encode, and total = the frame's decode start to its encode end, queueing included: for a
+64x64 problem), start (z0), search (steps, final image, blend), fill (--fill telea: OpenCV Telea
+in the crop, in place of start and search), refine and paste (back into the frame), encode, and total = the frame's decode start to its encode end, queueing included: for a
 live source the end-to-end latency, read to written), the settings; with --evaluate (the mask is synthetic, so the source frame
 is the truth): per-frame hole PSNR (full frame, hole pixels) and SSIM (the face crop; the mean over the
 faces' crops with --max-faces) of the
@@ -139,6 +139,7 @@ class VideoJob:
     detector: str = "auto"
     max_faces: int = 1
     blend: str = VIDEO_BLEND
+    fill: str = "search"  # or "telea": no search, the same refiner on OpenCV Telea's fill (api.FILLS)
     fallback_yaw: float | None = FALLBACK_YAW  # None: off
     fallback_outside: float | None = FALLBACK_OUTSIDE  # None: off
 
@@ -232,7 +233,7 @@ def _run(job: VideoJob, interrupted: threading.Event) -> dict:
                             follow=job.follow, seed=job.seed, refine=job.refine, frame_count=source.frame_count, pipeline=pipeline,
                             detector=job.detector, max_faces=job.max_faces, blend=job.blend,
                             fallback_yaw=job.fallback_yaw, fallback_outside=job.fallback_outside,
-                            flip_average=job.flip_average)
+                            flip_average=job.flip_average, fill=job.fill)
         width = source.width * (2 if job.side_by_side else 1)
         sink = VideoSink(job.out, source.fps, (width, source.height), job.codec)
         if interrupted.is_set():
@@ -299,8 +300,8 @@ def _loop(job: VideoJob, source, vi: VideoInpainter, sink: VideoSink, interrupte
     q_out: queue.Queue = queue.Queue(QUEUE_SIZE)
     stop = threading.Event()
     errors: list[BaseException] = []  # the writer's
-    times = {"decode": [], "detect": [], "inpaint": [], "align": [], "start": [], "search": [], "refine": [], "paste": [],
-             "fallback": [], "encode": [], "total": []}
+    times = {"decode": [], "detect": [], "inpaint": [], "align": [], "start": [], "search": [], "fill": [], "refine": [],
+             "paste": [], "fallback": [], "encode": [], "total": []}
     evaluator = _Evaluator() if job.evaluate else None
     counts = {"in": 0, "out": 0, "no_face": 0, "clipped": 0, "stale": 0}
     running = lambda: not stop.is_set() and not interrupted.is_set()  # noqa: E731
@@ -442,7 +443,7 @@ def _loop(job: VideoJob, source, vi: VideoInpainter, sink: VideoSink, interrupte
         "steps_run": {"mean": float(np.mean(steps)) if steps else None, "max": int(max(steps)) if steps else None},
         "latency": {k: percentiles(v) for k, v in times.items()},
         "settings": {"mask": job.mask, "box": job.box, "face": job.face or ("auto" if job.box is None else None),
-                     "steps": vi.config.steps, "blend": vi.config.blend, "frame_budget_ms": vi.budget,
+                     "fill": vi.fill, "steps": vi.config.steps, "blend": vi.config.blend, "frame_budget_ms": vi.budget,
                      "frame_budget_auto": job.frame_budget_ms is None and vi.budget is not None, "init": job.init or "auto",
                      "previous_z": job.previous, "smooth": job.smooth, "box_smoothing": job.box_smoothing,
                      "detector": vi.detector, "max_faces": job.max_faces,

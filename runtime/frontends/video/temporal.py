@@ -40,11 +40,16 @@ class TemporalState:
 
     def update(self, z: np.ndarray, result64: np.ndarray, mask64: np.ndarray) -> np.ndarray:
         """Record the frame's best z (1, z_dim) and return its (smoothed) 64x64 RGB result."""
+        self.z = np.asarray(z, np.float32).reshape(1, -1)
+        return self.smoothed(result64, mask64)
+
+    def smoothed(self, result64: np.ndarray, mask64: np.ndarray) -> np.ndarray:
+        """The frame's 64x64 RGB result smoothed with the previous one in the hole (uint8
+        (64,64,3), mask (64,64) 255 = fill), recorded for the next frame; z is left as it was."""
         out = result64
         if self.smooth > 0 and self.result is not None:
             hole = (mask64 >= 128)[..., None]
             mixed = (1 - self.smooth) * result64.astype(np.float32) + self.smooth * self.result.astype(np.float32)
             out = np.where(hole, np.clip(np.rint(mixed), 0, 255).astype(np.uint8), result64)
-        self.z = np.asarray(z, np.float32).reshape(1, -1)
         self.result = out
         return out
