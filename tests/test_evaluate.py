@@ -419,3 +419,17 @@ def test_hole_realism_per_method_floor_and_samples(sample_faces):
            "hole_psnr_ci": [14.0, 16.0], "ssim": 0.8, "ssim_ci": [0.7, 0.9], "seam": 3.0, "seam_truth": 4.0,
            "hole_swd": r["grey"], "hole_swd_floor": r["floor"]}
     assert f"| {r['grey']:.1f} ({r['floor']:.1f}) |" in E.markdown_table({"results": [row]})
+
+
+def test_hole_realism_reads_at_most_the_first_realism_images(sample_faces, monkeypatch):
+    """Only the first REALISM_IMAGES images' outputs are kept for the hole SWD (a big evaluation
+    must not hold every output in memory): with the cap at 3, the numbers over 7 images in batches
+    of 2 equal those of an evaluation of the first 3 alone; the PSNR rows still cover all 7."""
+    cfg = dict(masks=("center",), batch_size=2, steps=2, seed=1)
+    monkeypatch.setattr(E, "REALISM_IMAGES", 3)
+    capped = E.evaluate(sample_faces, E.EvaluateConfig(limit=7, **cfg), FakeInpainter(), progress=False).report
+    monkeypatch.setattr(E, "REALISM_IMAGES", 2000)
+    first3 = E.evaluate(sample_faces, E.EvaluateConfig(limit=3, **cfg), FakeInpainter(), progress=False).report
+    for a, b in zip(capped["results"], first3["results"]):
+        assert a["n"] == 7 and b["n"] == 3
+        assert a["hole_swd"] == b["hole_swd"] and a["hole_swd_floor"] == b["hole_swd_floor"]

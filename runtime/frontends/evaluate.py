@@ -261,12 +261,13 @@ def sample_statistics(truth: np.ndarray, masks: np.ndarray, searched: np.ndarray
             "after_refiner_hole_std": metrics.hole_std(final, masks)}
 
 
+REALISM_IMAGES = 2000  # hole SWD over at most the first 2000 images of a mask kind (their outputs are kept in memory)
 HOLE_SWD_DESCRIPTION = (
     "realism of the hole: the multi-scale sliced Wasserstein distance (x1e3, lower = closer to real faces; "
     "runtime.imaging.swd.hole_sliced_wasserstein) between the 7x7 neighbourhoods each method's outputs put in "
     "their holes and those of the true faces in the same holes (Laplacian levels 64/32/16, 64 window centres "
-    "per image and level drawn from the hole, seeded by --seed), over all images of a mask kind: one number, "
-    "no interval. hole_swd_floor: real faces of other people (the truths shifted by one image) against the "
+    f"per image and level drawn from the hole, seeded by --seed), over the first {REALISM_IMAGES} images of a "
+    "mask kind (all of them when fewer): one number, no interval. hole_swd_floor: real faces of other people (the truths shifted by one image) against the "
     "truths in the same holes, the finite-sample floor. A blurred fill scores high, a sharp fill with real "
     "faces' texture near the floor; hole PSNR rewards the opposite (the mean of the faces the known pixels "
     "allow). samples: the mean over the K sample positions of each position's hole SWD (before the refiner: "
@@ -362,10 +363,11 @@ def evaluate(images: np.ndarray, cfg: EvaluateConfig, inpainter=None, data_info:
                                   progress=on_step if progress else None, start=search_start, samples=cfg.samples)
                 outputs = batch.outputs
                 truth_seam.append(metrics.seam(truth, masks))
-                kept["truth"].append(truth)
-                kept["masks"].append(masks)
+                keep = max(0, min(len(idx), REALISM_IMAGES - start))  # images of this batch kept for hole_swd
+                kept["truth"].append(truth[:keep])
+                kept["masks"].append(masks[:keep])
                 for method, out in outputs.items():
-                    kept[method].append(out)
+                    kept[method].append(out[:keep])
                     values[method]["psnr"].append(metrics.psnr(out, truth))
                     values[method]["hole_psnr"].append(metrics.hole_psnr(out, truth, masks))
                     values[method]["ssim"].append(metrics.ssim(out, truth))
@@ -374,8 +376,8 @@ def evaluate(images: np.ndarray, cfg: EvaluateConfig, inpainter=None, data_info:
                     stats = sample_statistics(truth, masks, batch.samples.searched, batch.samples.final)
                     for key, v in stats.items():
                         sample_values[key].append(v)
-                    kept["searched"].append(batch.samples.searched)
-                    kept["final"].append(batch.samples.final)
+                    kept["searched"].append(batch.samples.searched[:keep])
+                    kept["final"].append(batch.samples.final[:keep])
                 take = max(0, cfg.grid_rows - start)
                 if take:
                     _extend(grid[kind], "input", masked_input(truth[:take], masks[:take]))
