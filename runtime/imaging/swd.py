@@ -15,6 +15,11 @@ network:
   distance; it is averaged over the directions and the rounds;
 - reported x1e3 per level ("swd64", "swd32", "swd16") and their mean ("swd").
 
+hole_sliced_wasserstein (HoleRealism for many outputs against one reference) is the same distance
+read from the hole only: paired sets, each image's windows centred in its own hole (the mask
+max-pooled to each level), so it measures how real the texture, layout and colour a fill puts in
+the hole look (`edgefill evaluate`'s hole SWD).
+
 The result depends only on the images and `seed` (positions, subsets and directions come from
 numpy's default_rng(seed)). Lower is better; two samples of the same distribution do not
 give 0 (a finite-sample floor: measure it with real against real of the same counts). Cost:
