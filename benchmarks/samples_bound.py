@@ -21,7 +21,6 @@ training faces (the train hold-out), never on test.npz. No timing: a busy CPU is
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import os
 import sys
@@ -40,34 +39,17 @@ def bound_drop(p0: float, target: float) -> float:
 
 
 def refined_samples(pipe, truth: np.ndarray, masks: np.ndarray, seeds: list[int]) -> dict:
-    """The stages of Pipeline.run_samples up to the placement: the single output (uint8 (N,64,64,3)),
-    the refiner's view disagreement D (N,), and the samples refiner's K outputs before placement
-    (uint8 (N,K,64,64,3)), from the masked faces."""
-    from edgefill.runtime.core import pipeline as pipeline_module
-    from edgefill.runtime.core.starts import sample_starts
+    """Pipeline.run_samples on the masked faces -> the single output (uint8 (N,64,64,3)), the
+    refiner's view disagreement D (N,), and the refined samples before placement (uint8
+    (N,K,64,64,3), start order: SampleSet.unplaced). `pipe` must place by calibration
+    (sample_scale > 0)."""
     from edgefill.runtime.frontends.evaluate import masked_input
 
-    masked = masked_input(truth, masks)
     cfg = pipe.config(start="encoder" if pipe.bundle.has_graph("encoder") else "random")
-    start = pipe.make_start("auto")
-    n, r, z_dim = len(truth), cfg.restarts, pipe.bundle.z_dim
-    z0 = sample_starts(start, pipe.engine, masked, masks, r, seeds, K, cfg.sample_spread).reshape(n, K, r, z_dim)
-    first = pipe.run(masked, masks, cfg, start=start, z0=z0[:, 0].reshape(n * r, z_dim), refine=False)
-    single, views_apart = pipe._refine(first.searched, masks, "refiner", None, disagreement=True)
-    first = dataclasses.replace(first, refined=single, final=single)
-    kept = {}
-    calibrated = pipeline_module.blending.calibrated
-
-    def keep(anchor, samples, m, sizes):  # the samples as refined, before they are placed
-        kept["samples"] = samples
-        return calibrated(anchor, samples, m, sizes)
-
-    pipeline_module.blending.calibrated = keep
-    try:
-        pipe._other_samples(masked, masks, cfg, start, z0[:, 1:], first, True, None, None, views_apart)
-    finally:
-        pipeline_module.blending.calibrated = calibrated
-    return {"single": single, "views_apart": views_apart, "samples": kept["samples"]}
+    sset = pipe.run_samples(masked_input(truth, masks), masks, cfg, samples=K, start=pipe.make_start("auto"),
+                            seeds=seeds)
+    single = sset.batch.final.reshape(len(truth), K, *truth.shape[1:])[:, 0]  # start order: sample 0
+    return {"single": single, "views_apart": sset.views_apart, "samples": sset.unplaced}
 
 
 def frontier(truth, masks, single, samples, unit_sizes, target: float) -> dict:
@@ -113,7 +95,7 @@ def main(argv=None) -> int:
     from edgefill.runtime.imaging.metrics import hole_mean_square, hole_psnr
 
     try:
-        pipe = Pipeline(args.bundle, provider="cpu")
+        pipe = Pipeline(args.bundle, provider="cpu", sample_scale=1.0)  # calibrated placement (any scale > 0)
         if not pipe.has_refiner:
             raise EdgefillError(f"bundle {pipe.bundle.root} has no refiner: its samples are not placed")
         truth = load_faces(args.data, limit=args.limit, progress=False).images

@@ -109,6 +109,23 @@ def test_samples_after_the_first_take_their_own_step_count(inpainter, problems):
         cfg.replace(sample_steps=-1)
 
 
+def test_sample_set_keeps_what_the_placement_started_from(inpainter, problems):
+    """SampleSet.unplaced (the refined samples, start order) and views_apart (D) are what
+    blend.calibrated placed: placing them again at the pipeline's scale gives the final samples
+    exactly; K = 1 has neither."""
+    images, masks = problems
+    p = inpainter.pipeline
+    cfg = p.config(steps=2, restarts=1)
+    sset = p.run_samples(images, masks, cfg, samples=3, seeds=[1, 2, 3])
+    assert sset.unplaced.shape == (3, 3, 64, 64, 3) and sset.views_apart.shape == (3,)
+    single = sset.batch.final.reshape(3, 3, 64, 64, 3)[:, 0]
+    sizes = p.refine_config.sample_scale * np.sqrt(sset.views_apart + 1.0)
+    np.testing.assert_array_equal(calibrated(single, sset.unplaced, masks, sizes),
+                                  sset.batch.final.reshape(3, 3, 64, 64, 3))
+    one = p.run_samples(images, masks, cfg, samples=1, seeds=[1, 2, 3])
+    assert one.unplaced is None and one.views_apart is None
+
+
 def _placement_problem(seed: int, size: int, k: int, rows: slice, cols: slice):
     """Two random anchors (2,size,size,3), their k samples (2,k,size,size,3) and a box hole."""
     rng = np.random.default_rng(seed)

@@ -83,7 +83,12 @@ class SampleSet:
     refined: the same or None; loss: float32 (N,K), ascending per image; z: float32 (N,K,z_dim);
     sample: int64 (N,K), the start each came from (0 = the single output's start; k >= 1 was
     placed by starts.sample_seed_rng(seeds[i], k)); seeds: the per-image seeds; batch: the
-    underlying BatchResult over the N*K problems (image-major, in start order)."""
+    underlying BatchResult over the N*K problems (image-major, in start order). unplaced: the
+    refined samples before they were placed around sample 0 (blend.calibrated or blend.anchored),
+    uint8 (N,K,64,64,3) in START order (index 0: the single output's start), None without a
+    refiner or for K = 1; views_apart: float64 (N,), the refiner's view disagreement D the
+    calibrated placement sized the samples by, None when it did not run (benchmarks/samples_bound.py
+    re-places the samples from these two)."""
 
     searched: np.ndarray
     refined: np.ndarray | None
@@ -93,6 +98,8 @@ class SampleSet:
     sample: np.ndarray
     seeds: list
     batch: BatchResult
+    unplaced: np.ndarray | None = None
+    views_apart: np.ndarray | None = None
 
     @property
     def samples(self) -> int:
@@ -324,8 +331,8 @@ class Pipeline:
         if calibrate:  # the single output exactly as run() refines it, and how unsure the refiner is
             refined, views_apart = self._refine(first.searched, masks, "refiner", None, disagreement=True)
             first = dataclasses.replace(first, refined=refined, final=refined)
-        batch = first if k == 1 else self._other_samples(images, masks, cfg, start, z0[:, 1:], first, refine,
-                                                         time_budget_ms, progress, views_apart)
+        batch, unplaced = (first, None) if k == 1 else self._other_samples(
+            images, masks, cfg, start, z0[:, 1:], first, refine, time_budget_ms, progress, views_apart)
         loss = np.asarray(batch.search.loss, np.float32).reshape(n, k)
         order = np.argsort(loss, axis=1, kind="stable")
 
@@ -338,12 +345,15 @@ class Pipeline:
         refined = None if batch.refined is None else ranked(batch.refined)
         return SampleSet(searched=ranked(batch.searched), refined=refined,
                          final=refined if refined is not None else ranked(batch.final), loss=ranked(loss.reshape(-1)),
-                         z=ranked(batch.search.z), sample=order.astype(np.int64), seeds=seeds, batch=batch)
+                         z=ranked(batch.search.z), sample=order.astype(np.int64), seeds=seeds, batch=batch,
+                         unplaced=unplaced, views_apart=views_apart)
 
     def _other_samples(self, images, masks, cfg: SearchConfig, start: Start, z0: np.ndarray, first: BatchResult,
-                       refine: bool, time_budget_ms, progress, views_apart: np.ndarray | None = None) -> BatchResult:
+                       refine: bool, time_budget_ms, progress,
+                       views_apart: np.ndarray | None = None) -> tuple[BatchResult, np.ndarray | None]:
         """Samples 1..K-1 (z0 (N, K-1, restarts, z_dim)) searched as one batch and joined with
-        sample 0's BatchResult `first` into one image-major BatchResult of N*K problems. views_apart
+        sample 0's BatchResult `first` into one image-major BatchResult of N*K problems, returned
+        with the refined samples before placement (SampleSet.unplaced; None unrefined). views_apart
         (N,): the refiner's view disagreement on sample 0 (_refine), given when the samples are
         placed by blend.calibrated; None: the old placement (run_samples)."""
         n, k = len(images), z0.shape[1] + 1
@@ -352,7 +362,7 @@ class Pipeline:
                         cfg.replace(steps=cfg.steps_of_samples), start=start, z0=z0.reshape(-1, z0.shape[-1]),
                         refine=False, time_budget_ms=left, progress=progress)
         searched = _join(first.searched, rest.searched, k)
-        refined = None
+        refined = kept = None
         if refine and self.has_refiner:
             graph = self.samples_refiner(k)
             if graph == "refiner":
@@ -372,7 +382,7 @@ class Pipeline:
                               steps_run=a.steps_run, seconds=a.seconds + b.seconds, backend=a.backend,
                               extra={**a.extra, "sample_steps_run": b.steps_run})
         return BatchResult(searched=searched, refined=refined, final=refined if refined is not None else searched,
-                           search=search, config=cfg, blend=cfg.blend, start=first.start)
+                           search=search, config=cfg, blend=cfg.blend, start=first.start), kept
 
 
 def _join(first: np.ndarray, rest: np.ndarray, k: int) -> np.ndarray:
