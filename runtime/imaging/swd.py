@@ -90,13 +90,19 @@ def _descriptors(level: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarra
     return desc.reshape(c * PATCH * PATCH, -1)
 
 
+def _directions(rng: np.random.Generator, projections: int, dim: int) -> np.ndarray:
+    """`projections` random unit directions in `dim` dimensions: float32 (projections, dim)."""
+    dirs = rng.standard_normal((projections, dim)).astype(np.float32)
+    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+    return dirs
+
+
 def _sliced_distance(a: np.ndarray, b: np.ndarray, projections: int, repeats: int,
                      rng: np.random.Generator) -> float:
     """a, b (D, M) descriptor columns -> mean over repeats and directions of the sliced W1."""
     dists = []
     for _ in range(repeats):
-        dirs = rng.standard_normal((projections, a.shape[0])).astype(np.float32)
-        dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+        dirs = _directions(rng, projections, a.shape[0])
         pa = dirs @ a  # (projections, M): contiguous rows sort fastest
         pb = dirs @ b
         pa.sort(axis=1)
@@ -184,8 +190,7 @@ class HoleRealism:
             db = _descriptors(lb, ys, xs)
             rounds = []
             for _ in range(repeats):
-                dirs = rng.standard_normal((projections, db.shape[0])).astype(np.float32)
-                dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+                dirs = _directions(rng, projections, db.shape[0])
                 pb = dirs @ db
                 pb.sort(axis=1)
                 rounds.append((dirs, pb))
@@ -225,10 +230,7 @@ def hole_sliced_wasserstein(outputs: np.ndarray, reference: np.ndarray, masks: n
     colour scores near the floor that real faces of other people in the same holes give (a
     finite-sample floor: measure it with reference[perm] against reference); a blurred fill scores
     high at the fine level (swd64). Returns {"swd64", "swd32", "swd16", "swd"}, or NaN for every key
-    when no image has a hole. Scoring several outputs against one reference: HoleRealism."""
-    a = _check(outputs, "the outputs")
-    if a.shape != np.shape(reference) or np.shape(masks) != a.shape[:3]:
-        raise EdgefillError(f"hole SWD expects paired outputs, reference (N,H,W,3) and masks (N,H,W); got "
-                            f"{a.shape}, {np.shape(reference)}, {np.shape(masks)}")
+    when no image has a hole. Scoring several outputs against one reference: HoleRealism (which
+    checks the inputs)."""
     return HoleRealism(reference, masks, descriptors=descriptors, projections=projections, repeats=repeats,
-                       seed=seed).score(a)
+                       seed=seed).score(outputs)
