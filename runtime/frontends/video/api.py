@@ -243,9 +243,7 @@ class VideoInpainter:
         (the steps, the final image, the blend), refine."""
         t_start = time.perf_counter()
         if self.fill == "telea":
-            if region.restarted:
-                self.temporal.reset()
-            (result64,), stages = self._telea_fill(image64[None], mask64[None], [self.temporal])
+            (result64,), stages = self._telea_fill(image64[None], mask64[None], [self.temporal], [region.restarted])
             info.update(start="telea", stages={"align": t_start - t1, **stages})
             return result64
         start = self.temporal.start(region.restarted)
@@ -267,12 +265,15 @@ class VideoInpainter:
                             "refine": t_end - t_refine})
         return result64
 
-    def _telea_fill(self, images64: np.ndarray, masks64: np.ndarray,
-                    states: list[TemporalState]) -> tuple[list[np.ndarray], dict]:
+    def _telea_fill(self, images64: np.ndarray, masks64: np.ndarray, states: list[TemporalState],
+                    restarted: list[bool]) -> tuple[list[np.ndarray], dict]:
         """fill="telea": N 64x64 problems (uint8 (N,64,64,3) RGB, masks (N,64,64)) filled by OpenCV
-        Telea, then the same refiner (one batch) and each face's temporal smoothing -> N results
-        uint8 (64,64,3) and the stage times {"fill", "refine"} in seconds. No search: the states'
-        z stay as they were."""
+        Telea, then the same refiner (one batch) and each face's temporal smoothing (reset where its
+        track restarted) -> N results uint8 (64,64,3) and the stage times {"fill", "refine"} in
+        seconds. No search: the states' z stay as they were."""
+        for state, new_track in zip(states, restarted):
+            if new_track:
+                state.reset()
         t = time.perf_counter()
         final = np.stack([align.telea64(im, m) for im, m in zip(images64, masks64)])
         t_refine = time.perf_counter()
@@ -381,40 +382,31 @@ class VideoInpainter:
         images = np.stack([p[3] for p in problems])
         masks64 = np.stack([p[1] for p in problems])
         if self.fill == "telea":
-            for st, (r, *_) in zip(states, problems):
-                if r.restarted:
-                    st.reset()
-            results, stages = self._telea_fill(images, masks64, states)
-            t_paste = time.perf_counter()
-            for result64, (r, mask64, hole, _) in zip(results, problems):
-                out = align.paste_aligned(out, result64, hole, r.transform)
-            info.update(start="telea", starts=["telea"] * len(problems),
-                        stages={"align": t_start - t1 - fallback_s, **stages,
-                                **({"fallback": fallback_s} if fallbacks else {})})
-            self._done(info, t_paste, t1)
-            return out, info
-        starts = [st.start(r.restarted) for st, (r, *_) in zip(states, problems)]
-        z0 = np.concatenate([self.pipeline.start(images[i:i + 1], masks64[i:i + 1], self.config, starts[i], [self.seed])
-                             for i in range(len(problems))])
-        t_search = time.perf_counter()
-        budget = None
-        if self.budget is not None:
-            budget = max(1.0, self.budget - (t_search - t0) * 1000.0)
-        batch = self.pipeline.run(images, masks64, self.config, z0=z0, time_budget_ms=budget, refine=False,
-                                  progress=progress)
-        t_refine = time.perf_counter()
-        final = batch.final
-        if self.refine and self.pipeline.has_refiner:
-            final = self.pipeline.refine(batch.searched, masks64, flip_average=self.flip_average)
+            results, stages = self._telea_fill(images, masks64, states, [r.restarted for r, *_ in problems])
+            info.update(start="telea", starts=["telea"] * len(problems))
+        else:
+            starts = [st.start(r.restarted) for st, (r, *_) in zip(states, problems)]
+            z0 = np.concatenate([self.pipeline.start(images[i:i + 1], masks64[i:i + 1], self.config, starts[i],
+                                                     [self.seed]) for i in range(len(problems))])
+            t_search = time.perf_counter()
+            budget = None
+            if self.budget is not None:
+                budget = max(1.0, self.budget - (t_search - t0) * 1000.0)
+            batch = self.pipeline.run(images, masks64, self.config, z0=z0, time_budget_ms=budget, refine=False,
+                                      progress=progress)
+            t_refine = time.perf_counter()
+            final = batch.final
+            if self.refine and self.pipeline.has_refiner:
+                final = self.pipeline.refine(batch.searched, masks64, flip_average=self.flip_average)
+            results = [st.update(batch.search.z[i], final[i], masks64[i]) for i, st in enumerate(states)]
+            stages = {"start": t_search - t_start, "search": t_refine - t_search,
+                      "refine": time.perf_counter() - t_refine}
+            info.update(steps_run=int(batch.search.steps_run), loss=float(batch.search.loss[0]),
+                        start=starts[0].name, starts=[s.name for s in starts])
         t_paste = time.perf_counter()
-        for i, (st, (r, mask64, hole, _)) in enumerate(zip(states, problems)):
-            result64 = st.update(batch.search.z[i], final[i], mask64)
+        for result64, (r, _, hole, _) in zip(results, problems):
             out = align.paste_aligned(out, result64, hole, r.transform)
-        info.update(steps_run=int(batch.search.steps_run), loss=float(batch.search.loss[0]), start=starts[0].name,
-                    starts=[s.name for s in starts],
-                    stages={"align": t_start - t1 - fallback_s, "start": t_search - t_start,
-                            "search": t_refine - t_search, "refine": t_paste - t_refine,
-                            **({"fallback": fallback_s} if fallbacks else {})})
+        info["stages"] = {"align": t_start - t1 - fallback_s, **stages, **({"fallback": fallback_s} if fallbacks else {})}
         self._done(info, t_paste, t1)
         return out, info
 
