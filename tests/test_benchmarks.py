@@ -9,6 +9,16 @@ import sys
 from conftest import REPO
 
 
+def load_bench(name: str):
+    """benchmarks/NAME.py imported as a module (benchmarks/ is not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def run_bench(script: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(REPO / "benchmarks" / script), *args], capture_output=True, text=True,
                           timeout=300)
@@ -101,11 +111,7 @@ def test_samples_bound_runs_and_its_bound_is_the_formula(tiny_bundle, sample_fac
 
     import numpy as np
 
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    try:
-        from samples_bound import bound_drop
-    finally:
-        sys.path.pop(0)
+    bound_drop = load_bench("samples_bound").bound_drop
     v = 10 ** ((22.83 - 25.0 - 0.6 * 10 * math.log10(8 / 3)) / 10)
     assert bound_drop(22.83, 25.0) == 0.8 * 10 * math.log10(1 + v)
     assert 1.0 < bound_drop(22.83, 25.0) < 1.02 and bound_drop(22.0, 25.0) < bound_drop(23.0, 25.0)
@@ -159,14 +165,10 @@ def test_video_people_runs_through_the_video_front_end(tiny_bundle, sample_faces
 
 def test_compose_person_clip_is_a_real_video(sample_faces, tmp_path):
     """The composed clip decodes through OpenCV to the frames asked for, the face where its box says."""
-    import importlib.util
-
     import cv2
     import numpy as np
 
-    spec = importlib.util.spec_from_file_location("video_people", REPO / "benchmarks" / "video_people.py")
-    vp = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(vp)
+    vp = load_bench("video_people")
     clip = str(tmp_path / "p.mkv")
     boxes = vp.compose_person_clip(sample_faces[0], clip, 5, seed=3)
     cap = cv2.VideoCapture(clip)
