@@ -489,6 +489,70 @@ def test_the_guard_in_flight_bound_refuses_before_triton(triton_available, tiny_
         stack.stop()
 
 
+def test_stop_drains_at_the_guard_before_triton_gets_sigterm(tmp_path):
+    """The stop order, without Triton's timing: a stand-in upstream holds every request until it
+    is released. stop() must refuse new work at once (503 'stopping'), let the admitted requests
+    finish against a live upstream, and only then stop the server, with none left in flight. (CI
+    once saw a 503 where SIGTERM reached Triton before an admitted request did.)"""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from edgefill.runtime.frontends.serve.guard import GuardLimits, GuardServer
+    from edgefill.runtime.frontends.serve.supervisor import ServingStack
+
+    release, arrived = threading.Event(), []
+
+    class Held(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            arrived.append(1)
+            release.wait(60)
+            body = b'{"outputs": []}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    upstream = ThreadingHTTPServer(("127.0.0.1", 0), Held)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+
+    class StandIn:  # what ServingStack.stop needs of a TritonServer
+        process, exit_timeout, inflight_at_stop = object(), 30, None
+
+        def stop(self):
+            self.inflight_at_stop = stack.state.inflight
+            return 0
+
+    http, = free_ports(1)
+    stack = ServingStack(tmp_path, http_port=http, limits=GuardLimits.for_pixels(4096 * 4096))
+    stack.triton = StandIn()
+    stack.guard = GuardServer("127.0.0.1", http, upstream.server_address[1], stack.limits, stack.state)
+    stack.guard.serve_in_thread()
+    stack.state.serving = True
+    body = serve_load.good_json(faces(1)[0], 0, 5)
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            admitted = [pool.submit(serve_load.post, stack.url, body) for _ in range(3)]
+            wait_until(lambda: len(arrived) == 3, 30, "three requests at the upstream")
+            stopping = pool.submit(stack.stop)
+            wait_until(lambda: not stack.state.serving, 30, "the guard refusing new work")
+            late = serve_load.post(stack.url, body)
+            assert late[0] == 503 and "stopping" in late[1], late
+            assert stack.triton.inflight_at_stop is None  # not stopped while requests are in flight
+            release.set()
+            assert stopping.result(60) == 0
+            assert [f.result()[0] for f in admitted] == [200] * 3
+        assert stack.triton.inflight_at_stop == 0
+    finally:
+        release.set()
+        if stack.guard is not None:
+            stack._close_guard()
+        upstream.shutdown()
+        upstream.server_close()
+
+
 def test_sigterm_under_load_drains_and_leaves_nothing(triton_available, tiny_bundle, tmp_path):
     from edgefill.runtime.frontends.serve.launcher import SHM_DIR
 

@@ -91,14 +91,35 @@ class GuardState:
         with self.lock:
             setattr(self, name, getattr(self, name) + by)
 
-    def admit(self, limit: int) -> bool:
-        """Take an in-flight slot (True), or count the request as shed (False) at the bound."""
+    def admit(self, limit: int) -> str | None:
+        """Take an in-flight slot (None), or say why not: "unavailable" while not serving (checked
+        under the lock, so a stop that saw no request in flight never has one slip past it), "shed"
+        at the bound. Either refusal is counted."""
         with self.lock:
+            if not self.serving:
+                self.unavailable += 1
+                return "unavailable"
             if limit and self.inflight >= limit:
                 self.shed += 1
-                return False
+                return "shed"
             self.inflight += 1
-            return True
+            return None
+
+    def stop_serving(self, reason: str) -> None:
+        """Refuse new work from now on (ready and infer answer 503 with `reason`)."""
+        with self.lock:
+            self.serving, self.reason = False, reason
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait up to `timeout` s until no admitted infer request is left; True when none is."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.lock:
+                if self.inflight == 0:
+                    return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
 
     def snapshot(self) -> dict:
         with self.lock:
@@ -272,7 +293,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._forward(body, False)
             return
         limit = self.server.limits.max_inflight
-        if not state.admit(limit):
+        refused = state.admit(limit)
+        if refused == "unavailable":
+            self._error(503, state.reason)
+            return
+        if refused == "shed":
             self._error(503, f"the server is at its bound of {limit} requests in flight; retry")
             return
         try:
@@ -295,7 +320,7 @@ class _Handler(BaseHTTPRequestHandler):
                 break
             except (OSError, http.client.HTTPException):
                 self.server.drop_upstream()
-                if attempt == 1 or not state.serving:
+                if attempt == 1:  # (a stop drains admitted requests first: Triton is still up for the retry)
                     state.count("unavailable")
                     self._error(503, state.reason if not state.serving else "the model server did not answer; retry")
                     return

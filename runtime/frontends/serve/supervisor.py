@@ -3,8 +3,9 @@
     ServingStack(repository, host, http_port, grpc_port, metrics_port, limits, ...)
         .start()   tritonserver on a private loopback HTTP port (gRPC and metrics on the public
                    ones), the guard (guard.py) on the public HTTP port, and a watch thread
-        .stop()    the guard refuses new work, Triton drains the requests in flight (SIGTERM,
-                   exit_timeout), then everything is reaped: no process, shm or temp folder left
+        .stop()    the guard refuses new work and waits for the HTTP requests it admitted, then
+                   Triton drains what is left (SIGTERM, exit_timeout), then everything is reaped:
+                   no process, shm or temp folder left
 
 What the watch thread does, every `probe_every` seconds:
   - tritonserver exited (killed, crashed, out of memory) -> restart it;
@@ -158,7 +159,7 @@ class ServingStack:
                     self._do_restart(why)
             except CrashLoop as exc:
                 self.failure = str(exc)
-                self.state.serving, self.state.reason = False, "the model server could not be restarted"
+                self.state.stop_serving("the model server could not be restarted")
                 self.log(f"supervisor: giving up: {exc}")
                 return
             except EdgefillError as exc:  # this start failed (killed while starting...): the next tick retries
@@ -172,7 +173,7 @@ class ServingStack:
             raise CrashLoop(f"{len(self._recent)} restarts within a minute, the last because {why}")
         self._recent.append(now)
         t0 = time.perf_counter()
-        self.state.serving, self.state.reason = False, "the model server is restarting; retry in a few seconds"
+        self.state.stop_serving("the model server is restarting; retry in a few seconds")
         self.log(f"supervisor: {why}; restarting tritonserver")
         self.triton.stop(drain=False)  # the old server's requests are lost anyway: do not wait for them
         self.triton.start()
@@ -185,10 +186,18 @@ class ServingStack:
         self.log(f"supervisor: serving again after {seconds:.1f} s (restart {self.state.restarts})")
 
     def stop(self) -> int | None:
-        """Drain and stop everything; returns tritonserver's exit code."""
+        """Drain and stop everything; returns tritonserver's exit code.
+
+        The guard is the front door, so it drains first: new requests get 503 at once, and the
+        HTTP requests it already admitted are answered by a Triton that is still up (at most
+        exit_timeout s). Only then does Triton get SIGTERM, which drains what is left (gRPC
+        clients talk to it directly) for up to exit_timeout s more. Sending SIGTERM first would
+        lose an admitted request still on its way through Triton's HTTP front to the queue."""
         self._stopping.set()
         with self._lifecycle:
-            self.state.serving, self.state.reason = False, "the server is stopping"
+            self.state.stop_serving("the server is stopping")
+            if self.triton.process is not None and not self.state.wait_idle(self.triton.exit_timeout):
+                self.log(f"supervisor: requests still in flight after {self.triton.exit_timeout} s; stopping tritonserver")
             code = self.triton.stop()
         self._stopped.set()
         if self._watch is not None:
