@@ -11,7 +11,8 @@ own backends). The bundled one needs, and gets here:
     editable installs rely on) on PYTHONPATH through a sitecustomize, so model.py imports edgefill.
 Lifecycle: TritonServer starts the process in its own process group, waits for
 /v2/health/ready, and stop() sends SIGTERM, which makes Triton refuse new requests and finish the
-ones in flight (up to exit_timeout seconds), then reaps it (SIGKILL to the group only after that),
+ones in flight (up to exit_timeout seconds; ServingStack drains its guard before this), then reaps
+it (SIGKILL to the group only after that),
 removes the Python backend's shared-memory regions it left in /dev/shm (those its own processes
 mapped: another server's on the same machine are never touched), and deletes the temp folder. Nothing outlives stop(): no process, no shared memory, no folder.
 """
