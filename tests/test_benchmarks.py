@@ -130,6 +130,39 @@ def test_samples_bound_runs_and_its_bound_is_the_formula(tiny_bundle, sample_fac
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
 
 
+def test_samples_bound_directions_sampler(tiny_bundle, sample_faces, tmp_path):
+    """samples_bound --directions-from: the two error directions are orthonormal; the directional
+    samples are the single output outside the hole and +- size along each direction inside it;
+    the report gets a `directions` row; a hole that differs per face is one clear line."""
+    import numpy as np
+
+    bench = load_bench("samples_bound")
+    from edgefill.runtime.core.pipeline import Pipeline
+    from edgefill.runtime.frontends.evaluate import mask_batch
+
+    faces = sample_faces[:6]
+    masks = mask_batch("center", np.arange(6), 0)
+    d = bench.error_directions(Pipeline(str(tiny_bundle), provider="cpu"), faces, masks)
+    assert d.shape == (2, int((masks[0] >= 128).sum()) * 3) and np.allclose(d @ d.T, np.eye(2), atol=1e-9)
+    single = np.full_like(faces, 128)
+    placed = bench.directional(single, masks, d, np.array([3.0] * 6))
+    hole = masks[0] >= 128
+    assert placed.shape == (6, 5, 64, 64, 3) and (placed[:, 0] == single).all() and (placed[:, :, ~hole] == 128).all()
+    diff = placed[:, 1:, hole].astype(np.float64) - 128  # (6, 4, hole pixels, 3)
+    assert np.allclose(np.sqrt((diff ** 2).mean(axis=(2, 3))), 3.0, atol=0.05)  # RMS size, rounding aside
+    assert np.abs(diff[:, 0] + diff[:, 1]).max() <= 1 and np.abs(diff[:, 2] + diff[:, 3]).max() <= 1  # +- pairs
+    faces_npz, out = tmp_path / "faces.npz", tmp_path / "b.json"
+    np.savez(faces_npz, images=faces)
+    proc = run_bench("samples_bound.py", str(tiny_bundle), "--data", str(faces_npz), "--limit", "6",
+                     "--directions-from", str(faces_npz), "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    row = json.loads(out.read_text())["directions"]
+    assert row["best_of_5"] >= row["mean_of_5"] and row["fitted_on"]["faces"] == 6
+    proc = run_bench("samples_bound.py", str(tiny_bundle), "--data", str(faces_npz), "--mask", "random",
+                     "--directions-from", str(faces_npz))
+    assert proc.returncode == 2 and "one hole shape" in proc.stderr and proc.stderr.count("\n") == 1
+
+
 def test_video_people_runs_through_the_video_front_end(tiny_bundle, sample_faces, tmp_path):
     """benchmarks/video_people.py: a clip per person written and read back through real OpenCV IO,
     every bundle through run_video with --evaluate; a bundle against itself changes nothing; the
