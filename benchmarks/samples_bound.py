@@ -45,6 +45,11 @@ def bound_drop(p0: float, target: float) -> float:
     return 0.8 * 10 * math.log10(1 + v)
 
 
+def _search_config(pipe):
+    """The bundle's defaults for its own start (the encoder when it has one)."""
+    return pipe.config(start="encoder" if pipe.bundle.has_graph("encoder") else "random")
+
+
 def refined_samples(pipe, truth: np.ndarray, masks: np.ndarray, seeds: list[int]) -> dict:
     """Pipeline.run_samples on the masked faces -> the single output (uint8 (N,64,64,3)), the
     refiner's view disagreement D (N,), and the refined samples before placement (uint8
@@ -52,7 +57,7 @@ def refined_samples(pipe, truth: np.ndarray, masks: np.ndarray, seeds: list[int]
     (sample_scale > 0)."""
     from edgefill.runtime.frontends.evaluate import masked_input
 
-    cfg = pipe.config(start="encoder" if pipe.bundle.has_graph("encoder") else "random")
+    cfg = _search_config(pipe)
     sset = pipe.run_samples(masked_input(truth, masks), masks, cfg, samples=K, start=pipe.make_start("auto"),
                             seeds=seeds)
     single = sset.batch.final.reshape(len(truth), K, *truth.shape[1:])[:, 0]  # start order: sample 0
@@ -69,7 +74,7 @@ def error_directions(pipe, faces: np.ndarray, masks: np.ndarray, count: int = 2)
     hole = masks[0] >= 128
     if not all(np.array_equal(m >= 128, hole) for m in masks):
         raise EdgefillError("--directions-from needs one hole shape for every face (e.g. --mask center)")
-    cfg = pipe.config(start="encoder" if pipe.bundle.has_graph("encoder") else "random")
+    cfg = _search_config(pipe)
     errors = []
     for i in range(0, len(faces), 500):  # batches: the search's memory stays small
         f, m = faces[i:i + 500], masks[i:i + 500]
@@ -87,10 +92,8 @@ def directional(single: np.ndarray, masks: np.ndarray, directions: np.ndarray, s
     unit = directions[:2] * np.sqrt(directions.shape[1])  # RMS 1 level over the hole
     steps = np.stack([unit[0], -unit[0], unit[1], -unit[1]])  # (4, P)
     out = np.repeat(single[:, None].astype(np.float64), K, axis=1)
-    moved = out[:, 1:][:, :, hole].reshape(len(single), 4, -1) + sizes[:, None, None] * steps[None]
-    view = out[:, 1:]
-    view[:, :, hole] = moved.reshape(len(single), 4, -1, 3)
-    out[:, 1:] = view
+    moved = out[:, 1:, hole].reshape(len(single), 4, -1) + sizes[:, None, None] * steps[None]
+    out[:, 1:, hole] = moved.reshape(len(single), 4, -1, 3)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
@@ -147,32 +150,28 @@ def main(argv=None) -> int:
             raise EdgefillError(f"bundle {pipe.bundle.root} has no refiner: its samples are not placed")
         truth = load_faces(args.data, limit=args.limit, progress=False).images
         masks = mask_batch(args.mask, np.arange(len(truth)), 0)
+        directions = None
+        if args.directions_from:
+            train = load_faces(args.directions_from, limit=args.directions_faces, progress=False).images
+            directions = error_directions(pipe, train, mask_batch(args.mask, np.arange(len(train)), 1))
     except EdgefillError as exc:
         print(f"samples_bound: error: {exc}", file=sys.stderr)
         return 2
-    directions = None
-    if args.directions_from:
-        try:
-            train = load_faces(args.directions_from, limit=args.directions_faces, progress=False).images
-            directions = error_directions(pipe, train, mask_batch(args.mask, np.arange(len(train)), 1))
-        except EdgefillError as exc:
-            print(f"samples_bound: error: {exc}", file=sys.stderr)
-            return 2
     got = refined_samples(pipe, truth, masks, list(range(len(truth))))
     p0 = float(np.nanmean(hole_psnr(got["single"], truth, masks)))
     error = hole_mean_square(got["single"].astype(np.float64) - truth, masks)
+    shipped_sizes = np.sqrt(got["views_apart"] + 1.0)  # as the bundle sizes them, up to its scale
     report = {"bundle": str(pipe.bundle.root), "data": str(args.data), "faces": len(truth), "mask": args.mask,
               "target_pairwise_db": args.target, "single_hole_psnr": p0,
               "bound_mean_of_5": -bound_drop(p0, args.target),
               "shipped": frontier(truth, masks, got["single"], lambda scale: blend.calibrated(
-                  got["single"], got["samples"], masks, scale * np.sqrt(got["views_apart"] + 1.0)), args.target),
+                  got["single"], got["samples"], masks, scale * shipped_sizes), args.target),
               "oracle": frontier(truth, masks, got["single"], lambda scale: blend.calibrated(
                   got["single"], got["samples"], masks, scale * np.sqrt(error)), args.target)}
     names = ["shipped", "oracle"]
     if directions is not None:
-        sizes = np.sqrt(got["views_apart"] + 1.0)
         report["directions"] = frontier(truth, masks, got["single"],
-                                        lambda scale: directional(got["single"], masks, directions, scale * sizes),
+                                        lambda scale: directional(got["single"], masks, directions, scale * shipped_sizes),
                                         args.target)
         report["directions"]["fitted_on"] = {"data": args.directions_from, "faces": len(train)}
         names.append("directions")

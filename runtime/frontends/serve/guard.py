@@ -285,7 +285,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._drain()
             return
         is_ready = path == "/v2/health/ready" or path.endswith("/ready")
-        if not state.serving and (is_infer or is_ready):
+        if not state.serving and is_ready:  # (an infer request learns it from admit, under the lock)
             state.count("unavailable")
             self._error(503, state.reason)
             return
