@@ -23,11 +23,14 @@ BUNDLE_KEYS = {"path", "toolkit_version", "models", "precision", "search", "trai
 SAMPLE_GROUPS = {"best_of_k": ["hole_psnr", "hole_psnr_ci", "ssim", "ssim_ci"],
                  "mean_of_k": ["hole_psnr", "hole_psnr_ci", "ssim", "ssim_ci"]}
 DIVERSITY_KEYS = ["pairwise_hole_psnr", "pairwise_hole_psnr_ci", "hole_std", "hole_std_ci"]
+PAIRED_KEYS = ["mask", "method", "n", "hole_psnr_diff", "hole_psnr_diff_ci", "ssim_diff", "ssim_diff_ci",
+               "product_better"]
 
 
 def check_report(report: dict, masks, methods, n: int, samples: int = 1) -> None:
-    assert list(report) == ["results", "bundle", "settings"] if samples == 1 else \
-        ["results", "samples", "bundle", "settings"]
+    paired = "lsgan+refiner" in methods and len(methods) > 1
+    assert list(report) == ["results"] + ["paired"] * paired + ["samples"] * (samples > 1) + ["bundle", "settings"] \
+        + ["baseline_bundle"] * ("telea+baseline" in methods)
     assert [(r["mask"], r["method"]) for r in report["results"]] == [(k, m) for k in masks for m in methods]
     for r in report["results"]:
         assert list(r) == RESULT_KEYS
@@ -43,6 +46,25 @@ def check_report(report: dict, masks, methods, n: int, samples: int = 1) -> None
     assert len(s["data_sha256"]) == 64 and s["samples"] == samples
     if samples > 1:
         check_samples(report["samples"], masks, n, samples)
+    if paired:
+        check_paired(report, masks, methods, n)
+
+
+def check_paired(report: dict, masks, methods, n: int) -> None:
+    """The "paired" section: the product minus every other method, per mask kind, equal to the
+    difference of the two rows' means (every image has a hole), each mean inside its interval."""
+    others = [m for m in methods if m != "lsgan+refiner"]
+    assert [(r["mask"], r["method"]) for r in report["paired"]] == [(k, m) for k in masks for m in others]
+    rows = {(r["mask"], r["method"]): r for r in report["results"]}
+    for r in report["paired"]:
+        assert list(r) == PAIRED_KEYS and r["n"] == n
+        product, other = rows[(r["mask"], "lsgan+refiner")], rows[(r["mask"], r["method"])]
+        assert r["hole_psnr_diff"] == pytest.approx(product["hole_psnr"] - other["hole_psnr"], abs=1e-9)
+        assert r["ssim_diff"] == pytest.approx(product["ssim"] - other["ssim"], abs=1e-9)
+        for name in ("hole_psnr_diff", "ssim_diff"):
+            lo, hi = r[f"{name}_ci"]
+            assert lo <= r[name] <= hi, (name, r)
+        assert 0.0 <= r["product_better"] <= 1.0
 
 
 def check_samples(rows: list, masks, n: int, k: int) -> None:
@@ -126,7 +148,7 @@ def test_one_search_per_batch_and_derived_methods(sample_faces):
     fake = FakeInpainter()
     cfg = E.EvaluateConfig(masks=("center", "random-box"), limit=7, batch_size=3, steps=4, seed=5)
     ev = E.evaluate(sample_faces, cfg, fake, data_info={"data_sha256": "0" * 64}, progress=False)
-    check_report(ev.report, cfg.masks, E.METHODS, 7)
+    check_report(ev.report, cfg.masks, E.DEFAULT_METHODS, 7)
     # 2 mask types x 3 batches (3+3+1 images), one search each, with the overridden steps
     assert [c[0] for c in fake.calls] == [3, 3, 1, 3, 3, 1]
     assert all(c[1].steps == 4 and c[1].restarts == 2 for c in fake.calls)
@@ -148,9 +170,9 @@ def test_one_search_per_batch_and_derived_methods(sample_faces):
     assert ev.report["settings"]["init"] == "auto" and ev.report["settings"]["start"] == "random"
     grid = E.grid_image(ev)
     # one 64x64 tile per column (input, every method, truth) at scale 2, one row per grid face, not blank
-    assert grid.ndim == 3 and grid.shape[1] >= (2 + len(E.METHODS)) * 128
+    assert grid.ndim == 3 and grid.shape[1] >= (2 + len(E.DEFAULT_METHODS)) * 128
     assert grid.shape[0] >= len(ev.grid_rows) * cfg.grid_rows * 128 and grid.std() > 0
-    assert set(ev.grid_rows["center"]) == {"input", "truth", *E.METHODS}
+    assert set(ev.grid_rows["center"]) == {"input", "truth", *E.DEFAULT_METHODS}
     assert len(ev.grid_rows["center"]["input"]) == cfg.grid_rows
 
 
@@ -160,7 +182,7 @@ def test_refiner_method_refines_what_the_product_blends(sample_faces, blend):
     fake = FakeInpainter()
     masks = E.mask_batch("center", np.arange(4), 0)
     cfg = SearchConfig(steps=2, restarts=1, blend=blend)
-    out = E.run_methods(sample_faces[:4], masks, E.METHODS, fake, cfg, np.arange(4), start=fake.make_start())
+    out = E.run_methods(sample_faces[:4], masks, E.DEFAULT_METHODS, fake, cfg, np.arange(4), start=fake.make_start())
     blended = out["lsgan+poisson" if blend == "poisson" else "lsgan"]
     np.testing.assert_array_equal(out["lsgan+refiner"], fake.refine(blended, masks))
 
@@ -176,6 +198,36 @@ def test_refined_baselines_refine_the_opencv_fill_without_a_search(sample_faces)
     np.testing.assert_array_equal(out["ns+refiner"], fake.refine(E.opencv_inpaint(masked, masks, "ns"), masks))
     cfg = E.EvaluateConfig(methods=("ns+refiner",))
     assert cfg.needs_bundle and not cfg.needs_search
+
+
+class ShiftRefiner(FakeInpainter):
+    """A baseline bundle's stand-in whose 'refiner' shifts the hole by +20 instead of +10."""
+
+    def refine(self, blended, masks):
+        return super().refine(super().refine(blended, masks), masks)
+
+
+def test_the_baseline_row_is_the_baseline_bundles_refiner_on_teleas_fill(sample_faces):
+    """telea+baseline: the second bundle's refiner on the same Telea fill telea+refiner gets, no
+    search; evaluate() refuses the row without that bundle."""
+    fake, baseline = FakeInpainter(), ShiftRefiner()
+    masks = E.mask_batch("center", np.arange(4), 0)
+    out = E.run_methods(sample_faces[:4], masks, ("telea", "telea+refiner", "telea+baseline"), fake, None,
+                        np.arange(4), baseline=baseline)
+    np.testing.assert_array_equal(out["telea+baseline"], baseline.refine(out["telea"], masks))
+    assert not np.array_equal(out["telea+baseline"], out["telea+refiner"]) and fake.calls == []
+    cfg = E.EvaluateConfig(masks=("center",), methods=("telea+baseline", "lsgan+refiner"), limit=5, steps=2)
+    ev = E.evaluate(sample_faces, cfg, FakeInpainter(), data_info={"data_sha256": "0" * 64}, progress=False,
+                    baseline=baseline)
+    check_report(ev.report, cfg.masks, cfg.methods, 5)
+    # the paired difference is the per-image difference, so it needs no interval overlap to decide
+    per = ev.per_image["center"]
+    d = per["lsgan+refiner"]["hole_psnr"] - per["telea+baseline"]["hole_psnr"]
+    (row,) = ev.report["paired"]
+    assert row["product_better"] == float(np.mean(d > 0)) and row["hole_psnr_diff"] == pytest.approx(d.mean())
+    assert "| center | telea+baseline | 5 |" in E.markdown_table(ev.report)
+    with pytest.raises(EdgefillError, match="needs a baseline bundle"):
+        E.evaluate(sample_faces, cfg, FakeInpainter(), progress=False)
 
 
 def test_sample_diversity_metrics():
@@ -207,7 +259,7 @@ def test_samples_keep_the_single_output_and_do_not_depend_on_batch_size(tiny_bun
         return E.evaluate(sample_faces, cfg, inpainter, data_info={"data_sha256": "0" * 64}, progress=False)
 
     single, k3, k3_small = run(1, 5), run(3, 5), run(3, 2)
-    check_report(k3.report, ["center"], E.METHODS, 5, samples=3)
+    check_report(k3.report, ["center"], E.DEFAULT_METHODS, 5, samples=3)
     assert k3.report["results"] == single.report["results"]
     assert k3_small.report["results"] == k3.report["results"]
     assert k3_small.report["samples"] == k3.report["samples"]
@@ -230,10 +282,15 @@ def test_masks_depend_only_on_seed_kind_and_index():
 
 
 def test_method_selection():
-    assert E.select_methods(None, True) == E.METHODS
+    assert E.select_methods(None, True) == E.DEFAULT_METHODS
+    assert E.select_methods(None, True, baseline_bundle=True) == E.METHODS
     assert E.select_methods(None, False) == E.REFINED_BASELINES + E.LSGAN_METHODS
     assert E.select_methods("lsgan+refiner,ns+refiner,ns", True) == ("ns", "ns+refiner", "lsgan+refiner")
-    assert E.METHODS == ("telea", "ns", "telea+refiner", "ns+refiner", "lsgan", "lsgan+poisson", "lsgan+refiner")
+    assert E.METHODS == ("telea", "ns", "telea+refiner", "ns+refiner", "telea+baseline", "lsgan", "lsgan+poisson",
+                         "lsgan+refiner")
+    assert E.DEFAULT_METHODS == tuple(m for m in E.METHODS if m != "telea+baseline")
+    with pytest.raises(EdgefillError, match="needs --baseline-bundle"):
+        E.select_methods("telea+baseline,lsgan+refiner", True)
     assert E.select_methods("ns, telea", True) == ("telea", "ns")
     with pytest.raises(EdgefillError):
         E.select_methods("telea,ns", False)
@@ -270,7 +327,7 @@ def test_evaluate_tiny_bundle_end_to_end_and_rerun(tiny_bundle, tmp_path):
                  "--grid", str(tmp_path / "a.png"))
     assert p1.returncode == 0, p1.stderr
     a = json.loads((tmp_path / "a.json").read_text())
-    check_report(a, ["center", "half"], list(E.METHODS), 4)
+    check_report(a, ["center", "half"], list(E.DEFAULT_METHODS), 4)
     assert set(a["bundle"]) == BUNDLE_KEYS and a["bundle"]["models"]["generator"]["width"] == 8
     assert a["settings"]["steps"] == 3 and a["settings"]["restarts"] == 2 and a["settings"]["prior"] in ("lsgan", "log")
     assert (tmp_path / "a.md").read_text() == p1.stdout
@@ -292,6 +349,37 @@ def test_evaluate_tiny_bundle_end_to_end_and_rerun(tiny_bundle, tmp_path):
     for r in a["results"]:
         same = rows[(r["mask"], r["method"])] == r["hole_psnr"]
         assert same == ("refiner" not in r["method"]), r
+
+
+def test_evaluate_baseline_bundle_end_to_end(tiny_bundle, tiny_gan_checkpoint, tmp_path):
+    """`--baseline-bundle B`: the row telea+baseline and the paired table. With the product's own
+    bundle as B it must equal telea+refiner exactly; a missing B, a B without a refiner and the row
+    without B are one line each."""
+    args = ["evaluate", "--data", str(SAMPLES / "faces"), "--bundle", str(tiny_bundle), "--mask", "center",
+            "--limit", "4", "--steps", "2", "--restarts", "1", "--no-progress"]
+    methods = ["telea+refiner", "telea+baseline", "lsgan+refiner"]
+    proc = run_cli(*args, "--baseline-bundle", str(tiny_bundle), "--methods", ",".join(methods),
+                   "--json", str(tmp_path / "b.json"))
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "b.json").read_text())
+    check_report(report, ["center"], methods, 4)
+    rows = {r["method"]: r for r in report["results"]}
+    assert {k: v for k, v in rows["telea+baseline"].items() if k != "method"} == \
+        {k: v for k, v in rows["telea+refiner"].items() if k != "method"}
+    paired = {r["method"]: r for r in report["paired"]}
+    assert {k: v for k, v in paired["telea+baseline"].items() if k != "method"} == \
+        {k: v for k, v in paired["telea+refiner"].items() if k != "method"}
+    assert report["baseline_bundle"]["path"] == report["bundle"]["path"]
+    assert "minus each method on the same images (paired" in proc.stdout
+    # the default method set takes the row in when B is given
+    assert E.select_methods(None, True, baseline_bundle=True)[4] == "telea+baseline"
+    from edgefill.export.bundle_writer import export_bundle
+
+    no_refiner = tmp_path / "no_refiner"
+    export_bundle(str(tiny_gan_checkpoint), str(no_refiner), validate=False)
+    assert_one_line_error(run_cli(*args, "--methods", "telea+baseline"), "needs --baseline-bundle")
+    assert_one_line_error(run_cli(*args, "--baseline-bundle", str(tmp_path / "nowhere")), "not found")
+    assert_one_line_error(run_cli(*args, "--baseline-bundle", str(no_refiner)), "has no refiner")
 
 
 def test_evaluate_samples_end_to_end(tiny_bundle, tmp_path):

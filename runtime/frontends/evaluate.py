@@ -5,6 +5,8 @@ Methods (names are part of the JSON contract), in this order:
     ns             cv2.inpaint(..., radius 3, cv2.INPAINT_NS)      (no bundle needed)
     telea+refiner  the bundle's refiner on Telea's fill: M*y + (1-M)*R(telea[, hole]) (issue 20)
     ns+refiner     the same on NS's fill
+    telea+baseline a second bundle's refiner on Telea's fill (`--baseline-bundle B`, only then):
+                   with B's refiner trained on Telea's fills, the strong baseline of issue 20
     lsgan          latent search, then paste: M*y + (1-M)*G(z)
     lsgan+poisson  the same search, Poisson-blended (blend.poisson, cv2.seamlessClone)
     lsgan+refiner  the product: the same search, blended as the bundle's defaults say (Poisson
@@ -49,6 +51,12 @@ mask types); image i's random restarts start from initial_z(1, restarts, z_dim, 
 the encoder's start depends on image i alone (sample k >= 1 of image i on (seed + i, k) alone:
 runtime.core.starts.sample_starts), so the numbers do not depend on --batch-size either. A rerun
 with the same data, bundle and settings gives identical numbers.
+
+Paired differences ("paired" in the JSON, a table of its own): with lsgan+refiner and at least one
+other method, per mask kind and other method, the product's hole PSNR and SSIM minus that
+method's on the same images and masks, mean and 95% CI of the per-image differences, and the
+share of images where the product's hole PSNR is higher. Two methods whose own intervals overlap
+can still differ clearly image by image: this is the test of which is ahead.
 """
 from __future__ import annotations
 
@@ -65,11 +73,13 @@ from ..imaging.diffusion import INPAINT_RADIUS, opencv_inpaint
 from ..errors import EdgefillError
 from ..imaging.masks import MASK_KINDS, resolve_mask
 
-METHODS = ("telea", "ns", "telea+refiner", "ns+refiner", "lsgan", "lsgan+poisson", "lsgan+refiner")
+METHODS = ("telea", "ns", "telea+refiner", "ns+refiner", "telea+baseline", "lsgan", "lsgan+poisson", "lsgan+refiner")
 BASELINES = ("telea", "ns")
 REFINED_BASELINES = ("telea+refiner", "ns+refiner")
 LSGAN_METHODS = ("lsgan", "lsgan+poisson", "lsgan+refiner")
 REFINER_METHODS = ("telea+refiner", "ns+refiner", "lsgan+refiner")
+BASELINE_METHOD = "telea+baseline"  # the --baseline-bundle's refiner on Telea's fill
+DEFAULT_METHODS = tuple(m for m in METHODS if m != BASELINE_METHOD)  # without a baseline bundle
 SAMPLED_METHOD = "lsgan+refiner"  # what --samples K measures: the product
 HOLE_GREY = 128
 METRICS = ("psnr", "hole_psnr", "ssim", "seam")
@@ -77,6 +87,7 @@ INITS = ("auto", "random", "encoder")
 BLEND_DESCRIPTION = {
     "telea+refiner": "cv2 Telea fill, then M*y + (1-M)*R(fill[, hole])",
     "ns+refiner": "cv2 NS fill, then M*y + (1-M)*R(fill[, hole])",
+    "telea+baseline": "cv2 Telea fill, then M*y + (1-M)*R_baseline(fill[, hole]), the baseline bundle's refiner",
     "lsgan": "paste: M*y + (1-M)*G(z)",
     "lsgan+poisson": "poisson: cv2.seamlessClone (runtime.blend.poisson)",
     "lsgan+refiner": "the bundle's blend, then M*y + (1-M)*R(blended[, hole])",
@@ -86,12 +97,13 @@ BLEND_DESCRIPTION = {
 @dataclass(frozen=True)
 class EvaluateConfig:
     """One evaluation. masks: mask kinds or mask-image paths; methods: a subset of METHODS, in
-    METHODS order; limit: first N images (0 = all); steps/restarts: None = the bundle's search
-    defaults; batch_size: images per search batch; grid_rows: images per mask type in the grid;
-    samples: K samples per hole of lsgan+refiner (1 = the single output only; module docstring)."""
+    METHODS order (telea+baseline needs evaluate()'s baseline); limit: first N images (0 = all);
+    steps/restarts: None = the bundle's search defaults; batch_size: images per search batch;
+    grid_rows: images per mask type in the grid; samples: K samples per hole of lsgan+refiner (1 =
+    the single output only; module docstring)."""
 
     masks: tuple[str, ...] = ("center",)
-    methods: tuple[str, ...] = METHODS
+    methods: tuple[str, ...] = DEFAULT_METHODS
     limit: int = 0
     seed: int = 0
     steps: int | None = None
@@ -154,13 +166,17 @@ def parse_masks(spec: str) -> tuple[str, ...]:
     return masks
 
 
-def select_methods(spec: str | None, baselines: bool) -> tuple[str, ...]:
-    """--methods (None: all) minus the plain OpenCV rows (telea, ns) when baselines is False (the
-    +refiner rows stay: module docstring); METHODS order."""
-    chosen = parse_list(spec) if spec else METHODS
+def select_methods(spec: str | None, baselines: bool, baseline_bundle: bool = False) -> tuple[str, ...]:
+    """--methods (None: all; telea+baseline only with a baseline bundle) minus the plain OpenCV
+    rows (telea, ns) when baselines is False (the +refiner rows stay: module docstring); METHODS
+    order."""
+    chosen = parse_list(spec) if spec else (METHODS if baseline_bundle else DEFAULT_METHODS)
     for m in chosen:
         if m not in METHODS:
             raise EdgefillError(f"unknown method {m!r}; use any of {', '.join(METHODS)}")
+    if BASELINE_METHOD in chosen and not baseline_bundle:
+        raise EdgefillError(f"{BASELINE_METHOD} needs --baseline-bundle (a bundle whose refiner was trained on "
+                            f"Telea's fills)")
     if not baselines:
         chosen = tuple(m for m in chosen if m not in BASELINES)
     if not chosen:
@@ -231,6 +247,20 @@ def summarise(values: dict[str, np.ndarray]) -> dict:
     for name in (m for m in METRICS if m in values):
         row[name], cis[f"{name}_ci"] = _mean_ci(values[name])
     row.update(cis)
+    return row
+
+
+def paired_difference(kind: str, method: str, product: dict[str, np.ndarray], other: dict[str, np.ndarray]) -> dict:
+    """One "paired" entry: {mask, method, n, hole_psnr_diff, hole_psnr_diff_ci, ssim_diff,
+    ssim_diff_ci, product_better}. product / other: {metric: float64 (n,)} per image, the same
+    images and masks in the same order; differences are product minus other (dB, SSIM units);
+    images without a hole (NaN hole PSNR) are left out of the hole PSNR figures."""
+    d_hole = product["hole_psnr"] - other["hole_psnr"]
+    d_hole = d_hole[np.isfinite(d_hole)]
+    row: dict = {"mask": kind, "method": method, "n": int(d_hole.size)}
+    row["hole_psnr_diff"], row["hole_psnr_diff_ci"] = _mean_ci(d_hole)
+    row["ssim_diff"], row["ssim_diff_ci"] = _mean_ci(product["ssim"] - other["ssim"])
+    row["product_better"] = float(np.mean(d_hole > 0)) if d_hole.size else None
     return row
 
 
@@ -313,16 +343,22 @@ def summarise_samples(kind: str, k: int, values: dict[str, np.ndarray]) -> dict:
 
 
 def evaluate(images: np.ndarray, cfg: EvaluateConfig, inpainter=None, data_info: dict | None = None,
-             progress: bool = True) -> Evaluation:
+             progress: bool = True, baseline=None) -> Evaluation:
     """Evaluate cfg.methods on uint8 RGB images (N,64,64,3) under every mask type of cfg.
 
-    inpainter: a runtime Inpainter (needed for the lsgan and +refiner methods). data_info: extra
+    inpainter: a runtime Inpainter (needed for the lsgan and +refiner methods). baseline: a second
+    Inpainter whose refiner makes the telea+baseline row (needed for it). data_info: extra
     settings recorded as they are (data path, sha256, ...).
     """
     from tqdm import tqdm
 
     if cfg.needs_bundle and inpainter is None:
         raise EdgefillError("the lsgan and +refiner methods need a bundle (or choose --methods telea,ns)")
+    if BASELINE_METHOD in cfg.methods:
+        if baseline is None:
+            raise EdgefillError(f"{BASELINE_METHOD} needs a baseline bundle (--baseline-bundle)")
+        if not baseline.bundle.has_graph("refiner"):
+            raise EdgefillError(f"baseline bundle {baseline.bundle.root} has no refiner")
     refined = [m for m in cfg.methods if m in REFINER_METHODS]
     if refined and inpainter is not None and not inpainter.bundle.has_graph("refiner"):
         raise EdgefillError(f"bundle {inpainter.bundle.root} has no refiner; drop {', '.join(refined)} "
@@ -360,7 +396,8 @@ def evaluate(images: np.ndarray, cfg: EvaluateConfig, inpainter=None, data_info:
                         bar.set_postfix(mask=kind, step=f"{steps_done[0]}/{search_cfg.steps}")
 
                 batch = run_batch(truth, masks, cfg.methods, inpainter, search_cfg, cfg.seed + idx,
-                                  progress=on_step if progress else None, start=search_start, samples=cfg.samples)
+                                  progress=on_step if progress else None, start=search_start, samples=cfg.samples,
+                                  baseline=baseline)
                 outputs = batch.outputs
                 truth_seam.append(metrics.seam(truth, masks))
                 keep = max(0, min(len(idx), REALISM_IMAGES - start))  # images of this batch kept for hole_swd
@@ -432,6 +469,12 @@ def evaluate(images: np.ndarray, cfg: EvaluateConfig, inpainter=None, data_info:
         **(data_info or {}),
     }
     report: dict = {"results": results}
+    if SAMPLED_METHOD in cfg.methods and len(cfg.methods) > 1:
+        report["paired"] = [paired_difference(kind, method, per_image[kind][SAMPLED_METHOD], per_image[kind][method])
+                            for kind in cfg.masks for method in cfg.methods if method != SAMPLED_METHOD]
+        settings["metrics"]["paired"] = (f"per image, {SAMPLED_METHOD} minus the method on the same image and mask: "
+                                         "mean and 95% Student-t interval of the differences; product_better: the "
+                                         f"share of images where {SAMPLED_METHOD}'s hole PSNR is higher")
     if cfg.samples > 1:
         report["samples"] = [{**summarise_samples(kind, cfg.samples, per_sample[kind]),
                               "hole_swd": realism[kind]["samples"]} for kind in cfg.masks]
@@ -450,6 +493,8 @@ def evaluate(images: np.ndarray, cfg: EvaluateConfig, inpainter=None, data_info:
             "before_refiner": "the blended search results (the bundle's blend)",
             "after_refiner": "the final outputs (lsgan+refiner)"}
     report.update({"bundle": bundle_summary(inpainter if cfg.needs_bundle else None), "settings": settings})
+    if BASELINE_METHOD in cfg.methods:
+        report["baseline_bundle"] = bundle_summary(baseline)
     return Evaluation(report=report, per_image=per_image, grid_rows=grid, per_sample=per_sample,
                       sample_rows={k: v for k, v in sample_grid.items() if v})
 
@@ -459,14 +504,15 @@ def _extend(d: dict, key: str, arr: np.ndarray) -> None:
 
 
 def run_methods(truth: np.ndarray, masks: np.ndarray, methods: tuple[str, ...], inpainter, search_cfg,
-                seeds: np.ndarray, progress=None, start=None) -> dict[str, np.ndarray]:
+                seeds: np.ndarray, progress=None, start=None, baseline=None) -> dict[str, np.ndarray]:
     """Every method's uint8 (N,64,64,3) output for one batch (run_batch with one sample)."""
-    return run_batch(truth, masks, methods, inpainter, search_cfg, seeds, progress, start).outputs
+    return run_batch(truth, masks, methods, inpainter, search_cfg, seeds, progress, start, baseline=baseline).outputs
 
 
 def run_batch(truth: np.ndarray, masks: np.ndarray, methods: tuple[str, ...], inpainter, search_cfg,
-              seeds: np.ndarray, progress=None, start=None, samples: int = 1) -> BatchOutputs:
+              seeds: np.ndarray, progress=None, start=None, samples: int = 1, baseline=None) -> BatchOutputs:
     """Every method's uint8 (N,64,64,3) output for one batch; the search runs once, if at all.
+    baseline: the Inpainter whose refiner makes telea+baseline (only with that method).
     start: the pipeline's Start (None: RandomStart); seeds (N,): image i's random restarts start
     from initial_z(1, restarts, z_dim, seeds[i]), so a result does not depend on the batch it was
     searched in. progress: called with 1 after every search step. samples K > 1: that one search
@@ -479,11 +525,12 @@ def run_batch(truth: np.ndarray, masks: np.ndarray, methods: tuple[str, ...], in
     out: dict[str, np.ndarray] = {}
     fills: dict[str, np.ndarray] = {}
     for m in methods:
-        if m in BASELINES or m in REFINED_BASELINES:
+        if m in BASELINES or m in REFINED_BASELINES or m == BASELINE_METHOD:
             base = m.split("+")[0]
             if base not in fills:
                 fills[base] = opencv_inpaint(masked, masks, base)
-            out[m] = fills[base] if m == base else inpainter.refine(fills[base], masks)
+            refiner = baseline if m == BASELINE_METHOD else inpainter
+            out[m] = fills[base] if m == base else refiner.refine(fills[base], masks)
     sset = None
     if any(m in LSGAN_METHODS for m in methods):
         if samples > 1:
@@ -539,9 +586,24 @@ def markdown_table(report: dict) -> str:
     table = "\n".join(lines) + "\n" + ("\nhole SWD: how far the texture, layout and colour a method puts in the hole "
                                       "are from real faces' in the same holes (lower = more like real faces; the "
                                       "floor: real faces of other people).\n")
+    if report.get("paired"):
+        table += "\n" + paired_table(report)
     if report.get("samples"):
         table += "\n" + samples_table(report)
     return table
+
+
+def paired_table(report: dict) -> str:
+    """The "paired" section as markdown: the product minus each other method, image by image."""
+    lines = [f"{SAMPLED_METHOD} (the product) minus each method on the same images (paired; positive: the "
+             "product is ahead):", "",
+             "| mask | method | n | hole PSNR dB [95% CI] | SSIM [95% CI] | product ahead on |",
+             "|---|---|---:|---:|---:|---:|"]
+    for r in report["paired"]:
+        share = "n/a" if r["product_better"] is None else f"{100 * r['product_better']:.0f}%"
+        lines.append(f"| {r['mask']} | {r['method']} | {r['n']} | {_cell(r, 'hole_psnr_diff', '+.2f')} | "
+                     f"{_cell(r, 'ssim_diff', '+.4f')} | {share} |")
+    return "\n".join(lines) + "\n"
 
 
 def samples_table(report: dict) -> str:

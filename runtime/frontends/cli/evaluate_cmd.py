@@ -17,11 +17,15 @@ def register(cli: click.Group) -> None:
     @click.option("--json", "json_path", default=None, help="Write the results as JSON here.")
     @click.option("--markdown", "markdown_path", default=None, help="Write the markdown table here too.")
     @click.option("--grid", "grid_path", default=None, help="Write an image grid (PNG) here.")
+    @click.option("--baseline-bundle", default=None,
+                  help="A second bundle whose refiner was trained on Telea's fills (the strong baseline): adds the "
+                       "row telea+baseline, its refiner on Telea's fill, and the product's paired difference to it.")
     @click.option("--baselines/--no-baselines", default=True, show_default=True,
                   help="Include the plain OpenCV rows (telea, ns); telea+refiner, ns+refiner stay either way.")
     @click.option("--methods", default=None,
-                  help="Comma-separated subset of telea,ns,telea+refiner,ns+refiner,lsgan,lsgan+poisson,"
-                       "lsgan+refiner (default: all; telea,ns alone need no bundle).")
+                  help="Comma-separated subset of telea,ns,telea+refiner,ns+refiner,telea+baseline,lsgan,"
+                       "lsgan+poisson,lsgan+refiner (default: all, telea+baseline with --baseline-bundle; telea,ns "
+                       "alone need no bundle).")
     @click.option("--steps", default=None, type=click.IntRange(1), help="Search steps (default: the bundle's).")
     @click.option("--restarts", default=None, type=click.IntRange(1), help="Restarts (default: the bundle's).")
     @click.option("--seed", default=0, show_default=True, type=int, help="Seeds the masks and the search.")
@@ -48,9 +52,10 @@ def register(cli: click.Group) -> None:
     @sample_scale_option()
     @flip_average_option()
     @click.option("--no-progress", is_flag=True, help="No progress bar.")
-    def evaluate_cmd(data, mask_spec, bundle, limit, json_path, markdown_path, grid_path, baselines, methods, steps,
-                     restarts, seed, batch_size, samples, sample_spread, sample_steps, grid_rows, provider, backend,
-                     steps_curve_spec, starts, plot_path, init, sample_scale, flip_average, no_progress):
+    def evaluate_cmd(data, mask_spec, bundle, limit, json_path, markdown_path, grid_path, baseline_bundle, baselines,
+                     methods, steps, restarts, seed, batch_size, samples, sample_spread, sample_steps, grid_rows,
+                     provider, backend, steps_curve_spec, starts, plot_path, init, sample_scale, flip_average,
+                     no_progress):
         """PSNR, hole PSNR and SSIM (mean, 95% CI) per mask type and method, reproducibly seeded."""
         from pathlib import Path
 
@@ -66,7 +71,8 @@ def register(cli: click.Group) -> None:
 
         if grid_path and Path(grid_path).suffix.lower() not in IMAGE_EXTENSIONS:
             raise EdgefillError(f"--grid must end in one of {', '.join(IMAGE_EXTENSIONS)}: {grid_path}")
-        cfg = E.EvaluateConfig(masks=E.parse_masks(mask_spec), methods=E.select_methods(methods, baselines),
+        chosen = E.select_methods(methods, baselines, baseline_bundle is not None)
+        cfg = E.EvaluateConfig(masks=E.parse_masks(mask_spec), methods=chosen,
                                limit=limit, seed=seed, steps=steps, restarts=restarts, batch_size=batch_size,
                                grid_rows=grid_rows, init=init, samples=samples,
                                sample_spread=sample_spread, sample_steps=sample_steps)
@@ -89,7 +95,12 @@ def register(cli: click.Group) -> None:
             cfg = dataclasses.replace(cfg, methods=tuple(m for m in cfg.methods if m not in left_out))
             info["methods_left_out"] = {m: "the bundle has no refiner" for m in left_out}
             click.echo(f"edgefill: notice: the bundle has no refiner; {', '.join(left_out)} left out", err=True)
-        ev = E.evaluate(faces.images, cfg, inpainter, data_info=info, progress=not no_progress)
+        baseline = None
+        if E.BASELINE_METHOD in cfg.methods:
+            from ..inpainter import Inpainter
+
+            baseline = Inpainter(bundle=baseline_bundle, provider=provider, flip_average=flip_average)
+        ev = E.evaluate(faces.images, cfg, inpainter, data_info=info, progress=not no_progress, baseline=baseline)
         table = E.markdown_table(ev.report)
         click.echo(table, nl=False)
         if json_path:
