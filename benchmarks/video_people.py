@@ -14,9 +14,10 @@ written losslessly (FFV1) at 640x360 and 24 fps through OpenCV. Every bundle run
 the video defaults (--face auto, center mask, --evaluate): per-frame hole PSNR and SSIM against
 the clip's own frames, OpenCV Telea's on the same masks, and the masked flicker ratio
 (DESIGN section 5). The report has each person's numbers, each bundle's mean over people, and
-each bundle's per-person change against the first bundle (mean, worst, how many people gain):
-a change that helps one person and hurts the others shows here. --strip writes one frame per
-person (at most 6), cropped to the face: source | each bundle's output. No timing: a busy CPU is fine.
+each bundle's per-person change against the first bundle (mean and its 95% interval, worst, how
+many people gain): a change that helps one person and hurts the others shows here. --strip
+writes one frame per person (at most 6), cropped to the face: source | each bundle's output. No
+timing: a busy CPU is fine.
 """
 from __future__ import annotations
 
@@ -97,7 +98,10 @@ def face_view(path: str, index: int, box: tuple[int, int, int], size: int = 192)
 
 
 def summarize(rows: list[dict], labels: list[str]) -> dict:
-    """Per bundle: means over people; against the first bundle: per-person hole PSNR change."""
+    """Per bundle: means over people; against the first bundle: per-person hole PSNR change (mean,
+    its 95% Student-t interval "ci", worst, best, how many people gain)."""
+    from edgefill.runtime.imaging.metrics import mean_ci
+
     out = {}
     first = {r["person"]: r["hole_psnr"] for r in rows if r["bundle"] == labels[0]}
     for label in labels:
@@ -107,7 +111,8 @@ def summarize(rows: list[dict], labels: list[str]) -> dict:
                        "frames_without_face")}
         if label != labels[0]:
             change = np.array([r["hole_psnr"] - first[r["person"]] for r in mine])
-            out[label]["vs_first_db"] = {"mean": float(change.mean()), "worst": float(change.min()),
+            _, lo, hi, _ = mean_ci(change)
+            out[label]["vs_first_db"] = {"mean": float(change.mean()), "ci": [lo, hi], "worst": float(change.min()),
                                          "best": float(change.max()), "people_gaining": int((change > 0).sum()),
                                          "people": int(change.size)}
     return out
@@ -184,7 +189,8 @@ def run(args, bundles: dict[str, tuple[str | None, str]], faces: np.ndarray) -> 
     summary = summarize(rows, labels)
     for label, s in summary.items():
         change = s.get("vs_first_db")
-        extra = "" if change is None else (f"  vs {labels[0]}: {change['mean']:+.2f} dB (worst {change['worst']:+.2f}, "
+        extra = "" if change is None else (f"  vs {labels[0]}: {change['mean']:+.2f} dB [{change['ci'][0]:+.2f}, "
+                                           f"{change['ci'][1]:+.2f}] (worst {change['worst']:+.2f}, "
                                            f"{change['people_gaining']}/{change['people']} people gain)")
         print(f"{label:<14} mean over {args.people} people: hole PSNR {s['hole_psnr']:.2f} (Telea "
               f"{s['telea_hole_psnr']:.2f})  SSIM {s['ssim']:.3f}  flicker {s['flicker_ratio']:.2f} (Telea "
