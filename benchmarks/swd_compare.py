@@ -1,6 +1,7 @@
 """Generators compared on fresh sample sets by multi-scale SWD (Karras et al. 2018), with the floor:
 
     python benchmarks/swd_compare.py SOURCE [SOURCE ...] --data train.npz [--images 4096] [--seeds 11,12,13] [--json out.json]
+        [--grid samples.png]
 
 SOURCE is a bundle (its generator), a GAN run folder (its best EMA G by the run's tick SWD,
 as `edgefill export` would ship it), or RUN@latest (the run's newest EMA G; its raw G if it has no average). A run's own tick SWD uses one fixed set of z and faces for
@@ -9,6 +10,8 @@ For every seed: --images uniform z in [-1,1]^z_dim and as many training faces (b
 the seed, the same for every source), SWD per Laplacian level (64/32/16) and their mean, x1e3,
 lower is better. The floor is real against real: two disjoint draws of training faces.
 Reports the mean over seeds per source and level; CPU only, torch needed (the `train` extra).
+--grid writes 48 samples of each source at `train gan`'s fixed grid z (the same z for every
+source and run: GRID_Z_SEED), 12 per row at 2x, one block of 4 rows per source, top to bottom, 12 white pixels apart.
 """
 from __future__ import annotations
 
@@ -21,6 +24,8 @@ import time
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 LEVELS = ("swd64", "swd32", "swd16", "swd")
+GRID_SAMPLES = 48
+GRID_GAP = 12  # pixels between two sources' blocks
 
 
 def mean_levels(rows: list[dict]) -> dict:
@@ -42,6 +47,7 @@ def main(argv=None) -> int:
     ap.add_argument("--images", type=int, default=4096, help="samples and faces per set")
     ap.add_argument("--seeds", default="11,12,13", help="one fresh set per seed")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--grid", default=None, help="PNG: 48 samples of each source at train gan's fixed z")
     args = ap.parse_args(argv)
 
     import numpy as np
@@ -50,7 +56,9 @@ def main(argv=None) -> int:
     from edgefill.runtime.errors import EdgefillError
     from edgefill.runtime.imaging.swd import sliced_wasserstein
     from edgefill.train.data import load_faces
-    from edgefill.train.train_gan import sample_images
+    from edgefill.runtime.imaging.images import write_image
+    from edgefill.runtime.imaging.pictures import image_grid, stack_panels
+    from edgefill.train.train_gan import GRID_Z_SEED, sample_images
 
     try:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
@@ -62,6 +70,14 @@ def main(argv=None) -> int:
         print(f"swd_compare: error: {exc}", file=sys.stderr)
         return 2
 
+    if args.grid:
+        blocks = []
+        for G in gens.values():
+            z = torch.rand(GRID_SAMPLES, G.cfg.z_dim, generator=torch.Generator().manual_seed(GRID_Z_SEED)) * 2 - 1
+            with torch.no_grad():
+                blocks.append(image_grid(sample_images(G, z, torch.device("cpu")), ncols=12, scale=2))
+        gap = np.full((GRID_GAP, blocks[0].shape[1], 3), 255, np.uint8)  # white rows between sources
+        write_image(args.grid, stack_panels([p for b in blocks for p in (b, gap)][:-1]))
     report = {"data": args.data, "images": args.images, "seeds": seeds, "sources": {}, "floor": None}
     per = {src: [] for src in args.sources}
     floor = []

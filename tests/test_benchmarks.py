@@ -74,9 +74,13 @@ def test_swd_compare_runs_on_a_bundle_and_a_run(tiny_bundle, tiny_gan_checkpoint
     out = tmp_path / "swd.json"
     latest = f"{tiny_gan_checkpoint}@latest"
     proc = run_bench("swd_compare.py", str(tiny_bundle), str(tiny_gan_checkpoint), latest, "--data", str(data),
-                     "--images", "4", "--seeds", "1,2", "--json", str(out))
+                     "--images", "4", "--seeds", "1,2", "--json", str(out), "--grid", str(tmp_path / "g.png"))
     assert proc.returncode == 0, proc.stderr
     report = json.loads(out.read_text())
+    # 48 samples per source, 12 a row at 2x: one 4-row block per source, stacked 12 px apart
+    from edgefill.runtime.imaging.images import read_image
+
+    assert read_image(tmp_path / "g.png").shape == (3 * (4 * 130 + 2) + 2 * 12, 12 * 130 + 2, 3)
     assert set(report["sources"]) == {str(tiny_bundle), str(tiny_gan_checkpoint), latest}
     assert all(len(r["per_seed"]) == 2 and r["mean"]["swd"] > 0 for r in report["sources"].values())
     assert report["floor"]["swd"] > 0
