@@ -11,7 +11,7 @@ the seed, the same for every source), SWD per Laplacian level (64/32/16) and the
 lower is better. The floor is real against real: two disjoint draws of training faces.
 Reports the mean over seeds per source and level; CPU only, torch needed (the `train` extra).
 --grid writes 48 samples of each source at `train gan`'s fixed grid z (the same z for every
-source and run: GRID_Z_SEED), 12 per row at 2x, one block of 4 rows per source, top to bottom, 12 white pixels apart.
+source and run: train_gan.grid_z), 12 per row at 2x, one block of 4 rows per source, top to bottom, 12 white pixels apart.
 """
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def main(argv=None) -> int:
     from edgefill.train.data import load_faces
     from edgefill.runtime.imaging.images import write_image
     from edgefill.runtime.imaging.pictures import image_grid, stack_panels
-    from edgefill.train.train_gan import GRID_Z_SEED, sample_images
+    from edgefill.train.train_gan import grid_z, sample_images
 
     try:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
@@ -73,11 +73,9 @@ def main(argv=None) -> int:
     if args.grid:
         blocks = []
         for G in gens.values():
-            z = torch.rand(GRID_SAMPLES, G.cfg.z_dim, generator=torch.Generator().manual_seed(GRID_Z_SEED)) * 2 - 1
-            with torch.no_grad():
-                blocks.append(image_grid(sample_images(G, z, torch.device("cpu")), ncols=12, scale=2))
-        gap = np.full((GRID_GAP, blocks[0].shape[1], 3), 255, np.uint8)  # white rows between sources
-        write_image(args.grid, stack_panels([p for b in blocks for p in (b, gap)][:-1]))
+            samples = sample_images(G, grid_z(G.cfg.z_dim)[:GRID_SAMPLES], torch.device("cpu"))
+            blocks.append(image_grid(samples, ncols=12, scale=2))
+        write_image(args.grid, stack_panels(blocks, gap=GRID_GAP))
     report = {"data": args.data, "images": args.images, "seeds": seeds, "sources": {}, "floor": None}
     per = {src: [] for src in args.sources}
     floor = []

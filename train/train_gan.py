@@ -134,6 +134,12 @@ def data_fingerprint(images: np.ndarray) -> str:
     return h.hexdigest()[:16]
 
 
+def grid_z(z_dim: int) -> torch.Tensor:
+    """The run's fixed picture z: (GRID_SAMPLES, z_dim) float32, uniform in [-1, 1], the same for
+    every run and generator (GRID_Z_SEED), so grids of different Gs show the same z."""
+    return torch.rand(GRID_SAMPLES, z_dim, generator=torch.Generator().manual_seed(GRID_Z_SEED)) * 2 - 1
+
+
 @torch.no_grad()
 def sample_images(G: Generator, z: torch.Tensor, device: torch.device, batch: int = 256) -> np.ndarray:
     """uint8 (N,64,64,3) RGB samples of G in eval mode (fp32), restoring G's mode afterwards."""
@@ -230,7 +236,7 @@ def train_gan(cfg: GanTrainConfig, data: str, out: str, resume: bool = False, pr
     z_gen = torch.Generator().manual_seed(cfg.seed + 1)
     aug_gen = torch.Generator().manual_seed(cfg.seed + 2)
     augment = (lambda x: diff_augment(x, policy, aug_gen)) if policy else None
-    fixed_z = torch.rand(GRID_SAMPLES, cfg.generator.z_dim, generator=torch.Generator().manual_seed(GRID_Z_SEED)) * 2 - 1
+    fixed_z = grid_z(cfg.generator.z_dim)
 
     n_swd = min(cfg.swd_images, len(images))
     swd_real = images[np.sort(np.random.default_rng([cfg.seed, 7]).permutation(len(images))[:n_swd])]

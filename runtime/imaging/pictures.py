@@ -35,12 +35,15 @@ def save_grid(path, images: np.ndarray, **kw) -> None:
     write_image(path, image_grid(images, **kw))
 
 
-def stack_panels(panels: Sequence[np.ndarray], vertical: bool = True) -> np.ndarray:
-    """Stack RGB uint8 panels into one image (padding the narrower ones with white)."""
+def stack_panels(panels: Sequence[np.ndarray], vertical: bool = True, gap: int = 0) -> np.ndarray:
+    """Stack RGB uint8 panels into one image (padding the narrower ones with white), `gap` white
+    pixels between two panels."""
     if vertical:
         width = max(p.shape[1] for p in panels)
-        padded = [np.pad(p, ((0, 0), (0, width - p.shape[1]), (0, 0)), constant_values=255) for p in panels]
+        padded = [np.pad(p, ((0, gap if i < len(panels) - 1 else 0), (0, width - p.shape[1]), (0, 0)),
+                         constant_values=255) for i, p in enumerate(panels)]
         return np.concatenate(padded, axis=0)
     height = max(p.shape[0] for p in panels)
-    padded = [np.pad(p, ((0, height - p.shape[0]), (0, 0), (0, 0)), constant_values=255) for p in panels]
+    padded = [np.pad(p, ((0, height - p.shape[0]), (0, gap if i < len(panels) - 1 else 0), (0, 0)),
+                     constant_values=255) for i, p in enumerate(panels)]
     return np.concatenate(padded, axis=1)
