@@ -15,8 +15,8 @@ from edgefill.runtime.core.refine_config import RefineConfig
 from edgefill.runtime.core.search_config import SearchConfig
 from edgefill.runtime.core.best_of_k import SearchResult
 
-RESULT_KEYS = ["mask", "method", "n", "psnr", "hole_psnr", "ssim", "seam", "psnr_ci", "hole_psnr_ci", "ssim_ci",
-               "seam_ci", "seam_truth", "hole_swd", "hole_swd_floor"]
+RESULT_KEYS = ["mask", "method", "n", "psnr", "hole_psnr", "ssim", "ssim7", "seam", "psnr_ci", "hole_psnr_ci",
+               "ssim_ci", "ssim7_ci", "seam_ci", "seam_truth", "hole_swd", "hole_swd_floor"]
 BUNDLE_KEYS = {"path", "toolkit_version", "models", "precision", "search", "training"}
 
 
@@ -35,10 +35,10 @@ def check_report(report: dict, masks, methods, n: int, samples: int = 1) -> None
     for r in report["results"]:
         assert list(r) == RESULT_KEYS
         assert r["n"] == n
-        for name in ("psnr", "hole_psnr", "ssim"):
+        for name in ("psnr", "hole_psnr", "ssim", "ssim7"):
             lo, hi = r[f"{name}_ci"]
             assert lo <= r[name] <= hi, (name, r)
-        assert 0.0 < r["ssim"] <= 1.0 and 0.0 < r["hole_psnr"] <= r["psnr"] <= 100.0
+        assert 0.0 < r["ssim"] <= 1.0 and 0.0 < r["ssim7"] <= 1.0 and 0.0 < r["hole_psnr"] <= r["psnr"] <= 100.0
         assert 0.0 <= r["seam"] <= 255.0 and 0.0 < r["seam_truth"] <= 255.0
         assert r["hole_swd"] > 0.0 and r["hole_swd_floor"] > 0.0  # no method returns the truth itself
     s = report["settings"]

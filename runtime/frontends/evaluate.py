@@ -37,8 +37,10 @@ numbers of the method table do not change with K). For lsgan+refiner, per mask k
 
 Every method sees only the masked input (hole pixels set to grey 128 before anything runs), so
 no ground truth leaks into the hole. Metrics (runtime.metrics): PSNR over the whole image, PSNR
-over the hole, SSIM, the seam (the mean step across the hole's border, 0..255, beside the
-truth's own step on the same border: `seam_truth`); per (mask, method): mean and a 95% Student-t
+over the hole, SSIM (`ssim`: the 11x11 Gaussian window of the paper; `ssim7`: scikit-image's
+default 7x7 uniform window, the convention issue 20's goal was set in), the seam (the mean step
+across the hole's border, 0..255, beside the truth's own step on the same border:
+`seam_truth`); per (mask, method): mean and a 95% Student-t
 interval over the images. Beside them, one number per (mask, method) over all its images: the
 hole's realism, `hole_swd` (HOLE_SWD_DESCRIPTION; `hole_swd_floor`: real faces of other people in
 the same holes), which hole PSNR cannot see: the mean of the faces the known pixels allow has the
@@ -82,7 +84,7 @@ BASELINE_METHOD = "telea+baseline"  # the --baseline-bundle's refiner on Telea's
 DEFAULT_METHODS = tuple(m for m in METHODS if m != BASELINE_METHOD)  # without a baseline bundle
 SAMPLED_METHOD = "lsgan+refiner"  # what --samples K measures: the product
 HOLE_GREY = 128
-METRICS = ("psnr", "hole_psnr", "ssim", "seam")
+METRICS = ("psnr", "hole_psnr", "ssim", "ssim7", "seam")
 INITS = ("auto", "random", "encoder")
 BLEND_DESCRIPTION = {
     "telea+refiner": "cv2 Telea fill, then M*y + (1-M)*R(fill[, hole])",
@@ -408,6 +410,7 @@ def evaluate(images: np.ndarray, cfg: EvaluateConfig, inpainter=None, data_info:
                     values[method]["psnr"].append(metrics.psnr(out, truth))
                     values[method]["hole_psnr"].append(metrics.hole_psnr(out, truth, masks))
                     values[method]["ssim"].append(metrics.ssim(out, truth))
+                    values[method]["ssim7"].append(metrics.ssim7(out, truth))
                     values[method]["seam"].append(metrics.seam(out, masks))
                 if batch.samples is not None:
                     stats = sample_statistics(truth, masks, batch.samples.searched, batch.samples.final)
@@ -462,6 +465,9 @@ def evaluate(images: np.ndarray, cfg: EvaluateConfig, inpainter=None, data_info:
                     "hole_psnr": "PSNR over the missing pixels only (all channels)",
                     "ssim": "Wang 2004; skimage gaussian_weights=True, sigma 1.5, population covariance, "
                             "data_range 255, valid region, mean over channels",
+                    "ssim7": "scikit-image's default structural_similarity(channel_axis=-1, data_range=255): 7x7 "
+                             "uniform window, sample covariance, valid region, mean over channels (the convention "
+                             "of issue 20's SSIM goal)",
                     "seam": "mean |step| (0..255, mean over channels) between 4-neighbour pairs across the hole "
                             "border; seam_truth: the truth's own step there",
                     "ci": "95% Student-t interval of the mean",
@@ -572,17 +578,22 @@ def _number(value: float | None, reference: float | None) -> str:
     return text if reference is None else f"{text} ({reference:.1f})"
 
 
+def _ssim7(row: dict) -> str:
+    """A result row's SSIM7 mean, without its interval (the table's SSIM column has one)."""
+    return "n/a" if row.get("ssim7") is None else f"{row['ssim7']:.4f}"
+
+
 def markdown_table(report: dict) -> str:
     """The results as a GitHub markdown table: mean [95% CI] per metric; with K samples, a second
     table (samples_table)."""
-    lines = ["| mask | method | n | PSNR dB [95% CI] | hole PSNR dB [95% CI] | SSIM [95% CI] | seam (truth) | "
+    lines = ["| mask | method | n | PSNR dB [95% CI] | hole PSNR dB [95% CI] | SSIM [95% CI] | SSIM 7x7 | seam (truth) | "
              "hole SWD (floor) |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in report["results"]:
         seam = _number(r.get("seam"), r.get("seam_truth"))
         realism = _number(r.get("hole_swd"), r.get("hole_swd_floor"))
         lines.append(f"| {r['mask']} | {r['method']} | {r['n']} | {_cell(r, 'psnr', '.2f')} | "
-                     f"{_cell(r, 'hole_psnr', '.2f')} | {_cell(r, 'ssim', '.4f')} | {seam} | {realism} |")
+                     f"{_cell(r, 'hole_psnr', '.2f')} | {_cell(r, 'ssim', '.4f')} | {_ssim7(r)} | {seam} | {realism} |")
     table = "\n".join(lines) + "\n" + ("\nhole SWD: how far the texture, layout and colour a method puts in the hole "
                                       "are from real faces' in the same holes (lower = more like real faces; the "
                                       "floor: real faces of other people).\n")
