@@ -15,37 +15,11 @@ def _noise(seed: int, shape=(64, 64, 3)) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, size=shape, dtype=np.uint8)
 
 
-def ssim_reference(a: np.ndarray, b: np.ndarray, sigma: float = 1.5, radius: int = 5) -> float:
-    """Wang et al. 2004 written out: explicit 2-D Gaussian weights from the formula, a python
-    loop over every valid window centre, population moments; mean over the map and channels."""
-    ax = np.arange(-radius, radius + 1, dtype=np.float64)
-    w2 = np.exp(-(ax[:, None] ** 2 + ax[None, :] ** 2) / (2 * sigma ** 2))
-    w2 /= w2.sum()
+def _ssim_loop(a: np.ndarray, b: np.ndarray, weights: np.ndarray, cov_norm: float) -> float:
+    """SSIM written out: a python loop over every valid window centre, the window's weighted
+    moments (variances and covariance times cov_norm); mean over the map and channels."""
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    h, w = a.shape[:2]
-    per_channel = []
-    for c in range(a.shape[2]):
-        x, y = a[:, :, c].astype(np.float64), b[:, :, c].astype(np.float64)
-        vals = []
-        for i in range(radius, h - radius):
-            for j in range(radius, w - radius):
-                px = x[i - radius:i + radius + 1, j - radius:j + radius + 1]
-                py = y[i - radius:i + radius + 1, j - radius:j + radius + 1]
-                mx, my = (w2 * px).sum(), (w2 * py).sum()
-                vx = (w2 * (px - mx) ** 2).sum()
-                vy = (w2 * (py - my) ** 2).sum()
-                cxy = (w2 * (px - mx) * (py - my)).sum()
-                vals.append(((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx ** 2 + my ** 2 + c1) * (vx + vy + c2)))
-        per_channel.append(np.mean(vals))
-    return float(np.mean(per_channel))
-
-
-def ssim7_reference(a: np.ndarray, b: np.ndarray, size: int = 7) -> float:
-    """scikit-image's default convention written out: a python loop over every valid centre of a
-    size x size uniform window, sample (ddof 1) variances and covariance; mean over the map and
-    channels."""
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    r = size // 2
+    r = len(weights) // 2
     h, w = a.shape[:2]
     per_channel = []
     for c in range(a.shape[2]):
@@ -53,13 +27,28 @@ def ssim7_reference(a: np.ndarray, b: np.ndarray, size: int = 7) -> float:
         vals = []
         for i in range(r, h - r):
             for j in range(r, w - r):
-                px = x[i - r:i + r + 1, j - r:j + r + 1].ravel()
-                py = y[i - r:i + r + 1, j - r:j + r + 1].ravel()
-                mx, my = px.mean(), py.mean()
-                cov = np.cov(px, py, ddof=1)
-                vals.append(((2 * mx * my + c1) * (2 * cov[0, 1] + c2)) / ((mx ** 2 + my ** 2 + c1) * (cov[0, 0] + cov[1, 1] + c2)))
+                px = x[i - r:i + r + 1, j - r:j + r + 1]
+                py = y[i - r:i + r + 1, j - r:j + r + 1]
+                mx, my = (weights * px).sum(), (weights * py).sum()
+                vx = cov_norm * (weights * (px - mx) ** 2).sum()
+                vy = cov_norm * (weights * (py - my) ** 2).sum()
+                cxy = cov_norm * (weights * (px - mx) * (py - my)).sum()
+                vals.append(((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx ** 2 + my ** 2 + c1) * (vx + vy + c2)))
         per_channel.append(np.mean(vals))
     return float(np.mean(per_channel))
+
+
+def ssim_reference(a: np.ndarray, b: np.ndarray, sigma: float = 1.5, radius: int = 5) -> float:
+    """Wang et al. 2004: explicit 2-D Gaussian weights from the formula, population moments."""
+    ax = np.arange(-radius, radius + 1, dtype=np.float64)
+    w2 = np.exp(-(ax[:, None] ** 2 + ax[None, :] ** 2) / (2 * sigma ** 2))
+    return _ssim_loop(a, b, w2 / w2.sum(), 1.0)
+
+
+def ssim7_reference(a: np.ndarray, b: np.ndarray, size: int = 7) -> float:
+    """scikit-image's default convention: a size x size uniform window, sample (ddof 1) moments."""
+    n = size * size
+    return _ssim_loop(a, b, np.full((size, size), 1.0 / n), n / (n - 1.0))
 
 
 def test_psnr_identical_is_capped():
