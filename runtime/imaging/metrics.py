@@ -23,8 +23,9 @@ SSIM7 (`ssim7`): scikit-image's *default* `structural_similarity(a, b, channel_a
 data_range=255)`: a 7x7 uniform window, sample covariances (x 49/48), the same constants; the
 map averaged over its valid region (a 3-pixel border cropped: 58x58 of 64x64), then over the
 channels. Issue 20's SSIM goal (0.93) and its baseline table were measured this way: it gives
-Telea alone 0.842 on test.npz center holes where the issue's table has 0.843, and the Gaussian
-convention above 0.817. The Gaussian one stays evaluate's `ssim` (the paper's own window).
+Telea alone (no model in it) 0.842 on test.npz center holes, where the issue's table has 0.843 on
+its own 200 faces; the Gaussian convention above gives 0.817. The Gaussian one stays evaluate's
+`ssim` (the paper's own window).
 
 Seam (`seam`): the mean absolute step across the hole's border (4-neighbour pairs, one pixel in
 the hole, one known), in 0..255 levels; compared with the truth's own step on the same border.
