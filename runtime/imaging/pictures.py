@@ -38,12 +38,12 @@ def save_grid(path, images: np.ndarray, **kw) -> None:
 def stack_panels(panels: Sequence[np.ndarray], vertical: bool = True, gap: int = 0) -> np.ndarray:
     """Stack RGB uint8 panels into one image (padding the narrower ones with white), `gap` white
     pixels between two panels."""
-    if vertical:
-        width = max(p.shape[1] for p in panels)
-        padded = [np.pad(p, ((0, gap if i < len(panels) - 1 else 0), (0, width - p.shape[1]), (0, 0)),
-                         constant_values=255) for i, p in enumerate(panels)]
-        return np.concatenate(padded, axis=0)
-    height = max(p.shape[0] for p in panels)
-    padded = [np.pad(p, ((0, height - p.shape[0]), (0, gap if i < len(panels) - 1 else 0), (0, 0)),
-                     constant_values=255) for i, p in enumerate(panels)]
-    return np.concatenate(padded, axis=1)
+    axis = 0 if vertical else 1
+    across = max(p.shape[1 - axis] for p in panels)
+    padded = []
+    for i, p in enumerate(panels):
+        pad = [(0, 0), (0, 0), (0, 0)]
+        pad[axis] = (0, gap if i < len(panels) - 1 else 0)
+        pad[1 - axis] = (0, across - p.shape[1 - axis])
+        padded.append(np.pad(p, pad, constant_values=255))
+    return np.concatenate(padded, axis=axis)
