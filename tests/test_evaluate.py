@@ -16,7 +16,8 @@ from edgefill.runtime.core.search_config import SearchConfig
 from edgefill.runtime.core.best_of_k import SearchResult
 
 RESULT_KEYS = ["mask", "method", "n", "psnr", "hole_psnr", "ssim", "ssim7", "seam", "psnr_ci", "hole_psnr_ci",
-               "ssim_ci", "ssim7_ci", "seam_ci", "seam_truth", "hole_swd", "hole_swd_floor"]
+               "ssim_ci", "ssim7_ci", "seam_ci", "seam_truth", "hole_swd", "hole_swd_floor", "hole_swd_levels",
+               "hole_swd_floor_levels"]
 BUNDLE_KEYS = {"path", "toolkit_version", "models", "precision", "search", "training"}
 
 
@@ -41,6 +42,10 @@ def check_report(report: dict, masks, methods, n: int, samples: int = 1) -> None
         assert 0.0 < r["ssim"] <= 1.0 and 0.0 < r["ssim7"] <= 1.0 and 0.0 < r["hole_psnr"] <= r["psnr"] <= 100.0
         assert 0.0 <= r["seam"] <= 255.0 and 0.0 < r["seam_truth"] <= 255.0
         assert r["hole_swd"] > 0.0 and r["hole_swd_floor"] > 0.0  # no method returns the truth itself
+        for key in ("hole_swd", "hole_swd_floor"):  # the levels' mean is the one number
+            levels = r[f"{key}_levels"]
+            assert list(levels) == ["64", "32", "16"]
+            assert np.mean(list(levels.values())) == pytest.approx(r[key], rel=1e-9)
     s = report["settings"]
     assert s["masks"] == list(masks) and s["methods"] == list(methods) and s["images"] == n
     assert len(s["data_sha256"]) == 64 and s["samples"] == samples
@@ -73,8 +78,11 @@ def check_samples(rows: list, masks, n: int, k: int) -> None:
     assert [r["mask"] for r in rows] == list(masks)
     for r in rows:
         assert list(r) == ["mask", "method", "samples", "n", "best_of_k", "mean_of_k", "diversity", "hole_swd"]
-        assert list(r["hole_swd"]) == ["before_refiner", "after_refiner"]
-        assert all(v > 0.0 for v in r["hole_swd"].values())
+        swd = r["hole_swd"]
+        assert list(swd) == ["before_refiner", "after_refiner", "before_refiner_levels", "after_refiner_levels"]
+        for stage in ("before_refiner", "after_refiner"):
+            assert swd[stage] > 0.0 and list(swd[f"{stage}_levels"]) == ["64", "32", "16"]
+            assert np.mean(list(swd[f"{stage}_levels"].values())) == pytest.approx(swd[stage], rel=1e-9)
         assert r["method"] == "lsgan+refiner" and r["samples"] == k and r["n"] == n
         for group, keys in SAMPLE_GROUPS.items():
             assert list(r[group]) == keys
@@ -501,8 +509,14 @@ def test_hole_realism_per_method_floor_and_samples(sample_faces):
     assert r["same"] == 0.0 and r["grey"] > 3 * r["floor"] > 0.0
     assert r["samples"]["after_refiner"] == 0.0
     assert r["samples"]["before_refiner"] == pytest.approx(r["grey"] / 2)
+    # per level: the truth is 0 at every level, a flat fill is furthest at the finest (no texture at all)
+    assert r["levels"]["same"] == {"64": 0.0, "32": 0.0, "16": 0.0}
+    grey_levels = r["levels"]["grey"]
+    assert grey_levels["64"] > grey_levels["16"] > 0.0
+    assert r["samples"]["before_refiner_levels"] == pytest.approx({k: v / 2 for k, v in grey_levels.items()})
     empty = E.hole_realism({**kept, "masks": np.zeros_like(masks)}, ("same",), seed=0)
     assert empty["same"] is None and empty["floor"] is None and empty["samples"]["after_refiner"] is None
+    assert empty["levels"]["same"] == empty["levels"]["floor"] == {"64": None, "32": None, "16": None}
     row = {"mask": "center", "method": "grey", "n": 16, "psnr": 20.0, "psnr_ci": [19.0, 21.0], "hole_psnr": 15.0,
            "hole_psnr_ci": [14.0, 16.0], "ssim": 0.8, "ssim_ci": [0.7, 0.9], "seam": 3.0, "seam_truth": 4.0,
            "hole_swd": r["grey"], "hole_swd_floor": r["floor"]}

@@ -44,8 +44,9 @@ across the hole's border, 0..255, beside the truth's own step on the same border
 interval over the images. Beside them, one number per (mask, method) over all its images: the
 hole's realism, `hole_swd` (HOLE_SWD_DESCRIPTION; `hole_swd_floor`: real faces of other people in
 the same holes), which hole PSNR cannot see: the mean of the faces the known pixels allow has the
-best PSNR and a blurred, unreal texture. With K samples, the samples' `hole_swd` before and after
-the refiner (the mean over the K sample positions).
+best PSNR and a blurred, unreal texture; `hole_swd_levels` and `hole_swd_floor_levels` give it per
+Laplacian level (64, 32, 16). With K samples, the samples' `hole_swd` before and after the refiner
+(the mean over the K sample positions), overall and per level.
 
 Reproducible: the mask of image i under mask type k is drawn from
 np.random.default_rng([seed, crc32(k), i]) (independent of --limit, batch size and of the other
@@ -302,35 +303,48 @@ HOLE_SWD_DESCRIPTION = (
     "mask kind (all of them when fewer): one number, no interval. hole_swd_floor: real faces of other people (the truths shifted by one image) against the "
     "truths in the same holes, the finite-sample floor. A blurred fill scores high, a sharp fill with real "
     "faces' texture near the floor; hole PSNR rewards the opposite (the mean of the faces the known pixels "
-    "allow). samples: the mean over the K sample positions of each position's hole SWD (before the refiner: "
-    "the blended search results; after: the final outputs)")
+    "allow). hole_swd_levels: the same per Laplacian level (64: the finest texture, 32: features a few "
+    "pixels across, 16: layout and colour); the fine level also falls when texture that is wrong for the face "
+    "is added (another face's detail, matched noise: docs/model.md, Session 46), so read it with the pictures. "
+    "samples: the mean over the K sample positions of each position's hole SWD (before the refiner: "
+    "the blended search results; after: the final outputs), overall and per level")
 
 
 def hole_realism(kept: dict, methods: tuple[str, ...], seed: int) -> dict:
     """One mask kind's hole SWD (HOLE_SWD_DESCRIPTION). kept: "truth" uint8 (N,64,64,3), "masks"
     uint8 (N,64,64), each method's outputs uint8 (N,64,64,3) and, with K samples, "searched" and
-    "final" uint8 (N,K,64,64,3) -> {method: float | None, "floor": float | None, "samples":
-    {"before_refiner", "after_refiner"} or None}; None where no image has a hole (or, for the
-    floor, fewer than 2 images)."""
+    "final" uint8 (N,K,64,64,3) -> {method: float | None, "floor": float | None, "levels":
+    {method or "floor": {"64", "32", "16"} per Laplacian level}, "samples": {"before_refiner",
+    "after_refiner", "before_refiner_levels", "after_refiner_levels"} or None}; None where no image
+    has a hole (or, for the floor, fewer than 2 images)."""
     from ..imaging.swd import HoleRealism
 
     truth = kept["truth"]
     realism = HoleRealism(truth, kept["masks"], seed=seed)  # the truths' side computed once
 
-    def swd(outputs: np.ndarray) -> float | None:
-        return _finite_or_none(realism.score(outputs)["swd"])
+    def swd(outputs: np.ndarray) -> dict[str, float | None]:
+        return {k: _finite_or_none(v) for k, v in realism.score(outputs).items()}
 
-    out: dict = {m: swd(kept[m]) for m in methods}
-    out["floor"] = swd(np.roll(truth, 1, axis=0)) if len(truth) > 1 else None
+    scores = {m: swd(kept[m]) for m in methods}
+    scores["floor"] = swd(np.roll(truth, 1, axis=0)) if len(truth) > 1 else None
+    out: dict = {m: None if sc is None else sc["swd"] for m, sc in scores.items()}
+    out["levels"] = {m: _levels(sc) for m, sc in scores.items()}
     out["samples"] = None
     if "final" in kept:
-        def mean_over_positions(stage: str) -> float | None:
-            values = [swd(np.ascontiguousarray(kept[stage][:, j])) for j in range(kept[stage].shape[1])]
-            return None if any(v is None for v in values) else float(np.mean(values))
+        def mean_over_positions(stage: str) -> dict[str, float | None]:
+            per = [swd(np.ascontiguousarray(kept[stage][:, j])) for j in range(kept[stage].shape[1])]
+            return {k: None if any(p[k] is None for p in per) else float(np.mean([p[k] for p in per]))
+                    for k in per[0]}
 
-        out["samples"] = {"before_refiner": mean_over_positions("searched"),
-                          "after_refiner": mean_over_positions("final")}
+        before, after = mean_over_positions("searched"), mean_over_positions("final")
+        out["samples"] = {"before_refiner": before["swd"], "after_refiner": after["swd"],
+                          "before_refiner_levels": _levels(before), "after_refiner_levels": _levels(after)}
     return out
+
+
+def _levels(score: dict | None) -> dict[str, float | None] | None:
+    """HoleRealism.score's {"swd64", "swd32", "swd16", ...} -> {"64", "32", "16"} (None stays None)."""
+    return None if score is None else {k[3:]: v for k, v in score.items() if k != "swd"}
 
 
 def summarise_samples(kind: str, k: int, values: dict[str, np.ndarray]) -> dict:
@@ -442,7 +456,9 @@ def evaluate(images: np.ndarray, cfg: EvaluateConfig, inpainter=None, data_info:
     results = [{"mask": kind, "method": method, **summarise(per_image[kind][method]),
                 "seam_truth": _finite_or_none(float(np.nanmean(per_image[kind]["truth"]["seam"])))
                 if np.isfinite(per_image[kind]["truth"]["seam"]).any() else None,
-                "hole_swd": realism[kind][method], "hole_swd_floor": realism[kind]["floor"]}
+                "hole_swd": realism[kind][method], "hole_swd_floor": realism[kind]["floor"],
+                "hole_swd_levels": realism[kind]["levels"][method],
+                "hole_swd_floor_levels": realism[kind]["levels"]["floor"]}
                for kind in cfg.masks for method in cfg.methods]
     settings = {
         "masks": list(cfg.masks), "methods": list(cfg.methods), "limit": cfg.limit, "images": n,
