@@ -154,7 +154,8 @@ def gaussian_window(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> np.nd
 
 
 def _filter_valid(img: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """Separable Gaussian filter of float64 (H,W), keeping only the 'valid' region."""
+    """Separable filter of float64 (H,W) with the 1-D taps k on both axes (the Gaussian window, or
+    the uniform one of SSIM7), keeping only the 'valid' region."""
     r = len(k) // 2
     out = cv2.sepFilter2D(img, cv2.CV_64F, k, k, borderType=cv2.BORDER_REFLECT)
     return out[r:-r, r:-r]
@@ -178,17 +179,11 @@ def ssim_channel(x: np.ndarray, y: np.ndarray) -> float:
     return _ssim_map_mean(x, y, lambda p: _filter_valid(p, k), 1.0)
 
 
-def _box_valid(img: np.ndarray, size: int = SSIM7_WINDOW) -> np.ndarray:
-    """The size x size mean of float64 (H,W), keeping only the 'valid' region."""
-    r = size // 2
-    out = cv2.boxFilter(img, cv2.CV_64F, (size, size), normalize=True, borderType=cv2.BORDER_REFLECT)
-    return out[r:-r, r:-r]
-
-
 def ssim7_channel(x: np.ndarray, y: np.ndarray) -> float:
     """Mean SSIM7 (module docstring) of two float64 (H,W) planes in [0, 255]."""
+    k = np.full(SSIM7_WINDOW, 1.0 / SSIM7_WINDOW)
     n = SSIM7_WINDOW * SSIM7_WINDOW
-    return _ssim_map_mean(x, y, _box_valid, n / (n - 1.0))
+    return _ssim_map_mean(x, y, lambda p: _filter_valid(p, k), n / (n - 1.0))
 
 
 def _ssim_batch(a: np.ndarray, b: np.ndarray, channel, window: int, name: str):
