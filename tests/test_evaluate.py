@@ -11,6 +11,8 @@ import pytest
 from conftest import SAMPLES, assert_one_line_error, run_cli
 from edgefill.runtime.frontends import evaluate as E
 from edgefill.runtime.errors import EdgefillError
+from edgefill.runtime.imaging.diffusion import opencv_inpaint
+from edgefill.runtime.imaging.masks import resolve_mask
 from edgefill.runtime.core.refine_config import RefineConfig
 from edgefill.runtime.core.search_config import SearchConfig
 from edgefill.runtime.core.best_of_k import SearchResult
@@ -203,7 +205,7 @@ def test_refined_baselines_refine_the_opencv_fill_without_a_search(sample_faces)
     assert list(out) == ["telea", "telea+refiner", "ns+refiner"] and fake.calls == []
     masked = E.masked_input(sample_faces[:4], masks)
     np.testing.assert_array_equal(out["telea+refiner"], fake.refine(out["telea"], masks))
-    np.testing.assert_array_equal(out["ns+refiner"], fake.refine(E.opencv_inpaint(masked, masks, "ns"), masks))
+    np.testing.assert_array_equal(out["ns+refiner"], fake.refine(opencv_inpaint(masked, masks, "ns"), masks))
     cfg = E.EvaluateConfig(methods=("ns+refiner",))
     assert cfg.needs_bundle and not cfg.needs_search
 
@@ -500,7 +502,7 @@ def test_hole_realism_per_method_floor_and_samples(sample_faces):
     people's faces in the same holes), the samples' value the mean over the K positions, None
     without a hole; the markdown shows each with its floor."""
     truth = np.concatenate([sample_faces, sample_faces[:, :, ::-1]])
-    masks = np.stack([np.asarray(E.resolve_mask("center"))] * len(truth))
+    masks = np.stack([np.asarray(resolve_mask("center"))] * len(truth))
     hole = (masks >= 128)[..., None]
     grey = np.where(hole, np.uint8(128), truth)
     kept = {"truth": truth, "masks": masks, "same": truth, "grey": grey,
@@ -528,9 +530,9 @@ def test_hole_realism_reads_at_most_the_first_realism_images(sample_faces, monke
     must not hold every output in memory): with the cap at 3, the numbers over 7 images in batches
     of 2 equal those of an evaluation of the first 3 alone; the PSNR rows still cover all 7."""
     cfg = dict(masks=("center",), batch_size=2, steps=2, seed=1)
-    monkeypatch.setattr(E, "REALISM_IMAGES", 3)
+    monkeypatch.setattr(E.run, "REALISM_IMAGES", 3)
     capped = E.evaluate(sample_faces, E.EvaluateConfig(limit=7, **cfg), FakeInpainter(), progress=False).report
-    monkeypatch.setattr(E, "REALISM_IMAGES", 2000)
+    monkeypatch.setattr(E.run, "REALISM_IMAGES", 2000)
     first3 = E.evaluate(sample_faces, E.EvaluateConfig(limit=3, **cfg), FakeInpainter(), progress=False).report
     for a, b in zip(capped["results"], first3["results"]):
         assert a["n"] == 7 and b["n"] == 3

@@ -425,7 +425,7 @@ def test_cli_train_refiner_on_telea_fills_and_on_sample_pairs(tmp_path, tiny_bun
     chains that grow the refiner (Telea channels, then residual blocks) and export."""
     import torch
 
-    from edgefill.runtime.frontends.evaluate import opencv_inpaint
+    from edgefill.runtime.imaging.diffusion import opencv_inpaint
     from edgefill.train.completions import masked_faces
     from edgefill.train.train_refiner import keep_error
 

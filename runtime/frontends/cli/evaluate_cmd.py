@@ -1,4 +1,4 @@
-"""`edgefill evaluate`: metrics of every method on every mask type (see runtime/evaluate.py)."""
+"""`edgefill evaluate`: metrics of every method on every mask type (runtime/frontends/evaluate/)."""
 from __future__ import annotations
 
 import click
