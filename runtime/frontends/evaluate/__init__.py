@@ -62,8 +62,8 @@ share of images where the product's hole PSNR is higher. Two methods whose own i
 can still differ clearly image by image: this is the test of which is ahead.
 
 The package, one job per module: config (names, EvaluateConfig, masks), methods (one batch's
-outputs), statistics (means, intervals, paired, samples), realism (hole SWD), run (evaluate()),
-report (tables and grids).
+outputs), statistics (means, intervals, paired, samples), realism (hole SWD), run (evaluate(),
+a KindRecord per mask kind), settings (the JSON's "settings"), report (tables and grids).
 """
 from .config import (BASELINE_METHOD, BASELINES, BLEND_DESCRIPTION, DEFAULT_METHODS, HOLE_GREY, INITS, LSGAN_METHODS,
                      METHODS, METRICS, REFINED_BASELINES, REFINER_METHODS, SAMPLED_METHOD, EvaluateConfig, mask_batch,

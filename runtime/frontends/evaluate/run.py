@@ -8,11 +8,11 @@ import numpy as np
 
 from ...errors import EdgefillError
 from ...imaging import metrics
-from ...imaging.diffusion import INPAINT_RADIUS
-from .config import (BASELINE_METHOD, BLEND_DESCRIPTION, HOLE_GREY, METRICS, REFINER_METHODS, SAMPLED_METHOD,
-                     EvaluateConfig, mask_batch, masked_input)
-from .methods import run_batch
-from .realism import HOLE_SWD_DESCRIPTION, REALISM_IMAGES, hole_realism
+from .config import (BASELINE_METHOD, METRICS, REFINER_METHODS, SAMPLED_METHOD, EvaluateConfig, mask_batch,
+                     masked_input)
+from .methods import BatchOutputs, run_batch
+from .realism import REALISM_IMAGES, hole_realism
+from .settings import settings_record
 from .statistics import SAMPLE_STATS, finite_or_none, paired_difference, sample_statistics, summarise, summarise_samples
 
 
@@ -29,7 +29,6 @@ class Evaluation:
     grid_rows: dict = field(default_factory=dict)
     per_sample: dict = field(default_factory=dict)
     sample_rows: dict = field(default_factory=dict)
-
 
 
 def bundle_summary(inpainter) -> dict | None:
@@ -53,6 +52,53 @@ def evaluate(images: np.ndarray, cfg: EvaluateConfig, inpainter=None, data_info:
     """
     from tqdm import tqdm
 
+    check_bundles(cfg, inpainter, baseline)
+    images = np.ascontiguousarray(images[: cfg.limit] if cfg.limit > 0 else images)
+    n = len(images)
+    search_cfg, search_start = None, None
+    if inpainter is not None and cfg.needs_search:
+        search_start = inpainter.pipeline.make_start(cfg.init)
+        search_cfg = inpainter.config_for(steps=cfg.steps, restarts=cfg.restarts, start=search_start.name,
+                                          sample_spread=cfg.sample_spread, sample_steps=cfg.sample_steps)
+    records: dict[str, KindRecord] = {}
+    bar = tqdm(total=n * len(cfg.masks), desc="evaluate", unit="img", disable=not progress, leave=False)
+    try:
+        for kind in cfg.masks:
+            record = records[kind] = KindRecord(cfg.methods, cfg.grid_rows)
+            for start in range(0, n, cfg.batch_size):
+                idx = np.arange(start, min(n, start + cfg.batch_size))
+                truth = images[idx]
+                masks = mask_batch(kind, idx, cfg.seed)
+                on_step = _search_progress(bar, kind, search_cfg.steps) if progress and search_cfg else None
+                batch = run_batch(truth, masks, cfg.methods, inpainter, search_cfg, cfg.seed + idx,
+                                  progress=on_step, start=search_start, samples=cfg.samples, baseline=baseline)
+                record.add(start, truth, masks, batch)
+                bar.set_postfix(mask=kind, refresh=False)
+                bar.update(len(idx))
+            record.finish(cfg.seed)
+    finally:
+        bar.close()
+    per_image = {kind: r.per_image for kind, r in records.items()}
+    report: dict = {"results": [result_row(kind, method, r) for kind, r in records.items() for method in cfg.methods]}
+    paired = SAMPLED_METHOD in cfg.methods and len(cfg.methods) > 1
+    if paired:
+        report["paired"] = [paired_difference(kind, method, per_image[kind][SAMPLED_METHOD], per_image[kind][method])
+                            for kind in cfg.masks for method in cfg.methods if method != SAMPLED_METHOD]
+    if cfg.samples > 1:
+        report["samples"] = [{**summarise_samples(kind, cfg.samples, r.per_sample), "hole_swd": r.realism["samples"]}
+                             for kind, r in records.items()]
+    report["bundle"] = bundle_summary(inpainter if cfg.needs_bundle else None)
+    report["settings"] = settings_record(cfg, n, search_cfg, search_start, inpainter, data_info, paired)
+    if BASELINE_METHOD in cfg.methods:
+        report["baseline_bundle"] = bundle_summary(baseline)
+    return Evaluation(report=report, per_image=per_image, grid_rows={k: r.grid for k, r in records.items()},
+                      per_sample={k: r.per_sample for k, r in records.items() if cfg.samples > 1},
+                      sample_rows={k: r.sample_grid for k, r in records.items() if r.sample_grid})
+
+
+def check_bundles(cfg: EvaluateConfig, inpainter, baseline) -> None:
+    """One clear error before any work when cfg's methods need a bundle, a refiner or a baseline
+    bundle that is not there."""
     if cfg.needs_bundle and inpainter is None:
         raise EdgefillError("the lsgan and +refiner methods need a bundle (or choose --methods telea,ns)")
     if BASELINE_METHOD in cfg.methods:
@@ -64,146 +110,89 @@ def evaluate(images: np.ndarray, cfg: EvaluateConfig, inpainter=None, data_info:
     if refined and inpainter is not None and not inpainter.bundle.has_graph("refiner"):
         raise EdgefillError(f"bundle {inpainter.bundle.root} has no refiner; drop {', '.join(refined)} "
                             f"from --methods")
-    images = np.ascontiguousarray(images[: cfg.limit] if cfg.limit > 0 else images)
-    n = len(images)
-    search_cfg, search_start = None, None
-    if inpainter is not None and cfg.needs_search:
-        search_start = inpainter.pipeline.make_start(cfg.init)
-        search_cfg = inpainter.config_for(steps=cfg.steps, restarts=cfg.restarts, start=search_start.name,
-                                          sample_spread=cfg.sample_spread, sample_steps=cfg.sample_steps)
-    per_image: dict = {}
-    per_sample: dict = {}
-    realism: dict = {}
-    grid: dict = {}
-    sample_grid: dict = {}
-    bar = tqdm(total=n * len(cfg.masks), desc="evaluate", unit="img", disable=not progress, leave=False)
-    try:
-        for kind in cfg.masks:
-            values = {m: {k: [] for k in METRICS} for m in cfg.methods}
-            sample_values: dict = {k: [] for k in SAMPLE_STATS}
-            truth_seam = []
-            kept: dict = {"truth": [], "masks": [], **{m: [] for m in cfg.methods}, "searched": [], "final": []}
-            grid[kind] = {}
-            sample_grid[kind] = {}
-            for start in range(0, n, cfg.batch_size):
-                idx = np.arange(start, min(n, start + cfg.batch_size))
-                truth = images[idx]
-                masks = mask_batch(kind, idx, cfg.seed)
-                steps_done = [0]
 
-                def on_step(k: int, kind=kind) -> None:  # search progress inside a long batch
-                    steps_done[0] += k
-                    if steps_done[0] % 10 == 0:
-                        bar.set_postfix(mask=kind, step=f"{steps_done[0]}/{search_cfg.steps}")
 
-                batch = run_batch(truth, masks, cfg.methods, inpainter, search_cfg, cfg.seed + idx,
-                                  progress=on_step if progress else None, start=search_start, samples=cfg.samples,
-                                  baseline=baseline)
-                outputs = batch.outputs
-                truth_seam.append(metrics.seam(truth, masks))
-                keep = max(0, min(len(idx), REALISM_IMAGES - start))  # images of this batch kept for hole_swd
-                kept["truth"].append(truth[:keep])
-                kept["masks"].append(masks[:keep])
-                for method, out in outputs.items():
-                    kept[method].append(out[:keep])
-                    values[method]["psnr"].append(metrics.psnr(out, truth))
-                    values[method]["hole_psnr"].append(metrics.hole_psnr(out, truth, masks))
-                    values[method]["ssim"].append(metrics.ssim(out, truth))
-                    values[method]["ssim7"].append(metrics.ssim7(out, truth))
-                    values[method]["seam"].append(metrics.seam(out, masks))
-                if batch.samples is not None:
-                    stats = sample_statistics(truth, masks, batch.samples.searched, batch.samples.final)
-                    for key, v in stats.items():
-                        sample_values[key].append(v)
-                    kept["searched"].append(batch.samples.searched[:keep])
-                    kept["final"].append(batch.samples.final[:keep])
-                take = max(0, cfg.grid_rows - start)
-                if take:
-                    _extend(grid[kind], "input", masked_input(truth[:take], masks[:take]))
-                    for method in cfg.methods:
-                        _extend(grid[kind], method, outputs[method][:take])
-                    _extend(grid[kind], "truth", truth[:take])
-                    if batch.samples is not None:
-                        _extend(sample_grid[kind], "input", masked_input(truth[:take], masks[:take]))
-                        _extend(sample_grid[kind], "truth", truth[:take])
-                        _extend(sample_grid[kind], "searched", batch.samples.searched[:take])
-                        _extend(sample_grid[kind], "final", batch.samples.final[:take])
-                bar.set_postfix(mask=kind, refresh=False)
-                bar.update(len(idx))
-            per_image[kind] = {m: {k: np.concatenate(v[k]) for k in METRICS} for m, v in values.items()}
-            per_image[kind]["truth"] = {"seam": np.concatenate(truth_seam)}
-            joined = {key: np.concatenate(v) for key, v in kept.items() if v}
-            realism[kind] = hole_realism(joined, cfg.methods, cfg.seed)
-            if cfg.samples > 1:
-                per_sample[kind] = {k: np.concatenate(v) if v else np.zeros(0) for k, v in sample_values.items()}
-    finally:
-        bar.close()
-    results = [{"mask": kind, "method": method, **summarise(per_image[kind][method]),
-                "seam_truth": finite_or_none(float(np.nanmean(per_image[kind]["truth"]["seam"])))
-                if np.isfinite(per_image[kind]["truth"]["seam"]).any() else None,
-                "hole_swd": realism[kind][method], "hole_swd_floor": realism[kind]["floor"],
-                "hole_swd_levels": realism[kind]["levels"][method],
-                "hole_swd_floor_levels": realism[kind]["levels"]["floor"]}
-               for kind in cfg.masks for method in cfg.methods]
-    settings = {
-        "masks": list(cfg.masks), "methods": list(cfg.methods), "limit": cfg.limit, "images": n,
-        "seed": cfg.seed, "batch_size": cfg.batch_size,
-        "mask_rng": "np.random.default_rng([seed, crc32(mask), image index])",
-        "steps": search_cfg.steps if search_cfg else None,
-        "restarts": search_cfg.restarts if search_cfg else None,
-        "search": search_cfg.to_dict() if search_cfg else None,
-        "prior": search_cfg.prior if search_cfg else None,
-        "blend": {m: BLEND_DESCRIPTION[m] for m in cfg.methods if m in BLEND_DESCRIPTION},
-        "init": cfg.init, "start": search_start.name if search_start is not None else None,
-        "search_seed": "image i's random restarts start from initial_z(1, restarts, z_dim, seed + i)",
-        "samples": cfg.samples,
-        "backend": getattr(inpainter, "backend", None) if search_cfg else None,
-        "provider": getattr(inpainter, "provider", None) if cfg.needs_bundle else None,
-        "refine": inpainter.pipeline.refine_config.to_dict() if cfg.needs_bundle else None,
-        "opencv_inpaint_radius": INPAINT_RADIUS,
-        "hole_input": f"hole pixels set to {HOLE_GREY} before any method runs",
-        "metrics": {"psnr": f"10 log10(255^2/MSE) on uint8 RGB, capped at {metrics.PSNR_CAP:g} dB",
-                    "hole_psnr": "PSNR over the missing pixels only (all channels)",
-                    "ssim": "Wang 2004; skimage gaussian_weights=True, sigma 1.5, population covariance, "
-                            "data_range 255, valid region, mean over channels",
-                    "ssim7": "scikit-image's default structural_similarity(channel_axis=-1, data_range=255): 7x7 "
-                             "uniform window, sample covariance, valid region, mean over channels (the convention "
-                             "of issue 20's SSIM goal)",
-                    "seam": "mean |step| (0..255, mean over channels) between 4-neighbour pairs across the hole "
-                            "border; seam_truth: the truth's own step there",
-                    "ci": "95% Student-t interval of the mean",
-                    "hole_swd": HOLE_SWD_DESCRIPTION},
-        **(data_info or {}),
-    }
-    report: dict = {"results": results}
-    if SAMPLED_METHOD in cfg.methods and len(cfg.methods) > 1:
-        report["paired"] = [paired_difference(kind, method, per_image[kind][SAMPLED_METHOD], per_image[kind][method])
-                            for kind in cfg.masks for method in cfg.methods if method != SAMPLED_METHOD]
-        settings["metrics"]["paired"] = (f"per image, {SAMPLED_METHOD} minus the method on the same image and mask: "
-                                         "mean and 95% Student-t interval of the differences; product_better: the "
-                                         f"share of images where {SAMPLED_METHOD}'s hole PSNR is higher")
-    if cfg.samples > 1:
-        report["samples"] = [{**summarise_samples(kind, cfg.samples, per_sample[kind]),
-                              "hole_swd": realism[kind]["samples"]} for kind in cfg.masks]
-        settings["sample_spread"] = search_cfg.sample_spread
-        settings["sample_steps"] = search_cfg.steps_of_samples
-        settings["sample_starts"] = ("sample 0: the single output's start; sample k >= 1 from "
-                                     "runtime.core.starts.sample_seed_rng(seed + i, k)")
-        settings["metrics"]["samples"] = {
-            "best_of_k": "per image, the best of the K samples against the truth, each metric picking its own "
-                         "(an oracle)",
-            "mean_of_k": "per image, the mean over the K samples",
-            "pairwise_hole_psnr": f"mean hole PSNR over the K(K-1)/2 pairs of an image's samples, lower = more "
-                                  f"different; identical pairs count as {metrics.PSNR_CAP:g} dB (the cap)",
-            "hole_std": "per-pixel standard deviation over the K samples (0..255, population), mean over the hole "
-                        "and channels",
-            "before_refiner": "the blended search results (the bundle's blend)",
-            "after_refiner": "the final outputs (lsgan+refiner)"}
-    report.update({"bundle": bundle_summary(inpainter if cfg.needs_bundle else None), "settings": settings})
-    if BASELINE_METHOD in cfg.methods:
-        report["baseline_bundle"] = bundle_summary(baseline)
-    return Evaluation(report=report, per_image=per_image, grid_rows=grid, per_sample=per_sample,
-                      sample_rows={k: v for k, v in sample_grid.items() if v})
+def _search_progress(bar, kind: str, steps: int):
+    """run_batch's progress callback: the search's step count on the bar inside a long batch."""
+    done = [0]
+
+    def on_step(k: int) -> None:
+        done[0] += k
+        if done[0] % 10 == 0:
+            bar.set_postfix(mask=kind, step=f"{done[0]}/{steps}")
+
+    return on_step
+
+
+class KindRecord:
+    """One mask kind's evaluation, filled batch by batch (add), then closed (finish).
+
+    After finish: per_image[method][metric] float64 (n,) and per_image["truth"]["seam"]; per_sample
+    [SAMPLE_STATS key] float64 (n,) (empty without K samples); realism: hole_realism's dict over the
+    first REALISM_IMAGES images; grid / sample_grid: Evaluation.grid_rows / sample_rows of this kind
+    (the first grid_rows images)."""
+
+    def __init__(self, methods: tuple[str, ...], grid_rows: int) -> None:
+        self.methods, self.grid_rows = methods, grid_rows
+        self._values = {m: {k: [] for k in METRICS} for m in methods}
+        self._sample_values: dict = {k: [] for k in SAMPLE_STATS}
+        self._truth_seam: list = []
+        self._kept: dict = {"truth": [], "masks": [], **{m: [] for m in methods}, "searched": [], "final": []}
+        self.grid: dict = {}
+        self.sample_grid: dict = {}
+        self.per_image: dict = {}
+        self.per_sample: dict = {}
+        self.realism: dict = {}
+
+    def add(self, start: int, truth: np.ndarray, masks: np.ndarray, batch: BatchOutputs) -> None:
+        """One batch: images start.. of the kind, truth uint8 (B,64,64,3), masks uint8 (B,64,64) and
+        every method's outputs."""
+        outputs, samples = batch.outputs, batch.samples
+        self._truth_seam.append(metrics.seam(truth, masks))
+        keep = max(0, min(len(truth), REALISM_IMAGES - start))  # images of this batch kept for hole_swd
+        self._kept["truth"].append(truth[:keep])
+        self._kept["masks"].append(masks[:keep])
+        for method, out in outputs.items():
+            values = self._values[method]
+            self._kept[method].append(out[:keep])
+            values["psnr"].append(metrics.psnr(out, truth))
+            values["hole_psnr"].append(metrics.hole_psnr(out, truth, masks))
+            values["ssim"].append(metrics.ssim(out, truth))
+            values["ssim7"].append(metrics.ssim7(out, truth))
+            values["seam"].append(metrics.seam(out, masks))
+        if samples is not None:
+            for key, v in sample_statistics(truth, masks, samples.searched, samples.final).items():
+                self._sample_values[key].append(v)
+            self._kept["searched"].append(samples.searched[:keep])
+            self._kept["final"].append(samples.final[:keep])
+        take = max(0, self.grid_rows - start)
+        if take:
+            _extend(self.grid, "input", masked_input(truth[:take], masks[:take]))
+            for method in self.methods:
+                _extend(self.grid, method, outputs[method][:take])
+            _extend(self.grid, "truth", truth[:take])
+            if samples is not None:
+                _extend(self.sample_grid, "input", masked_input(truth[:take], masks[:take]))
+                _extend(self.sample_grid, "truth", truth[:take])
+                _extend(self.sample_grid, "searched", samples.searched[:take])
+                _extend(self.sample_grid, "final", samples.final[:take])
+
+    def finish(self, seed: int) -> None:
+        """Join the batches and score the hole's realism (seeded by seed)."""
+        self.per_image = {m: {k: np.concatenate(v[k]) for k in METRICS} for m, v in self._values.items()}
+        self.per_image["truth"] = {"seam": np.concatenate(self._truth_seam)}
+        self.realism = hole_realism({key: np.concatenate(v) for key, v in self._kept.items() if v}, self.methods, seed)
+        self.per_sample = {k: np.concatenate(v) if v else np.zeros(0) for k, v in self._sample_values.items()}
+
+
+def result_row(kind: str, method: str, record: KindRecord) -> dict:
+    """One "results" entry: the method's means and intervals on this kind, the truth's seam, hole SWD."""
+    seam_truth = record.per_image["truth"]["seam"]
+    return {"mask": kind, "method": method, **summarise(record.per_image[method]),
+            "seam_truth": finite_or_none(float(np.nanmean(seam_truth))) if np.isfinite(seam_truth).any() else None,
+            "hole_swd": record.realism[method], "hole_swd_floor": record.realism["floor"],
+            "hole_swd_levels": record.realism["levels"][method],
+            "hole_swd_floor_levels": record.realism["levels"]["floor"]}
 
 
 def _extend(d: dict, key: str, arr: np.ndarray) -> None:
