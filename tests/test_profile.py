@@ -89,7 +89,7 @@ def test_profile_cli_every_field(tiny_bundle, tmp_path):
     # cuda either ran (a GPU machine) or is reported as skipped with a reason
     assert "onnx-cuda" in names or any(s["name"] == "onnx-cuda" and s["reason"] for s in rep["skipped"])
     for r in rep["runs"]:
-        assert r["batch_size"] in (1, 2) and r["rows"] == r["batch_size"]
+        assert r["batch_size"] in (1, 2) and r["rows"] == r["batch_size"] * rep["settings"]["restarts"]
         for stage, st in r["stages"].items():
             check_stats(st, f"{r['backend']} b{r['batch_size']} {stage}")
         assert r["stages"]["search_step"]["count"] == 2 * 2  # iterations x (steps - 1)
@@ -139,6 +139,7 @@ def test_profile_only_unloadable_provider_is_one_line(tiny_bundle):
     (["--batch-sizes", "1,x"], "batch-sizes"),
     (["--batch-sizes", "0"], "batch-sizes"),
     (["--steps", "1"], "steps"),
+    (["--init", "nope"], "--init"),
     (["--provider", "npu"], "unknown provider"),
     (["--plot", "plot.txt"], "--plot must end"),
     (["--samples", "0"], "--samples"),
@@ -166,6 +167,33 @@ def test_profile_samples_times_k_samples_against_one(tiny_bundle, tmp_path):
     assert sam["ratio_p50"] == pytest.approx(sam["k_samples"]["p50_ms"] / sam["single"]["p50_ms"])
     assert sam["ratio_p50_per_sample"] == pytest.approx(sam["ratio_p50"] / 3)
     assert f"3 samples / 1 (p50): {sam['ratio_p50']:.2f}x" in proc.stdout
+
+
+@pytest.mark.parametrize("init", ["auto", "random"])
+def test_profile_times_what_inpaint_runs_by_default(tmp_path, init):
+    """Without --steps/--restarts the profile runs the shipped bundle as `edgefill inpaint` does:
+    from its encoder ("auto"), with the bundle's steps, restarts and blend for that start, and the
+    start (the encoder's forward pass) timed as a stage of its own; --init random takes the
+    random start's settings instead."""
+    from edgefill.runtime.core.bundle import open_bundle
+
+    bundle = open_bundle()
+    start = "encoder" if init == "auto" else "random"
+    want = bundle.search_defaults_for(start)
+    path = tmp_path / "p.json"
+    proc = run_cli("profile", "--init", init, "--batch-sizes", "1", "--iterations", "1", "--warmup", "0",
+                   "--provider", "cpu", "--no-peak", "--json", str(path), "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    rep = json.loads(path.read_text())
+    ran = rep["settings"]
+    assert (ran["start"], ran["init"]) == (start, init)
+    assert (ran["steps"], ran["restarts"], ran["blend"]) == (want.steps, want.restarts, want.blend)
+    assert ran["search"] == want.replace(patience=0).to_dict()
+    assert ran["refine"] == bundle.refine_defaults.to_dict()
+    st = rep["stages"]
+    check_stats(st["start"], "start")
+    assert st["search_step"]["count"] == want.steps - 1
+    assert st["total"]["p50_ms"] >= st["start"]["p50_ms"] + st["search"]["p50_ms"] + st["refiner"]["p50_ms"]
 
 
 def test_profile_missing_bundle(tmp_path):

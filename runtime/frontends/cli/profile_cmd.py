@@ -12,8 +12,12 @@ def register(cli: click.Group) -> None:
                   help="onnxruntime provider(s): cpu, cuda, tensorrt (repeat or comma-separate; default: every "
                        "provider that loads here). One that cannot load is reported and skipped.")
     @click.option("--batch-sizes", default="1,8,32", show_default=True, help="Comma-separated images per batch.")
-    @click.option("--steps", default=20, show_default=True, type=click.IntRange(2), help="Adam steps per search.")
-    @click.option("--restarts", default=1, show_default=True, type=click.IntRange(1), help="Starts per image.")
+    @click.option("--steps", default=None, type=click.IntRange(2),
+                  help="Adam steps per search (default: the bundle's for the start, as `edgefill inpaint` runs).")
+    @click.option("--restarts", default=None, type=click.IntRange(1),
+                  help="Starts per image (default: the bundle's for the start).")
+    @click.option("--init", default="auto", show_default=True, type=click.Choice(["auto", "random", "encoder"]),
+                  help="Where the search starts: auto = the bundle's encoder when it has one, as `edgefill inpaint`.")
     @click.option("--iterations", default=10, show_default=True, type=click.IntRange(1),
                   help="Timed pipeline runs per backend and batch size.")
     @click.option("--warmup", default=2, show_default=True, type=click.IntRange(0), help="Untimed runs first.")
@@ -25,12 +29,12 @@ def register(cli: click.Group) -> None:
     @click.option("--csv", "csv_path", default=None, help="Write one row per backend, batch size and stage here.")
     @click.option("--plot", "plot_path", default=None, help="Write a picture of the distributions and throughput here (.png/.svg/.pdf; needs matplotlib).")
     @click.option("--ort-trace", "trace_path", default=None,
-                  help="Write onnxruntime's per-operator profile (chrome trace JSON) of the search step here.")
+                  help="Write onnxruntime's per-operator profile (chrome trace JSON) of 20 search steps here.")
     @click.option("--samples", default=1, show_default=True, type=click.IntRange(1),
                   help="Also time the whole inpaint of one 64x64 problem with this many samples per hole "
                        "against 1 (ratio reported; 1: not measured).")
     @click.option("--no-progress", is_flag=True, help="No progress bar.")
-    def profile_cmd(bundle, providers, batch_sizes, steps, restarts, iterations, warmup, threads, compare_torch,
+    def profile_cmd(bundle, providers, batch_sizes, steps, restarts, init, iterations, warmup, threads, compare_torch,
                     no_peak, json_path, csv_path, plot_path, trace_path, samples, no_progress):
         """Latency per stage (p50/p90/p95/p99), throughput, FLOP/s vs peak; onnxruntime vs torch eager."""
         import os
@@ -57,7 +61,7 @@ def register(cli: click.Group) -> None:
         wanted = tuple(dict.fromkeys(p.strip().lower() for spec in providers for p in spec.split(",") if p.strip()))
         cfg = ProfileConfig(batch_sizes=sizes, steps=steps, restarts=restarts, iterations=iterations,
                             warmup=warmup, providers=wanted or None, compare_torch=compare_torch, threads=threads,
-                            measure_peak=not no_peak, samples=samples)
+                            measure_peak=not no_peak, samples=samples, init=init)
         b = open_bundle(bundle)
         result = profile(b, cfg, progress=not no_progress)
         if trace_path:
@@ -65,8 +69,11 @@ def register(cli: click.Group) -> None:
             from ...core.engine import Engine
 
             eng = Engine(b, provider=cpu_first[0]["provider"], threads=threads)
-            search_cfg = b.search_defaults.replace(restarts=restarts)
-            result.report["ort_trace"] = ort_trace(eng, search_cfg, sizes[0], min(steps, 20), trace_path)
+            ran = result.report["settings"]
+            search_cfg = b.search_defaults_for(ran["start"]).replace(restarts=ran["restarts"])
+            # 20 steps of the step graph alone: enough calls for stable operator shares, whatever
+            # the product's own step count
+            result.report["ort_trace"] = ort_trace(eng, search_cfg, sizes[0], 20, trace_path)
         click.echo(table_text(result.report), nl=False)
         if json_path:
             write_json(json_path, result.report)

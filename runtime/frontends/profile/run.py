@@ -8,22 +8,27 @@ the torch and onnxruntime thread pools never run at the same time (OMP_WAIT_POLI
 set by the command before torch is imported, so torch's OpenMP threads do not spin while
 onnxruntime runs). The first `warmup` iterations of every (backend, batch size) are dropped.
 
-One pipeline iteration for a batch of b images (b x restarts search rows), timed by stage:
-    preprocessing  masked images -> model tensors, importance weights W, initial z
-                   (Pipeline.problem and Pipeline.start)
+What is timed is what `edgefill inpaint` runs: the search starts where the product's does (the
+bundle's encoder when it has one: `init` "auto") with the bundle's settings for that start (steps,
+restarts, blend), unless the config names others. One pipeline iteration for a batch of b images
+(b x restarts search rows), timed by stage:
+    preprocessing  masked images -> model tensors, importance weights W (Pipeline.problem)
+    start          the initial z (Pipeline.start: the encoder graph, or seeded random draws)
     search         the whole latent search (`steps` Adam steps + G at the best z):
                    Pipeline.search, i.e. the runtime's own OrtSearch / TorchSearch loops
-    blending       G(z) -> uint8, paste into the known pixels (Pipeline.blend, paste)
-    refiner        Pipeline.refine: M*y + (1-M)*R(pasted) with refiner.onnx (for torch eager on
-                   the first onnxruntime engine: the torch fallback only replaces the search)
-    total          the four above, end to end
+    blending       G(z) -> uint8, blended into the known pixels with the search settings' blend
+                   (Pipeline.blend: Poisson for the shipped bundle, or paste)
+    refiner        Pipeline.refine: M*y + (1-M)*R(blended) with refiner.onnx, mirror-averaged
+                   when the bundle says so (for torch eager on the first onnxruntime engine: the
+                   torch fallback only replaces the search)
+    total          the five above, end to end
 Measured in the same iteration, outside `total`:
     search_step    one step inside the real search loop (step graph run, loss read back,
                    best-of-K update), from the loop's per-step progress callback; the first
                    step of every search (which also binds the buffers) is left out
     h2d            host-to-device copies the search makes (y, W repeated over restarts; z0)
     d2h            device-to-host copy of a (rows,3,64,64) float32 image batch
-    blending_poisson  blend.poisson instead of paste, for comparison
+    blending_poisson  blend.poisson, for comparison when the product pastes
 On the CPU provider h2d/d2h are host memcpys (kept so that GPU runs have the same fields).
 With samples K > 1 ("samples" in the report; None otherwise): the whole inpaint of one 64x64
 problem (Pipeline.run_samples: search of K x restarts rows, blend, refiner) with K samples and
@@ -47,7 +52,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...core.bundle import Bundle
-from ...core.starts import RandomStart
 from ...imaging.images import from_model
 from .backends import load_backends
 from .config import EXTRA_STAGES, STAGES, ProfileConfig
@@ -55,9 +59,9 @@ from .inputs import make_inputs
 from .stats import Samples, latency_stats
 
 
-def run_iteration(backend, images: np.ndarray, masks: np.ndarray, search_cfg, seed: int) -> Samples:
-    """One timed pipeline run of `backend.pipeline` (module docstring) -> Samples with one value
-    per stage (search_step: steps - 1 values)."""
+def run_iteration(backend, images: np.ndarray, masks: np.ndarray, search_cfg, seed: int, start) -> Samples:
+    """One timed pipeline run of `backend.pipeline` from `start` (a runtime.core.starts Start;
+    module docstring) -> Samples with one value per stage (search_step: steps - 1 values)."""
     pipe = backend.pipeline
     s = Samples()
     perf = time.perf_counter
@@ -68,17 +72,19 @@ def run_iteration(backend, images: np.ndarray, masks: np.ndarray, search_cfg, se
     t0 = perf()
     known = np.where((masks >= 128)[..., None], np.uint8(128), images)
     y, W = pipe.problem(known, masks)
-    z0 = pipe.start(known, masks, search_cfg, RandomStart(), seeds)
+    t_start = perf()
+    z0 = pipe.start(known, masks, search_cfg, start, seeds)
     t1 = perf()
     result = pipe.search(y, W, search_cfg, z0, progress=lambda _n: stamps.append(perf()))
     t2 = perf()
     generated = from_model(result.images)
-    pasted = pipe.blend(known, generated, masks, "paste")
+    blended = pipe.blend(known, generated, masks, search_cfg.blend)
     t3 = perf()
     if pipe.has_refiner:
-        pipe.refine(pasted, masks)
+        pipe.refine(blended, masks)
     t4 = perf()
-    s.stages["preprocessing"].append(t1 - t0)
+    s.stages["preprocessing"].append(t_start - t0)
+    s.stages["start"].append(t1 - t_start)
     s.stages["search"].append(t2 - t1)
     s.stages["blending"].append(t3 - t2)
     if pipe.has_refiner:
@@ -102,7 +108,7 @@ def run_iteration(backend, images: np.ndarray, masks: np.ndarray, search_cfg, se
     return s
 
 
-def time_samples(backend, search_cfg, cfg: ProfileConfig, tick=lambda: None) -> dict:
+def time_samples(backend, search_cfg, cfg: ProfileConfig, start, tick=lambda: None) -> dict:
     """The whole inpaint of one 64x64 problem with cfg.samples samples against 1, alternating
     (1 K, K 1, ...), warm-up runs dropped -> the report's "samples" entry (module docstring)."""
     images, masks = make_inputs(1, cfg.mask, cfg.seed)
@@ -111,7 +117,7 @@ def time_samples(backend, search_cfg, cfg: ProfileConfig, tick=lambda: None) -> 
     for it in range(cfg.warmup + cfg.iterations):
         for n in ((1, k) if it % 2 == 0 else (k, 1)):
             t0 = time.perf_counter()
-            backend.pipeline.run_samples(images, masks, search_cfg, samples=n, seeds=[cfg.seed])
+            backend.pipeline.run_samples(images, masks, search_cfg, samples=n, start=start, seeds=[cfg.seed])
             if it >= cfg.warmup:
                 seconds[n].append(time.perf_counter() - t0)
             tick()
@@ -144,14 +150,15 @@ def profile(bundle: Bundle, cfg: ProfileConfig, progress: bool = True) -> Profil
 
     backends, skipped = load_backends(bundle, cfg)
     has_refiner = bundle.has_graph("refiner")
-    search_cfg = bundle.search_defaults.replace(steps=cfg.steps, restarts=cfg.restarts, patience=0)
+    primary = next(b for b in backends if b.torch is None)
+    start = primary.pipeline.make_start(cfg.init)
+    search_cfg = primary.pipeline.config(steps=cfg.steps, restarts=cfg.restarts, patience=0, start=start.name)
     samples = {(b.name, bs): Samples() for b in backends for bs in cfg.batch_sizes}
     load_start = loadavg()
     peaks = [F.measured_peak_gflops()] if cfg.measure_peak else []
     runs_per_round = len(cfg.batch_sizes) * len(backends) + (2 if cfg.samples > 1 else 0)
     bar = tqdm(total=runs_per_round * (cfg.warmup + cfg.iterations), desc="profile", unit="run",
                disable=not progress, leave=False)
-    primary = next(b for b in backends if b.torch is None)
     sample_report = None
     try:
         for bs in cfg.batch_sizes:
@@ -159,14 +166,14 @@ def profile(bundle: Bundle, cfg: ProfileConfig, progress: bool = True) -> Profil
             for it in range(cfg.warmup + cfg.iterations):
                 order = backends if it % 2 == 0 else backends[::-1]  # A B, B A, A B, ...
                 for be in order:
-                    s = run_iteration(be, images, masks, search_cfg, cfg.seed)
+                    s = run_iteration(be, images, masks, search_cfg, cfg.seed, start)
                     if it >= cfg.warmup:
                         samples[(be.name, bs)].add(s)
                     bar.update(1)
                     bar.set_postfix(batch=bs, backend=be.name)
         if cfg.samples > 1:
             bar.set_postfix(samples=cfg.samples, backend=primary.name)
-            sample_report = time_samples(primary, search_cfg, cfg, lambda: bar.update(1))
+            sample_report = time_samples(primary, search_cfg, cfg, start, lambda: bar.update(1))
     finally:
         bar.close()
     load_end = loadavg()
@@ -182,7 +189,7 @@ def profile(bundle: Bundle, cfg: ProfileConfig, progress: bool = True) -> Profil
     for be in backends:
         for bs in cfg.batch_sizes:
             stages = {name: latency_stats(samples[(be.name, bs)].stages[name]) for name in (*STAGES, *EXTRA_STAGES)}
-            rows = bs * cfg.restarts
+            rows = bs * search_cfg.restarts
             step_p50 = stages["search_step"]["p50_ms"]
             achieved = model_flops["search_step"] * rows / (step_p50 / 1000.0) / 1e9 if step_p50 else None
             runs.append({
@@ -232,8 +239,9 @@ def profile(bundle: Bundle, cfg: ProfileConfig, progress: bool = True) -> Profil
         },
         "environment": environment(backends, load_start, load_end),
         "settings": {
-            "bundle": str(bundle.root), "batch_sizes": list(cfg.batch_sizes), "steps": cfg.steps,
-            "restarts": cfg.restarts, "iterations": cfg.iterations, "warmup": cfg.warmup, "mask": cfg.mask,
+            "bundle": str(bundle.root), "batch_sizes": list(cfg.batch_sizes), "steps": search_cfg.steps,
+            "restarts": search_cfg.restarts, "init": cfg.init, "start": start.name, "blend": search_cfg.blend,
+            "refine": primary.pipeline.refine_config.to_dict() if has_refiner else None, "iterations": cfg.iterations, "warmup": cfg.warmup, "mask": cfg.mask,
             "seed": cfg.seed, "samples": cfg.samples, "search": search_cfg.to_dict(),
             "backends": [b.name for b in backends],
             "alternation": "A B / B A per iteration, warm-up iterations dropped",
