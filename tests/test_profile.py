@@ -190,6 +190,7 @@ def test_profile_times_what_inpaint_runs_by_default(tmp_path, init):
     assert (ran["steps"], ran["restarts"], ran["blend"]) == (want.steps, want.restarts, want.blend)
     assert ran["search"] == want.replace(patience=0).to_dict()
     assert ran["refine"] == bundle.refine_defaults.to_dict()
+    assert proc.stdout.startswith(f"timed: {start} start, {want.steps} steps, {want.restarts} restart")
     st = rep["stages"]
     check_stats(st["start"], "start")
     assert st["search_step"]["count"] == want.steps - 1

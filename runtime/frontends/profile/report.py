@@ -21,9 +21,20 @@ def csv_text(report: dict) -> str:
     return buf.getvalue()
 
 
+def timed_pipeline(settings: dict) -> str:
+    """One line saying which pipeline the numbers are of (the report's settings)."""
+    refine = settings.get("refine")
+    refiner = "no refiner" if refine is None else \
+        f"refiner{' averaged with its mirror image' if refine.get('flip_average') else ''}"
+    steps, restarts = settings["steps"], settings["restarts"]
+    return (f"timed: {settings['start']} start, {steps} step{'s' if steps != 1 else ''}, {restarts} restart"
+            f"{'s' if restarts != 1 else ''} per image, {settings['blend']} blend, {refiner}")
+
+
 def table_text(report: dict) -> str:
-    """A plain-text summary: p50/p90/p99 per stage for every run, then throughput and speedup."""
-    lines = []
+    """A plain-text summary: what was timed, p50/p90/p99 per stage for every run, then throughput
+    and speedup."""
+    lines = [timed_pipeline(report["settings"])]
     for r in report["runs"]:
         lines.append(f"{r['backend']} (threads {r['threads']}), batch {r['batch_size']} "
                      f"({r['rows']} rows): {r['throughput_images_per_s']:.2f} images/s"
