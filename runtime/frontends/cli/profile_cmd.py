@@ -69,8 +69,9 @@ def register(cli: click.Group) -> None:
             from ...core.engine import Engine
 
             eng = Engine(b, provider=cpu_first[0]["provider"], threads=threads)
-            ran = result.report["settings"]
-            search_cfg = b.search_defaults_for(ran["start"]).replace(restarts=ran["restarts"])
+            from ...core.search_config import SearchConfig
+
+            search_cfg = SearchConfig.from_dict(result.report["settings"]["search"])  # the one profiled
             # 20 steps of the step graph alone: enough calls for stable operator shares, whatever
             # the product's own step count
             result.report["ort_trace"] = ort_trace(eng, search_cfg, sizes[0], 20, trace_path)

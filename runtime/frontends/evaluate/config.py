@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...core.starts import INITS
 from ...errors import EdgefillError
 from ...imaging.masks import MASK_KINDS, resolve_mask
 
@@ -21,7 +22,6 @@ DEFAULT_METHODS = tuple(m for m in METHODS if m != BASELINE_METHOD)  # without a
 SAMPLED_METHOD = "lsgan+refiner"  # what --samples K measures: the product
 HOLE_GREY = 128
 METRICS = ("psnr", "hole_psnr", "ssim", "ssim7", "seam")
-INITS = ("auto", "random", "encoder")
 BLEND_DESCRIPTION = {
     "telea+refiner": "cv2 Telea fill, then M*y + (1-M)*R(fill[, hole])",
     "ns+refiner": "cv2 NS fill, then M*y + (1-M)*R(fill[, hole])",

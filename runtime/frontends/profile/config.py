@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ...core.starts import INITS
 from ...errors import EdgefillError
 
 STAGES = ("preprocessing", "start", "h2d", "search_step", "search", "refiner", "blending", "d2h", "total")
 EXTRA_STAGES = ("blending_poisson",)
 STAT_KEYS = ("count", "mean_ms", "std_ms", "min_ms", "max_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms")
 TORCH_NAME = "torch-eager"
-INITS = ("auto", "random", "encoder")
 
 
 @dataclass(frozen=True)
