@@ -56,6 +56,7 @@ PSNR >= Telea's; flicker ratio <= 2.0 and >= 30% below `independent`.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -282,6 +283,7 @@ def main(argv=None) -> int:
         return 0
 
     from edgefill.runtime.frontends.video.run import VideoJob, run_video
+    from edgefill.runtime.frontends.video.settings import VideoSettings
 
     rows = []
     load = [os.getloadavg()[0]]
@@ -291,16 +293,16 @@ def main(argv=None) -> int:
         for config, (label, bundle) in [(c, b) for c in args.configs.split(",") for b in bundles.items()]:
             kw = CONFIGS[config]
             name = config if len(bundles) == 1 and args.bundles is None else f"{config}@{label}"
-            base = VideoJob(input=args.clip, out=str(Path(tmp) / f"{name}.mp4"), face="auto", mask="center",
-                            progress=False, max_frames=args.max_frames, bundle=bundle, **kw)
+            base = VideoJob(input=args.clip, out=str(Path(tmp) / f"{name}.mp4"), mask="center",
+                            settings=VideoSettings(face="auto", **kw), progress=False, max_frames=args.max_frames,
+                            bundle=bundle)
             speed = run_video(base)
             if args.no_quality:
                 nan = float("nan")
                 ev = {"hole_psnr": {"mean": nan}, "telea_hole_psnr": {"mean": nan}, "ssim": {"mean": nan},
                       "telea_ssim": {"mean": nan}, "flicker": {"ratio": {"output": nan, "telea": nan}}, "frames": 0}
             else:
-                quality = run_video(VideoJob(**{**base.__dict__, "evaluate": True,
-                                                "out": str(Path(tmp) / f"{name}_e.mp4")}))
+                quality = run_video(dataclasses.replace(base, evaluate=True, out=str(Path(tmp) / f"{name}_e.mp4")))
                 ev = quality["evaluation"]
             row = {"config": name, "bundle": bundle or "default", "settings": kw, "fps": speed["fps"],
                    "frames_in": speed["frames_in"],

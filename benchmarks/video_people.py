@@ -155,6 +155,7 @@ def run(args, bundles: dict[str, tuple[str | None, str]], faces: np.ndarray) -> 
     """Compose each person's clip (faces uint8 (N,64,64,3) RGB), run every bundle on it with the
     video defaults, print and write the report (main's flags in `args`)."""
     from edgefill.runtime.frontends.video.run import VideoJob, run_video
+    from edgefill.runtime.frontends.video.settings import VideoSettings
 
     if args.people > len(faces):
         print(f"video_people: error: --people {args.people} but {args.data} has {len(faces)} faces", file=sys.stderr)
@@ -170,8 +171,9 @@ def run(args, bundles: dict[str, tuple[str | None, str]], faces: np.ndarray) -> 
             shown = [face_view(clip, view, boxes[view])] if n < 6 and args.strip else []
             for label in labels:
                 out = str(Path(tmp) / f"p{person}_{n}_{labels.index(label)}.mkv")
-                report = run_video(VideoJob(input=clip, out=out, face="auto", mask="center", evaluate=True,
-                                            progress=False, bundle=bundles[label][0], fill=bundles[label][1]))
+                report = run_video(VideoJob(input=clip, out=out, mask="center", evaluate=True, progress=False,
+                                            settings=VideoSettings(face="auto", fill=bundles[label][1]),
+                                            bundle=bundles[label][0]))
                 ev = report["evaluation"]
                 rows.append({"person": int(person), "bundle": label, "hole_psnr": ev["hole_psnr"]["mean"],
                              "ssim": ev["ssim"]["mean"], "flicker_ratio": ev["flicker"]["ratio"]["output"],

@@ -106,6 +106,12 @@ def test_side_by_side_and_evaluate(clip, tiny_bundle, tmp_path):
     for key in ("hole_psnr", "telea_hole_psnr", "ssim", "telea_ssim"):
         assert np.isfinite(ev[key]["mean"]), key
     assert ev["flicker"]["ratio"]["output"] > 0 and ev["flicker"]["ratio"]["telea"] > 0
+    from edgefill.runtime.frontends.video.settings import VideoSettings
+
+    recorded = set(rep["settings"]) - {"previous_z"} | {"previous"}  # every VideoSettings field, as run
+    assert set(VideoSettings().as_dict()) <= recorded
+    assert rep["settings"]["box"] == [16, 8, 64, 64] and rep["settings"]["face"] is None
+    assert rep["settings"]["smooth"] == 0.5 and rep["settings"]["steps"] == 1
 
 
 def test_realtime_drops_and_counts_what_it_cannot_keep_up_with(tmp_path, tiny_bundle):
@@ -290,6 +296,35 @@ def test_python_api_yields_processed_frames(clip, tiny_bundle):
     vi2 = VideoInpainter(96, 80, "center", face="auto", steps=2, bundle=tiny_bundle)
     same, info = vi2.process(frames[0])
     assert same is frames[0] and not info["face"]
+
+
+@pytest.mark.parametrize("fields, fragment", [
+    ({"steps": 0}, "--steps"), ({"steps": 1.5}, "--steps"), ({"steps": None}, "--steps"), ({"detect_every": 0}, "--detect-every"),
+    ({"max_faces": 0}, "--max-faces"), ({"smooth": 1.0}, "--smooth"), ({"box_smoothing": 0.0}, "--box-smoothing"),
+    ({"frame_budget_ms": 0}, "--frame-budget-ms"), ({"init": "sideways"}, "--init"),
+    ({"detector": "yunet"}, "--detector"), ({"blend": "average"}, "--blend"), ({"fill": "diffusion"}, "--fill"),
+    ({"fallback_yaw": -1}, "--fallback-yaw"), ({"fallback_outside": 1.5}, "--fallback-outside"),
+    ({"face": "left"}, "--face"), ({"box": (1, 2, 3)}, "--box"), ({"box": "1,2,3,4", "face": "auto"}, "not both"),
+    ({"box": "1,2,3,4", "max_faces": 2}, "--box is one region"),
+    ({"detector": "haar", "max_faces": 2}, "--detector haar follows one face"),
+])
+def test_video_settings_reject_bad_values_naming_the_flag(fields, fragment):
+    """VideoSettings is the one place the video settings are checked: the Python API (a new
+    VideoSettings, replace() of a good one, VideoInpainter's keywords) and the CLI get the same error."""
+    import re
+
+    from edgefill.runtime.errors import EdgefillError
+    from edgefill.runtime.frontends.video.api import VideoInpainter
+    from edgefill.runtime.frontends.video.settings import VideoSettings
+
+    with pytest.raises(EdgefillError, match=re.escape(fragment)):
+        VideoSettings(**fields)
+    with pytest.raises(EdgefillError, match=re.escape(fragment)):
+        VideoSettings(steps=3).replace(**fields)
+    with pytest.raises(EdgefillError, match=re.escape(fragment)):
+        VideoInpainter(96, 80, "center", VideoSettings(), **fields)  # checked before any bundle is loaded
+    good = VideoSettings(box="16,8,64,64", steps=1)
+    assert good.box == (16, 8, 64, 64) and good.as_dict()["face"] is None and VideoSettings().as_dict()["face"] == "auto"
 
 
 @pytest.fixture(scope="module")
@@ -826,7 +861,7 @@ def test_a_face_forced_to_fall_back_gets_telea_in_its_crop_and_is_counted(face_c
     vi.process(frames[0], 0)  # a GAN frame: the track's z
     z = vi.temporal.z
     assert z is not None
-    vi.fallback_yaw = 0.0
+    vi.settings = vi.settings.replace(fallback_yaw=0.0)
     region = vi.locate(frames[1], 1)
     out, info = vi.process(frames[1], 1, region=region)
     assert info["fallback"] == ["turned"] and info["steps_run"] == 0 and vi.temporal.z is z  # z kept

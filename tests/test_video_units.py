@@ -483,6 +483,7 @@ def test_turned_and_outside_faces_fall_back_on_synthetic_landmarks():
     from edgefill.runtime.frontends.video import align
     from edgefill.runtime.frontends.video.api import VideoInpainter
     from edgefill.runtime.frontends.video.faces import Region
+    from edgefill.runtime.frontends.video.settings import VideoSettings
 
     template = np.array([[21.0, 34.0], [43.0, 34.0], [32.0, 48.0], [32.0, 59.0]])
     frontal = _kp(160, 120, 2.0)[:4]
@@ -501,12 +502,13 @@ def test_turned_and_outside_faces_fall_back_on_synthetic_landmarks():
     shifted = align.similarity(frontal - [left + 64, 0], template)  # half the crop left of x = 0
     assert align.outside_fraction(shifted, 320, 240) == pytest.approx(0.5, abs=0.02)
 
-    vi = SimpleNamespace(template=template, width=320, height=240, fallback_yaw=0.3, fallback_outside=0.25)
+    vi = SimpleNamespace(template=template, width=320, height=240,
+                         settings=VideoSettings(fallback_yaw=0.3, fallback_outside=0.25))
     pose = lambda pts, m: VideoInpainter.pose(vi, Region((0, 0, 8, 8), False, transform=m, points=pts))  # noqa: E731
     assert pose(frontal, m)[2] is None
     assert pose(turned, align.similarity(turned, template))[2] == "turned"
     assert pose(frontal - [left + 64, 0], shifted)[2] == "outside"
-    vi.fallback_yaw = vi.fallback_outside = None  # --no-fallback: measured, never acted on
+    vi.settings = vi.settings.replace(fallback_yaw=None, fallback_outside=None)  # --no-fallback: measured, never acted on
     yaw, outside, reason = pose(turned, align.similarity(turned, template))
     assert reason is None and yaw == pytest.approx(0.4, abs=1e-6) and outside == 0.0
     assert VideoInpainter.pose(vi, Region((0, 0, 8, 8), False)) == (None, None, None)  # a Haar box: no landmarks

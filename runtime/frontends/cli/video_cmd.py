@@ -91,20 +91,21 @@ def video_cmd(input_spec, out, mask, box, face, detector, max_faces, blend, fill
 
     from ...atomic import write_json
     from ..video.run import VideoInterrupted, VideoJob, run_video
+    from ..video.settings import VideoSettings
 
-    optional = {"smooth": smooth, "box_smoothing": box_smoothing, "detect_every": detect_every, "refine": refine,
-                "flip_average": flip_average,
-                "fallback_yaw": fallback_yaw, "fallback_outside": fallback_outside}
+    given = {"steps": steps, "smooth": smooth, "box_smoothing": box_smoothing, "detect_every": detect_every,
+             "refine": refine, "flip_average": flip_average, "fallback_yaw": fallback_yaw,
+             "fallback_outside": fallback_outside}
+    given = {k: v for k, v in given.items() if v is not None}  # unset: VideoSettings' default
     if no_fallback:
-        optional.update(fallback_yaw=None, fallback_outside=None)
-    optional = {k: v for k, v in optional.items() if v is not None or (no_fallback and k.startswith("fallback"))}
-    job = VideoJob(input=input_spec, out=out, mask=mask, box=box, face=face, steps=steps,
-                   frame_budget_ms=frame_budget_ms, init=None if init == "auto" else init, realtime=realtime,
-                   keep_audio=keep_audio, codec=codec, side_by_side=side_by_side, evaluate=evaluate,
-                   provider=None if provider == "auto" else provider, bundle=bundle, threads=threads, seed=seed,
-                   previous=not no_previous, follow=not no_follow, max_frames=max_frames, progress=not no_progress,
-                   detector=detector, max_faces=max_faces, blend=blend, fill=fill,
-                   **optional)
+        given.update(fallback_yaw=None, fallback_outside=None)
+    settings = VideoSettings(box=box, face=face, frame_budget_ms=frame_budget_ms, init=init, previous=not no_previous,
+                             follow=not no_follow, seed=seed, detector=detector, max_faces=max_faces, blend=blend,
+                             fill=fill, **given)
+    job = VideoJob(input=input_spec, out=out, mask=mask, settings=settings, realtime=realtime, keep_audio=keep_audio,
+                   codec=codec, side_by_side=side_by_side, evaluate=evaluate,
+                   provider=None if provider == "auto" else provider, bundle=bundle, threads=threads,
+                   max_frames=max_frames, progress=not no_progress)
     try:
         report = run_video(job)
     except VideoInterrupted as exc:

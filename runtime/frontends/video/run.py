@@ -43,7 +43,7 @@ import signal
 import threading
 from collections import Counter
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -52,11 +52,10 @@ import numpy as np
 from ...core.pipeline import Pipeline
 from ...errors import EdgefillError
 from ...imaging import metrics
-from ...imaging.preprocess import parse_box
-from .api import (FALLBACK_OUTSIDE, FALLBACK_YAW, VIDEO_BLEND, VIDEO_BOX_SMOOTHING, VIDEO_DETECT_EVERY,
-                  VIDEO_FLIP_AVERAGE, VIDEO_REFINE, VIDEO_SMOOTH, VideoInpainter)
+from .api import VideoInpainter
 from .flicker import FlickerMeter
 from .masks import MaskSource
+from .settings import VideoSettings
 from .sources import SourceError, open_source
 from .writer import VideoSink
 
@@ -108,16 +107,13 @@ def _sigint_sets(flag: threading.Event):
 
 @dataclass(frozen=True)
 class VideoJob:
-    """One `edgefill video` run (flags of the same names; None: the default)."""
+    """One `edgefill video` run: where frames come from and go, and how each is inpainted
+    (settings: video.settings.VideoSettings, the flags of the same names)."""
 
     input: str
     out: str
     mask: str = "center"
-    box: str | None = None
-    face: str | None = None
-    steps: int | None = None
-    frame_budget_ms: float | None = None
-    init: str | None = None
+    settings: VideoSettings = field(default_factory=VideoSettings)
     realtime: bool = False
     keep_audio: bool = False
     codec: str | None = None
@@ -126,22 +122,19 @@ class VideoJob:
     provider: str | None = None
     bundle: str | None = None
     threads: int | None = None
-    seed: int = 0
-    previous: bool = True
-    smooth: float = VIDEO_SMOOTH
-    box_smoothing: float = VIDEO_BOX_SMOOTHING
-    detect_every: int = VIDEO_DETECT_EVERY
-    refine: bool = VIDEO_REFINE
-    flip_average: bool = VIDEO_FLIP_AVERAGE  # the refiner averaged over the face and its mirror (api docstring)
-    follow: bool = True
     max_frames: int = 0
     progress: bool = True
-    detector: str = "auto"
-    max_faces: int = 1
-    blend: str = VIDEO_BLEND
-    fill: str = "search"  # or "telea": no search, the same refiner on OpenCV Telea's fill (api.FILLS)
-    fallback_yaw: float | None = FALLBACK_YAW  # None: off
-    fallback_outside: float | None = FALLBACK_OUTSIDE  # None: off
+
+
+def settings_record(job: VideoJob, vi: VideoInpainter, sink: VideoSink) -> dict:
+    """The report's settings: the job's VideoSettings as run (the live frame budget filled in:
+    frame_budget_auto; detector: the one used, blazeface | haar | None for --box; refine: False
+    when the bundle has no refiner; previous_z: the `previous` field), the mask and the IO."""
+    ran = vi.settings.as_dict()
+    ran.update(previous_z=ran.pop("previous"), detector=vi.detector, refine=ran["refine"] and vi.pipeline.has_refiner,
+               frame_budget_auto=job.settings.frame_budget_ms is None and ran["frame_budget_ms"] is not None)
+    return {"mask": job.mask, **ran, "codec": sink.codec, "side_by_side": job.side_by_side, "realtime": job.realtime,
+            "backend": vi.pipeline.backend, "provider": vi.pipeline.provider}
 
 
 def percentiles(seconds: list[float]) -> dict:
@@ -205,12 +198,6 @@ def run_video(job: VideoJob) -> dict:
 
 def _run(job: VideoJob, interrupted: threading.Event) -> dict:
     t_begin = time.perf_counter()
-    box = parse_box(job.box)
-    if box is not None and job.face is not None:
-        raise EdgefillError("give --box or --face auto, not both")
-    face = job.face if box is None else None
-    if box is None and face is None:
-        face = "auto"
     source = open_source(job.input, realtime=job.realtime)
     sink = None
     masks = None
@@ -224,16 +211,11 @@ def _run(job: VideoJob, interrupted: threading.Event) -> dict:
                 raise EdgefillError("--keep-audio needs a video file as INPUT")
         masks = MaskSource(job.mask, source.width, source.height, source.frame_count)
         pipeline = Pipeline(job.bundle, provider=job.provider, threads=job.threads)
-        budget = job.frame_budget_ms
-        if budget is None and source.live:
-            budget = REALTIME_BUDGET_SHARE * 1000.0 / source.fps
-        vi = VideoInpainter(source.width, source.height, masks, box=box, face=face, steps=job.steps,
-                            frame_budget_ms=budget, init=job.init, previous=job.previous,
-                            smooth=job.smooth, box_smoothing=job.box_smoothing, detect_every=job.detect_every,
-                            follow=job.follow, seed=job.seed, refine=job.refine, frame_count=source.frame_count, pipeline=pipeline,
-                            detector=job.detector, max_faces=job.max_faces, blend=job.blend,
-                            fallback_yaw=job.fallback_yaw, fallback_outside=job.fallback_outside,
-                            flip_average=job.flip_average, fill=job.fill)
+        settings = job.settings
+        if settings.frame_budget_ms is None and source.live:
+            settings = settings.replace(frame_budget_ms=REALTIME_BUDGET_SHARE * 1000.0 / source.fps)
+        vi = VideoInpainter(source.width, source.height, masks, settings, frame_count=source.frame_count,
+                            pipeline=pipeline)
         width = source.width * (2 if job.side_by_side else 1)
         sink = VideoSink(job.out, source.fps, (width, source.height), job.codec)
         if interrupted.is_set():
@@ -442,15 +424,7 @@ def _loop(job: VideoJob, source, vi: VideoInpainter, sink: VideoSink, interrupte
         "size": [source.width, source.height], "live": source.live,
         "steps_run": {"mean": float(np.mean(steps)) if steps else None, "max": int(max(steps)) if steps else None},
         "latency": {k: percentiles(v) for k, v in times.items()},
-        "settings": {"mask": job.mask, "box": job.box, "face": job.face or ("auto" if job.box is None else None),
-                     "fill": vi.fill, "steps": vi.config.steps, "blend": vi.config.blend, "frame_budget_ms": vi.budget,
-                     "frame_budget_auto": job.frame_budget_ms is None and vi.budget is not None, "init": job.init or "auto",
-                     "previous_z": job.previous, "smooth": job.smooth, "box_smoothing": job.box_smoothing,
-                     "detector": vi.detector, "max_faces": job.max_faces,
-                     "fallback_yaw": vi.fallback_yaw, "fallback_outside": vi.fallback_outside, "detect_every": job.detect_every, "follow": job.follow, "refine": job.refine and vi.pipeline.has_refiner, "flip_average": vi.flip_average,
-                     "codec": sink.codec, "side_by_side": job.side_by_side,
-                     "realtime": job.realtime, "backend": vi.pipeline.backend, "provider": vi.pipeline.provider,
-                     "seed": job.seed},
+        "settings": settings_record(job, vi, sink),
         "per_frame": per_frame,
     }
     if evaluator is not None:
