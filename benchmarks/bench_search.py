@@ -64,7 +64,7 @@ def main(argv=None) -> int:
     from edgefill.runtime.errors import EdgefillError
     from edgefill.runtime.frontends.inpainter import Inpainter
     from edgefill.runtime.imaging.images import to_model
-    from edgefill.runtime.imaging.masks import importance_weights
+    from edgefill.runtime.imaging.masks import importance_weights, masked_input
     from edgefill.runtime.frontends.profile.backends import OrtBackend, TorchBackend
     from edgefill.runtime.frontends.profile.environment import environment
     from edgefill.runtime.frontends.profile.inputs import make_inputs
@@ -88,7 +88,7 @@ def main(argv=None) -> int:
 
     for bs in sizes:
         images, masks = make_inputs(bs, "center", 0)
-        known = np.where((masks >= 128)[..., None], np.uint8(128), images)
+        known = masked_input(images, masks)
         y, W = to_model(known), importance_weights(masks)
         z0 = initial_z(bs, 1, bundle.z_dim, 0)
 

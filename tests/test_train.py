@@ -329,12 +329,12 @@ def test_cli_train_refiner_from_a_bundle_shares_its_completions(tmp_path, tiny_b
         index, masks, comp = f["index"], f["masks"], f["completions"]
     assert index[0] == index[1] and not np.array_equal(masks[0], masks[1])  # one face, two masks
     # the cache holds exactly what the bundle's pipeline makes of the masked faces
-    from edgefill.train.completions import masked_faces
+    from edgefill.runtime.imaging.masks import masked_input
 
     with np.load(faces_npz) as f:
         faces = f["images"]
     src = BundleCompletions(str(tiny_bundle))
-    again, _ = src.complete(masked_faces(faces[index], masks), masks, 0 * 1009 + 0)
+    again, _ = src.complete(masked_input(faces[index], masks), masks, 0 * 1009 + 0)
     assert np.array_equal(again, comp)
     mtime = chunks[0].stat().st_mtime_ns
     proc = run_cli(*base, "--out", str(tmp_path / "b"), "--epochs", "1", "--loss", "l1", "--ssim-weight", "0.5")
@@ -426,7 +426,7 @@ def test_cli_train_refiner_on_telea_fills_and_on_sample_pairs(tmp_path, tiny_bun
     import torch
 
     from edgefill.runtime.imaging.diffusion import opencv_inpaint
-    from edgefill.train.completions import masked_faces
+    from edgefill.runtime.imaging.masks import masked_input
     from edgefill.train.train_refiner import keep_error
 
     base = ["train", "refiner", "--data", str(faces_npz), "--gan", str(tiny_bundle), "--config", "tiny",
@@ -438,7 +438,7 @@ def test_cli_train_refiner_on_telea_fills_and_on_sample_pairs(tmp_path, tiny_bun
         index, masks, comp = f["index"], f["masks"], f["completions"]
     with np.load(faces_npz) as f:
         faces = f["images"]
-    assert np.array_equal(comp, opencv_inpaint(masked_faces(faces[index], masks), masks, "telea"))
+    assert np.array_equal(comp, opencv_inpaint(masked_input(faces[index], masks), masks, "telea"))
 
     proc = run_cli(*base, "--out", str(tmp_path / "pairs"), "--samples-per-mask", "2", "--keep-weight", "2",
                    "--photometric", "1", "--best-of", "0.5")

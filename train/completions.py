@@ -36,9 +36,7 @@ from edgefill.runtime.core.torch_search import torch_search
 from edgefill.runtime.errors import EdgefillError
 from edgefill.runtime.imaging.blend import blend
 from edgefill.runtime.imaging.images import from_model, known_from_mask, to_model
-from edgefill.runtime.imaging.masks import TRAINING_MASK_KINDS, importance_weights, make_mask
-
-HOLE_GREY = 128
+from edgefill.runtime.imaging.masks import TRAINING_MASK_KINDS, importance_weights, make_mask, masked_input
 
 
 def draw_masks(n: int, seed: int, kinds: tuple[str, ...] = TRAINING_MASK_KINDS) -> np.ndarray:
@@ -46,11 +44,6 @@ def draw_masks(n: int, seed: int, kinds: tuple[str, ...] = TRAINING_MASK_KINDS) 
     rng = np.random.default_rng([seed, 17])
     choice = rng.integers(0, len(kinds), size=n)
     return np.stack([make_mask(kinds[c], rng) for c in choice])
-
-
-def masked_faces(images: np.ndarray, masks: np.ndarray) -> np.ndarray:
-    """uint8 (N,64,64,3) with the hole (mask >= 128) grey: all a completion may see."""
-    return np.where((masks >= 128)[..., None], np.uint8(HOLE_GREY), images).astype(np.uint8)
 
 
 @dataclass
@@ -153,7 +146,7 @@ def make_completions(source, images: np.ndarray, indices: np.ndarray, cache_dir:
                 bar.update(sl.stop - sl.start)
                 continue
         idx, masks = problems[sl], masks_all[sl]
-        completions, loss = source.complete(masked_faces(images[idx], masks), masks, seed * 1009 + k)
+        completions, loss = source.complete(masked_input(images[idx], masks), masks, seed * 1009 + k)
         part = {"index": idx, "masks": masks, "completions": completions, "loss": loss}
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as f:

@@ -156,9 +156,10 @@ def side_by_side_picture(image64: np.ndarray, mask64: np.ndarray, searched: np.n
 def samples_sheet(image64: np.ndarray, mask64: np.ndarray, finals: np.ndarray, losses) -> np.ndarray:
     """input with the hole grey | sample 1..K (finals uint8 (K,64,64,3), best first), titled with
     their search loss, 64x64 tiles enlarged SIDE_SCALE times -> RGB uint8."""
+    from ..imaging.masks import masked_input
     from ..imaging.pictures import image_grid
 
-    shown = np.where((mask64 >= 128)[..., None], np.uint8(128), image64)
+    shown = masked_input(image64, mask64)
     titles = ["input"] + [f"{k} ({loss:.4g})" if loss is not None else str(k) for k, loss in
                           enumerate(losses, start=1)]
     return image_grid(np.concatenate([shown[None], finals]), ncols=len(finals) + 1, scale=SIDE_SCALE,

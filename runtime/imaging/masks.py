@@ -18,6 +18,7 @@ from ..errors import EdgefillError
 MASK_KINDS = ("center", "random-box", "pattern", "random", "half", "half-left", "half-right", "free-form")
 TRAINING_MASK_KINDS = ("center", "random-box", "pattern", "random", "half", "free-form")
 FILL = 255
+HOLE_GREY = 128  # what a method sees in the hole of a problem whose truth is known (masked_input)
 IMPORTANCE_WINDOW = 7
 
 
@@ -127,6 +128,13 @@ def resolve_mask(spec: str, rng: np.random.Generator | None = None, size: tuple[
     if Path(spec).is_file():
         return read_mask(spec, size)
     raise EdgefillError(f"--mask {spec!r} is neither a mask kind ({', '.join(MASK_KINDS)}) nor an existing file")
+
+
+def masked_input(images: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """RGB uint8 images (N,H,W,3) or (H,W,3), uint8 masks (N,H,W) or (H,W) with 255 = fill -> uint8
+    images with the hole (mask >= 128) set to HOLE_GREY: all a method may see of a face whose
+    truth is known (evaluate, profile, the refiner's training completions, pictures of the input)."""
+    return np.where((np.asarray(masks) >= 128)[..., None], np.uint8(HOLE_GREY), images).astype(np.uint8, copy=False)
 
 
 def importance_weights(masks: np.ndarray, window: int = IMPORTANCE_WINDOW) -> np.ndarray:

@@ -65,9 +65,10 @@ The package, one job per module: config (names, EvaluateConfig, masks), methods 
 outputs), statistics (means, intervals, paired, samples), realism (hole SWD), run (evaluate(),
 a KindRecord per mask kind), settings (the JSON's "settings"), report (tables and grids).
 """
-from .config import (BASELINE_METHOD, BASELINES, BLEND_DESCRIPTION, DEFAULT_METHODS, HOLE_GREY, INITS, LSGAN_METHODS,
-                     METHODS, METRICS, REFINED_BASELINES, REFINER_METHODS, SAMPLED_METHOD, EvaluateConfig, mask_batch,
-                     masked_input, parse_list, parse_masks, select_methods)
+from ...imaging.masks import HOLE_GREY, masked_input
+from .config import (BASELINE_METHOD, BASELINES, BLEND_DESCRIPTION, DEFAULT_METHODS, INITS, LSGAN_METHODS, METHODS,
+                     METRICS, REFINED_BASELINES, REFINER_METHODS, SAMPLED_METHOD, EvaluateConfig, mask_batch, parse_list,
+                     parse_masks, select_methods)
 from .methods import BatchOutputs, run_batch, run_methods
 from .realism import HOLE_SWD_DESCRIPTION, REALISM_IMAGES, hole_realism
 from .report import grid_image, markdown_table, paired_table, samples_grid_image, samples_table

@@ -20,7 +20,6 @@ REFINER_METHODS = ("telea+refiner", "ns+refiner", "lsgan+refiner")
 BASELINE_METHOD = "telea+baseline"  # the --baseline-bundle's refiner on Telea's fill
 DEFAULT_METHODS = tuple(m for m in METHODS if m != BASELINE_METHOD)  # without a baseline bundle
 SAMPLED_METHOD = "lsgan+refiner"  # what --samples K measures: the product
-HOLE_GREY = 128
 METRICS = ("psnr", "hole_psnr", "ssim", "ssim7", "seam")
 BLEND_DESCRIPTION = {
     "telea+refiner": "cv2 Telea fill, then M*y + (1-M)*R(fill[, hole])",
@@ -127,8 +126,4 @@ def mask_batch(kind: str, indices: np.ndarray, seed: int) -> np.ndarray:
     key = zlib.crc32(kind.encode("utf-8"))
     return np.stack([resolve_mask(kind, np.random.default_rng([seed, key, int(i)])) for i in indices])
 
-
-def masked_input(images: np.ndarray, masks: np.ndarray) -> np.ndarray:
-    """uint8 (N,64,64,3) with the hole (mask >= 128) set to grey 128: all any method may see."""
-    return np.where((masks >= 128)[..., None], np.uint8(HOLE_GREY), images).astype(np.uint8)
 

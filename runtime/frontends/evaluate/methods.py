@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...imaging.diffusion import opencv_inpaint
-from .config import BASELINE_METHOD, BASELINES, LSGAN_METHODS, REFINED_BASELINES, SAMPLED_METHOD, masked_input
+from ...imaging.masks import masked_input
+from .config import BASELINE_METHOD, BASELINES, LSGAN_METHODS, REFINED_BASELINES, SAMPLED_METHOD
 
 
 @dataclass

@@ -8,8 +8,8 @@ import numpy as np
 
 from ...errors import EdgefillError
 from ...imaging import metrics
-from .config import (BASELINE_METHOD, METRICS, REFINER_METHODS, SAMPLED_METHOD, EvaluateConfig, mask_batch,
-                     masked_input)
+from ...imaging.masks import masked_input
+from .config import BASELINE_METHOD, METRICS, REFINER_METHODS, SAMPLED_METHOD, EvaluateConfig, mask_batch
 from .methods import BatchOutputs, run_batch
 from .realism import REALISM_IMAGES, hole_realism
 from .settings import settings_record

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from ...imaging import metrics
 from ...imaging.diffusion import INPAINT_RADIUS
-from .config import BLEND_DESCRIPTION, HOLE_GREY, SAMPLED_METHOD, EvaluateConfig
+from ...imaging.masks import HOLE_GREY
+from .config import BLEND_DESCRIPTION, SAMPLED_METHOD, EvaluateConfig
 from .realism import HOLE_SWD_DESCRIPTION
 
 METRIC_DESCRIPTIONS = {

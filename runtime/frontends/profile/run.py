@@ -53,6 +53,7 @@ import numpy as np
 
 from ...core.bundle import Bundle
 from ...imaging.images import from_model
+from ...imaging.masks import masked_input
 from .backends import load_backends
 from .config import EXTRA_STAGES, STAGES, ProfileConfig
 from .inputs import make_inputs
@@ -70,7 +71,7 @@ def run_iteration(backend, images: np.ndarray, masks: np.ndarray, search_cfg, se
     seeds = [seed] if len(images) == 1 else list(range(seed, seed + len(images)))
 
     t0 = perf()
-    known = np.where((masks >= 128)[..., None], np.uint8(128), images)
+    known = masked_input(images, masks)
     y, W = pipe.problem(known, masks)
     t_start = perf()
     z0 = pipe.start(known, masks, search_cfg, start, seeds)
