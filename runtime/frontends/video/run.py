@@ -41,20 +41,16 @@ import contextlib
 import queue
 import signal
 import threading
-from collections import Counter
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import cv2
 import numpy as np
 
 from ...core.pipeline import Pipeline
 from ...errors import EdgefillError
-from ...imaging import metrics
 from .api import VideoInpainter
-from .flicker import FlickerMeter
 from .masks import MaskSource
+from .report import Evaluator, FrameTally
 from .settings import VideoSettings
 from .sources import SourceError, open_source
 from .writer import VideoSink
@@ -124,69 +120,6 @@ class VideoJob:
     threads: int | None = None
     max_frames: int = 0
     progress: bool = True
-
-
-def settings_record(job: VideoJob, vi: VideoInpainter, sink: VideoSink) -> dict:
-    """The report's settings: the job's VideoSettings as run (the live frame budget filled in:
-    frame_budget_auto; detector: the one used, blazeface | haar | None for --box; refine: False
-    when the bundle has no refiner; previous_z: the `previous` field), the mask and the IO."""
-    ran = vi.settings.as_dict()
-    ran.update(previous_z=ran.pop("previous"), detector=vi.detector, refine=ran["refine"] and vi.pipeline.has_refiner,
-               frame_budget_auto=job.settings.frame_budget_ms is None and ran["frame_budget_ms"] is not None)
-    return {"mask": job.mask, **ran, "codec": sink.codec, "side_by_side": job.side_by_side, "realtime": job.realtime,
-            "backend": vi.pipeline.backend, "provider": vi.pipeline.provider}
-
-
-def percentiles(seconds: list[float]) -> dict:
-    ms = np.asarray(seconds, np.float64) * 1000.0
-    if not ms.size:
-        return {"count": 0, "p50_ms": None, "p95_ms": None, "p99_ms": None, "mean_ms": None}
-    p50, p95, p99 = np.percentile(ms, [50, 95, 99])
-    return {"count": int(ms.size), "p50_ms": float(p50), "p95_ms": float(p95), "p99_ms": float(p99),
-            "mean_ms": float(ms.mean())}
-
-
-def _ssim_box(a: np.ndarray, b: np.ndarray, box) -> float:
-    x, y, w, h = box
-    return float(metrics.ssim(a[y:y + h, x:x + w], b[y:y + h, x:x + w]))
-
-
-def _ssim_faces(a: np.ndarray, b: np.ndarray, info: dict) -> float:
-    """SSIM in the face crop; with several faces (--max-faces), the mean over their crops."""
-    boxes = info.get("boxes") or [info["box"]]
-    return float(np.mean([_ssim_box(a, b, box) for box in boxes]))
-
-
-class _Evaluator:
-    """--evaluate: per-frame quality of the output and of Telea, and the flicker of both."""
-
-    def __init__(self):
-        self.rows: list[dict] = []
-        self.flicker = FlickerMeter()
-
-    def add(self, source: np.ndarray, out: np.ndarray, info: dict) -> None:
-        mask = info["mask"]
-        if not info["face"] or mask is None or not (mask >= 128).any():
-            self.flicker.add(source, None)
-            return
-        hole = (mask >= 128).astype(np.uint8) * 255
-        telea = cv2.inpaint(source, hole, 3, cv2.INPAINT_TELEA)
-        telea = np.where((mask >= 128)[..., None], telea, source)
-        self.rows.append({"index": info["index"],
-                          "hole_psnr": float(metrics.hole_psnr(out, source, mask)),
-                          "telea_hole_psnr": float(metrics.hole_psnr(telea, source, mask)),
-                          "ssim": _ssim_faces(out, source, info),
-                          "telea_ssim": _ssim_faces(telea, source, info)})
-        self.flicker.add(source, mask, output=out, telea=telea)
-
-    def report(self) -> dict:
-        def mean_ci(key):
-            m, lo, hi, n = metrics.mean_ci([r[key] for r in self.rows])
-            return {"mean": m, "ci95": [lo, hi], "n": n}
-
-        return {"frames": len(self.rows),
-                **{k: mean_ci(k) for k in ("hole_psnr", "telea_hole_psnr", "ssim", "telea_ssim")},
-                "flicker": self.flicker.result(), "per_frame": self.rows}
 
 
 def run_video(job: VideoJob) -> dict:
@@ -282,10 +215,9 @@ def _loop(job: VideoJob, source, vi: VideoInpainter, sink: VideoSink, interrupte
     q_out: queue.Queue = queue.Queue(QUEUE_SIZE)
     stop = threading.Event()
     errors: list[BaseException] = []  # the writer's
-    times = {"decode": [], "detect": [], "inpaint": [], "align": [], "start": [], "search": [], "fill": [], "refine": [],
-             "paste": [], "fallback": [], "encode": [], "total": []}
-    evaluator = _Evaluator() if job.evaluate else None
-    counts = {"in": 0, "out": 0, "no_face": 0, "clipped": 0, "stale": 0}
+    tally = FrameTally()
+    times, counts = tally.times, tally.counts
+    evaluator = Evaluator() if job.evaluate else None
     running = lambda: not stop.is_set() and not interrupted.is_set()  # noqa: E731
 
     def reader():
@@ -350,11 +282,6 @@ def _loop(job: VideoJob, source, vi: VideoInpainter, sink: VideoSink, interrupte
     t_start = time.perf_counter()
     read_thread.start()
     write_thread.start()
-    restarts = 0
-    fallbacks: Counter = Counter()
-    steps = []
-    starts: Counter = Counter()
-    per_frame = []
     failure = None
     try:
         while not errors and not interrupted.is_set():
@@ -372,27 +299,7 @@ def _loop(job: VideoJob, source, vi: VideoInpainter, sink: VideoSink, interrupte
                 out, info = vi.process(frame.image, frame.index, region=region, progress=check_interrupt)
             except _Cancelled:
                 break
-            if info["face"]:
-                times["inpaint"].append(info["inpaint_s"])
-                for stage, seconds in info.get("stages", {}).items():
-                    times[stage].append(seconds)
-                reasons = info.get("fallback") or []
-                fallbacks.update(r for r in reasons if r)
-                if not reasons or not all(reasons):  # a frame whose every face fell back ran no search
-                    steps.append(info["steps_run"])
-                restarts += int(bool(info["restarted"]))
-                counts["clipped"] += int(info.get("hole_clipped", False))
-                for name in info.get("starts") or ([info["start"]] if info["start"] else []):
-                    starts[name] += 1
-            else:
-                counts["no_face"] += 1
-            per_frame.append({"index": info["index"], "face": info["face"], "faces": info.get("faces", int(info["face"])),
-                              "boxes": [list(b) for b in info["boxes"]] if "boxes" in info else None,
-                              "box": list(info["box"]) if info["box"] is not None else None,
-                              "restarted": bool(info["restarted"]), "start": info["start"], "steps_run": info["steps_run"],
-                              "fallback": info.get("fallback"),
-                              "yaw": [None if v is None else round(v, 4) for v in info.get("yaws") or []],
-                              "outside": [None if v is None else round(v, 4) for v in info.get("outsides") or []]})
+            tally.add(info)
             if not _put(q_out, (frame, out, info, t0), write_thread.is_alive):
                 break
             if bar is not None:
@@ -411,22 +318,7 @@ def _loop(job: VideoJob, source, vi: VideoInpainter, sink: VideoSink, interrupte
     if failure is not None:
         raise failure
     wall = time.perf_counter() - t_start
-    report = {
-        "input": job.input, "output": str(Path(job.out)), "frames_in": counts["in"] + source.dropped,
-        "frames_processed": counts["in"] - counts["stale"], "frames_out": counts["out"],
-        "dropped": source.dropped + counts["stale"], "dropped_at_source": source.dropped,
-        "dropped_waiting": counts["stale"],
-        "frames_without_face": counts["no_face"], "track_restarts": restarts, "scene_cuts": getattr(vi.region, "cuts", 0),
-        "detections": getattr(vi.region, "detections", None), "starts": dict(starts),
-        "frames_hole_clipped": counts["clipped"],
-        "faces_fallback": {"turned": fallbacks["turned"], "outside": fallbacks["outside"]},
-        "fps": counts["out"] / wall if wall > 0 else None, "source_fps": source.fps,
-        "size": [source.width, source.height], "live": source.live,
-        "steps_run": {"mean": float(np.mean(steps)) if steps else None, "max": int(max(steps)) if steps else None},
-        "latency": {k: percentiles(v) for k, v in times.items()},
-        "settings": settings_record(job, vi, sink),
-        "per_frame": per_frame,
-    }
+    report = tally.report(job, source, vi, sink, wall)
     if evaluator is not None:
         report["evaluation"] = evaluator.report()
     return report
