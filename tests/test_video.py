@@ -327,6 +327,20 @@ def test_video_settings_reject_bad_values_naming_the_flag(fields, fragment):
     assert good.box == (16, 8, 64, 64) and good.as_dict()["face"] is None and VideoSettings().as_dict()["face"] == "auto"
 
 
+def test_video_help_states_the_settings_defaults():
+    """The flags left unset take VideoSettings' defaults; their help text (click cannot show them
+    without importing numpy on --help) must name the same values."""
+    from edgefill.runtime.frontends.cli.video_cmd import video_cmd
+    from edgefill.runtime.frontends.video.settings import VideoSettings
+
+    helps = {p.name: p.help for p in video_cmd.params}
+    defaults = VideoSettings()
+    for name in ("steps", "smooth", "box_smoothing", "detect_every", "fallback_yaw", "fallback_outside"):
+        assert f"default {getattr(defaults, name)}" in helps[name], name
+    assert defaults.refine and "default: on" in helps["refine"]
+    assert not defaults.flip_average and "off for video" in helps["flip_average"]
+
+
 @pytest.fixture(scope="module")
 def real_clips():
     if not (SHARED_VIDEO / "single_face.mp4").is_file():
