@@ -20,6 +20,7 @@ import onnx
 import torch
 
 from edgefill.runtime import __version__
+from edgefill.runtime.atomic import swap_dir
 from edgefill.runtime.core.bundle import FORMAT, FORMAT_VERSION, MANIFEST, open_bundle, sha256_file
 from edgefill.runtime.errors import EdgefillError
 from edgefill.runtime.imaging.masks import IMPORTANCE_WINDOW
@@ -236,14 +237,6 @@ def _prepare_out(out: Path) -> None:
         raise EdgefillError(f"--out {out} exists and is not an edgefill bundle; refusing to overwrite it")
 
 
-def _swap_in(tmp: Path, out: Path) -> None:
-    old = out.with_name(f".{out.name}.old-{os.getpid()}")
-    if out.exists():
-        out.rename(old)
-    tmp.rename(out)
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def export_bundle(checkpoint: str, out: str, refiner: str | None = None, validate: bool = True,
                   progress: bool = False, *, fp16: bool = False, search: SearchConfig | None = None,
                   say: Callable[[str], None] | None = None, encoder: str | None = None,
@@ -345,7 +338,7 @@ def export_bundle(checkpoint: str, out: str, refiner: str | None = None, validat
             quantize_bundle(tmp, manifest, int8, int8_faces, say=log)  # QuantizationRejected: nothing written
             files = manifest["files"]
             _write_manifest(tmp, manifest)
-        _swap_in(tmp, out_path)
+        swap_dir(tmp, out_path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     sizes = {n: (out_path / n).stat().st_size for n in [*files, MANIFEST]}

@@ -1,12 +1,14 @@
-"""Atomic output: write to a temporary file beside the target, then rename over it.
+"""Atomic output: write to a temporary file beside the target, then rename over it (atomic_path and
+the write_* helpers); a folder is built under another name and swapped in with renames (swap_dir).
 
-A crash or a bad input midway never leaves a half-written file at the target path.
+A crash or a bad input midway never leaves a half-written file or folder at the target path.
 """
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -48,6 +50,19 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def swap_dir(new: Path, target: Path, old: Path | None = None) -> None:
+    """Put the finished folder `new` at `target` with renames only: the previous target, if any,
+    moves to `old` (default: a hidden name beside it, per process) and is removed afterwards. At
+    every moment a complete folder is at `target` or at `old`, never a half-written one (a reader
+    may look in `old` after a crash: train.checkpoint does). OSError is the caller's to report."""
+    old = old if old is not None else target.with_name(f".{target.name}.old-{os.getpid()}")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        target.rename(old)
+    new.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def write_bytes(target: str | os.PathLike, data: bytes) -> None:

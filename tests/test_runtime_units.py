@@ -230,3 +230,26 @@ def test_diffusion_fill_reads_only_known_pixels_and_fills_repeated_rows_once(met
     assert len(calls) == 2
     np.testing.assert_array_equal(out, alone)
     assert out.dtype == np.uint8 and not np.array_equal(out[0], out[4])
+
+
+def test_swap_dir_puts_a_finished_folder_in_place_and_removes_the_previous_one(tmp_path):
+    """atomic.swap_dir (bundles, Triton repositories, training checkpoints): renames only; the old
+    folder goes, the new one is whole at the target; an explicit `old` name is used and cleared."""
+    from edgefill.runtime.atomic import swap_dir
+
+    target = tmp_path / "bundle"
+    for text in ("first", "second"):
+        new = tmp_path / ".bundle.tmp"
+        new.mkdir()
+        (new / "file.txt").write_text(text)
+        swap_dir(new, target)
+        assert (target / "file.txt").read_text() == text and not new.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]  # no hidden .old-PID left
+    old = tmp_path / "bundle.old"
+    old.mkdir()  # a stale one from an interrupted swap
+    (old / "stale.txt").write_text("x")
+    new = tmp_path / "bundle.new"
+    new.mkdir()
+    (new / "file.txt").write_text("third")
+    swap_dir(new, target, old)
+    assert (target / "file.txt").read_text() == "third" and sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]

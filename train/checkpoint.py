@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from edgefill.runtime.atomic import swap_dir
 from edgefill.runtime.errors import EdgefillError
 
 FORMAT = 1
@@ -50,11 +51,7 @@ def save_checkpoint(run_dir: str | os.PathLike, kind: str, config: dict, state: 
     torch.save(train_state, new / "train_state.pt")
     (new / "checkpoint.json").write_text(json.dumps(
         {"kind": kind, "format": FORMAT, "config": config, "state": state}, indent=2) + "\n")
-    shutil.rmtree(old, ignore_errors=True)
-    if final.exists():
-        final.rename(old)
-    new.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
+    swap_dir(new, final, old)
     return final
 
 

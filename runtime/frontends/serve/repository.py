@@ -18,6 +18,7 @@ import re
 import shutil
 from pathlib import Path
 
+from ...atomic import swap_dir
 from ...core.bundle import open_bundle
 from ...errors import EdgefillError
 from .config import MODEL_NAME, ServeConfig, config_pbtxt
@@ -59,11 +60,7 @@ def build_repository(bundle: str | None, out: str | os.PathLike, cfg: ServeConfi
         shutil.copytree(b.root, version / "bundle")
         shutil.copyfile(MODEL_SOURCE, version / "model.py")
         (tmp / MODEL_NAME / "config.pbtxt").write_text(config_pbtxt(cfg))
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        if out.exists():
-            out.rename(old)
-        tmp.rename(out)
-        shutil.rmtree(old, ignore_errors=True)
+        swap_dir(tmp, out)
     except OSError as exc:
         shutil.rmtree(out.with_name(f".{out.name}.tmp-{os.getpid()}"), ignore_errors=True)
         raise EdgefillError(f"cannot write the model repository at {out}: {exc.strerror or exc}") from None
