@@ -193,3 +193,16 @@ def test_seam_measures_the_step_across_the_hole_border():
     assert np.isnan(M.seam(flat, np.full((64, 64), 255, np.uint8)))
     with pytest.raises(EdgefillError):
         M.seam(flat, mask[:32])
+
+
+def test_hole_metrics_take_one_mask_or_a_batch_and_name_themselves_on_a_mismatch():
+    a = np.zeros((2, 8, 8, 3), np.uint8)
+    b = np.full((2, 8, 8, 3), 10, np.uint8)
+    one = np.zeros((8, 8), np.uint8)
+    one[2:6, 2:6] = 255
+    assert M.hole_psnr(a[0], b[0], one) == M.hole_psnr(a, b, np.stack([one, one]))[0] == pytest.approx(
+        10 * math.log10(255 ** 2 / 100))
+    assert M.seam(b[0], one) == M.seam(b, np.stack([one, one]))[0] == 0.0  # a flat image has no step
+    for name, call in (("hole_psnr", lambda m: M.hole_psnr(a, b, m)), ("seam", lambda m: M.seam(b, m))):
+        with pytest.raises(EdgefillError, match=f"^{name}: mask shape \\(1, 6, 6\\) does not match"):
+            call(np.zeros((6, 6), np.uint8))

@@ -92,14 +92,21 @@ def psnr(a: np.ndarray, b: np.ndarray):
     return _out(mse_to_psnr((diff * diff).mean(axis=(1, 2, 3))), single)
 
 
-def hole_psnr(a: np.ndarray, b: np.ndarray, masks: np.ndarray):
-    """PSNR over the missing pixels only (mask >= 128, all channels); NaN where there is no hole."""
-    a4, b4, single = _pair(a, b)
+def _batch_masks(masks: np.ndarray, images: np.ndarray, name: str) -> np.ndarray:
+    """masks (N,H,W) or (H,W) as (N,H,W), checked against images (N,H,W,C); a mismatch is one
+    EdgefillError naming the metric."""
     m = np.asarray(masks)
     if m.ndim == 2:
         m = m[None]
-    if m.shape != a4.shape[:3]:
-        raise EdgefillError(f"hole_psnr: mask shape {m.shape} does not match images {a4.shape}")
+    if m.shape != images.shape[:3]:
+        raise EdgefillError(f"{name}: mask shape {m.shape} does not match images {images.shape}")
+    return m
+
+
+def hole_psnr(a: np.ndarray, b: np.ndarray, masks: np.ndarray):
+    """PSNR over the missing pixels only (mask >= 128, all channels); NaN where there is no hole."""
+    a4, b4, single = _pair(a, b)
+    m = _batch_masks(masks, a4, "hole_psnr")
     return _out(mse_to_psnr(hole_mean_square(a4.astype(np.float64) - b4.astype(np.float64), m)), single)
 
 
@@ -123,11 +130,7 @@ def seam(images: np.ndarray, masks: np.ndarray):
     well above it has a visible seam. NaN where the hole has no known neighbour (no hole, or
     all hole). uint8 RGB (N,H,W,3) or (H,W,3), masks (N,H,W) or (H,W)."""
     a4, single = _batch(images, "seam")
-    m = np.asarray(masks)
-    if m.ndim == 2:
-        m = m[None]
-    if m.shape != a4.shape[:3]:
-        raise EdgefillError(f"seam: mask shape {m.shape} does not match images {a4.shape}")
+    m = _batch_masks(masks, a4, "seam")
     hole = m >= 128
     img = a4.astype(np.float64)
     total = np.zeros(len(img))
