@@ -202,6 +202,7 @@ def strip(clip: str, path: str, frames=(40, 160, 280, 400)) -> None:
     import numpy as np
 
     from edgefill.runtime.frontends.video.api import VideoInpainter
+    from edgefill.runtime.imaging.diffusion import opencv_inpaint
     from edgefill.runtime.imaging.images import write_image
 
     cap = cv2.VideoCapture(clip)
@@ -219,7 +220,7 @@ def strip(clip: str, path: str, frames=(40, 160, 280, 400)) -> None:
             pad = max(bw, bh) // 6
             x0, y0, x1, y1 = max(0, x - pad), max(0, y - pad), min(w, x + bw + pad), min(h, y + bh + pad)
             hole = info["mask"] >= 128
-            telea = cv2.inpaint(rgb, hole.astype(np.uint8) * 255, 3, cv2.INPAINT_TELEA)
+            telea = opencv_inpaint(rgb[None], info["mask"][None], "telea")[0]
             masked = np.where(hole[..., None], np.uint8(255), rgb)
             tiles = [cv2.resize(a[y0:y1, x0:x1], (176, int(176 * (y1 - y0) / (x1 - x0))), interpolation=cv2.INTER_AREA)
                      for a in (rgb, masked, telea, out)]

@@ -651,6 +651,43 @@ def test_fill_telea_refines_opencvs_fill_without_a_search(clip, tiny_bundle, tmp
         assert np.array_equal(got, paste_back(prep, align.telea64(prep.image64, prep.mask64)))
 
 
+def test_video_telea_fills_never_read_what_lies_under_the_hole(tiny_bundle):
+    """cv2.inpaint's Telea reads the old values of hole pixels at the image's border (a half mask:
+    13% of the hole's pixels change on hold-out faces). The video's Telea fills (--fill telea, the
+    turned-face fallback, --evaluate's Telea reference) go through imaging.diffusion.opencv_inpaint
+    like every other Telea fill, which blanks the hole first: they depend on the known pixels only."""
+    import cv2
+
+    from edgefill.runtime.frontends.video import align
+    from edgefill.runtime.frontends.video.api import VideoInpainter
+    from edgefill.runtime.frontends.video.report import Evaluator
+    from edgefill.runtime.imaging import metrics
+    from edgefill.runtime.imaging.preprocess import prepare
+
+    rng = np.random.default_rng(0)
+    box = (16, 8, 64, 64)
+    frame = rng.integers(0, 256, (80, 96, 3), dtype=np.uint8)
+    hole = prepare(frame, "half", box).mask >= 128  # the crop's half mask reaches the crop's border
+    other = frame.copy()
+    other[hole] = rng.integers(0, 256, (int(hole.sum()), 3), dtype=np.uint8)
+    crops = [prepare(f, "half", box) for f in (frame, other)]
+    raw = [cv2.inpaint(c.image64, (c.mask64 >= 128).astype(np.uint8) * 255, 3, cv2.INPAINT_TELEA) for c in crops]
+    assert not np.array_equal(*raw)  # the trap: OpenCV alone reads them
+    assert np.array_equal(*[align.telea64(c.image64, c.mask64) for c in crops])
+    outs = [VideoInpainter(96, 80, "half", box=box, fill="telea", refine=False, smooth=0.0,
+                           bundle=tiny_bundle).process(f)[0] for f in (frame, other)]
+    assert np.array_equal(*outs)
+    bottom = np.zeros((80, 96), np.uint8)
+    bottom[40:] = 255  # a full-frame hole along the frame's edge
+    below = frame.copy()
+    below[40:] = rng.integers(0, 256, below[40:].shape, dtype=np.uint8)
+    fill = align.telea64(frame, bottom)  # from the known pixels alone: the same for `below`
+    for truth in (frame, below):  # --evaluate: the source is the truth, so its hole holds the answer
+        ev = Evaluator()
+        ev.add(truth, truth, {"face": True, "mask": bottom, "index": 0, "box": (0, 0, 96, 80)})
+        assert ev.rows[0]["telea_hole_psnr"] == float(metrics.hole_psnr(fill, truth, bottom))
+
+
 def test_detect_every_and_no_follow_on_a_moving_face(face_clip, tiny_bundle, tmp_path):
     """--detect-every N runs the detector on frames 0, N, 2N, ...; between detections the box
     follows the face's motion, or with --no-follow holds still."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ...imaging.diffusion import opencv_inpaint
 from ...imaging.images import IMAGE_SIZE
 
 ALIGN_POINTS = (0, 1, 2, 3)  # right eye, left eye, nose tip, mouth (blazeface.KEYPOINTS)
@@ -156,8 +157,8 @@ def outside_fraction(m: np.ndarray, width: int, height: int) -> float:
     return float(out.mean())
 
 
-def telea64(image64: np.ndarray, mask64: np.ndarray, radius: int = 3) -> np.ndarray:
-    """The fallback fill of a 64x64 crop's hole: OpenCV Telea, radius 3 (the call evaluate's
-    opencv_inpaint makes), the known pixels kept."""
-    hole = (np.asarray(mask64) >= 128).astype(np.uint8) * 255
-    return cv2.inpaint(np.ascontiguousarray(image64), hole, radius, cv2.INPAINT_TELEA)
+def telea64(image64: np.ndarray, mask64: np.ndarray) -> np.ndarray:
+    """The fallback fill of one crop's hole, uint8 (H,W,3) RGB and mask (H,W) 255 = fill: OpenCV
+    Telea as imaging.diffusion.opencv_inpaint runs it for every other Telea fill (radius 3; what
+    lies under the hole is not read), the known pixels kept."""
+    return opencv_inpaint(np.asarray(image64)[None], np.asarray(mask64)[None], "telea")[0]

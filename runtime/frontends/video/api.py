@@ -43,6 +43,7 @@ import numpy as np
 
 from ...core.pipeline import Pipeline
 from ...errors import EdgefillError
+from ...imaging.diffusion import opencv_inpaint
 from ...imaging.preprocess import paste_back, prepare
 from . import align
 from .faces import AlignedTracker, FaceTracker, FixedRegion, MultiFaceTracker, Region
@@ -230,7 +231,7 @@ class VideoInpainter:
             if new_track:
                 state.reset()
         t = time.perf_counter()
-        final = np.stack([align.telea64(im, m) for im, m in zip(images64, masks64)])
+        final = opencv_inpaint(images64, masks64, "telea")
         t_refine = time.perf_counter()
         if self.settings.refine:
             final = self._refine(final, masks64)
