@@ -121,6 +121,27 @@ def test_box_changes_only_hole_pixels(tiny_bundle, tmp_path):
     assert (result[hole] != image[hole]).any()
 
 
+@pytest.mark.parametrize("kind", ["center", "half", "free-form"])
+def test_what_lies_under_the_hole_never_reaches_the_output(tiny_bundle, sample_faces, kind):
+    """The search, encoder start, blends, refiner (with its Telea channels and mirror average) and
+    the samples read the known pixels only: the same face with other values in its hole gives the
+    same fills, bit for bit (half masks reach the border, where OpenCV's Telea alone would read
+    them)."""
+    from edgefill.runtime import Inpainter
+    from edgefill.runtime.imaging.masks import make_mask
+
+    inp = Inpainter(str(tiny_bundle))
+    rng = np.random.default_rng(1)
+    face, mask = sample_faces[2], make_mask(kind, np.random.default_rng(3))
+    other = face.copy()
+    other[mask >= 128] = rng.integers(0, 256, (int((mask >= 128).sum()), 3), dtype=np.uint8)
+    for blend in ("poisson", "paste"):
+        a, b = (inp.inpaint(x, mask, steps=2, blend=blend, seed=5) for x in (face, other))
+        assert np.array_equal(a.image, b.image), blend
+    a, b = (inp.inpaint(x, mask, steps=2, samples=2, seed=5) for x in (face, other))
+    assert all(np.array_equal(x.image, y.image) for x, y in zip(a, b))
+
+
 @pytest.mark.parametrize("mode", ["rgba", "gray", "rgb16", "gray16"])
 def test_image_modes(tiny_bundle, face, tmp_path, mode):
     rgb = face[1]
