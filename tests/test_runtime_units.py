@@ -253,3 +253,20 @@ def test_swap_dir_puts_a_finished_folder_in_place_and_removes_the_previous_one(t
     (new / "file.txt").write_text("third")
     swap_dir(new, target, old)
     assert (target / "file.txt").read_text() == "third" and sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]
+
+
+def test_known_only_fills_the_holes_edge_from_known_pixels_alone():
+    """preprocess.known_only: a hole pixel next to known ones gets their mean; one out of reach the
+    mean of the known pixels near the hole; known pixels stay; no hole: the same array."""
+    from edgefill.runtime.imaging.preprocess import known_only
+
+    image = np.zeros((12, 12, 3), np.uint8)
+    image[:, :6] = 40
+    image[:, 6:] = 200  # the hole's content: must not be read
+    hole = np.zeros((12, 12), bool)
+    hole[:, 6:] = True
+    out = known_only(image, hole, reach=1)
+    assert np.array_equal(out[~hole], image[~hole]) and out is not image
+    assert (out[:, 6] == 40).all()  # its known neighbours are all 40
+    assert (out[:, 8:] == 40).all()  # out of reach: the known pixels' mean, never the 200 under the hole
+    assert known_only(image, np.zeros((12, 12), bool), reach=1) is image

@@ -19,6 +19,7 @@ import numpy as np
 
 from ...imaging.diffusion import opencv_inpaint
 from ...imaging.images import IMAGE_SIZE
+from ...imaging.preprocess import known_only
 
 ALIGN_POINTS = (0, 1, 2, 3)  # right eye, left eye, nose tip, mouth (blazeface.KEYPOINTS)
 FEATHER = 1.5  # crop pixels: the width of the band outside the hole where the result fades out
@@ -70,8 +71,15 @@ def crop_box(m: np.ndarray, width: int, height: int) -> tuple[int, int, int, int
     return int(x0), int(y0), int(x1 - x0), int(y1 - y0)
 
 
-def warp_in(frame: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """RGB uint8 (H,W,3) -> the 64x64 aligned crop (sampled at SUPERSAMPLE x, area-downscaled)."""
+def warp_in(frame: np.ndarray, m: np.ndarray, hole: np.ndarray | None = None) -> np.ndarray:
+    """RGB uint8 (H,W,3) -> the 64x64 aligned crop (sampled at SUPERSAMPLE x, area-downscaled).
+    hole: the frame's hole (uint8 (H,W), 255 = fill), whose pixels must not be read: near its edge
+    they are first replaced by the known pixels around them (imaging.preprocess.known_only, reach:
+    one crop pixel's footprint plus the bilinear taps), so no known crop pixel carries what lay
+    under the hole."""
+    if hole is not None:
+        frame_px = 1.0 / np.sqrt(abs(np.linalg.det(np.asarray(m, np.float64)[:, :2])))  # per crop pixel
+        frame = known_only(frame, hole >= 128, int(np.ceil(frame_px)) + 2)
     big = IMAGE_SIZE * SUPERSAMPLE
     ms = np.asarray(m, np.float64) * SUPERSAMPLE
     crop = cv2.warpAffine(frame, ms, (big, big), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)

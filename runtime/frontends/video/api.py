@@ -272,7 +272,7 @@ class VideoInpainter:
         if not (mask64 >= 128).any() or not (hole >= 128).any():
             info["inpaint_s"] = time.perf_counter() - t1
             return frame, info
-        image64 = align.warp_in(frame, m)
+        image64 = align.warp_in(frame, m, _unread(hole, mask))
         yaw, outside, reason = self.pose(region)
         info.update(yaws=[yaw], outsides=[outside], fallback=[reason])
         if reason is not None:  # Telea in the crop; the track and its z stay as they were
@@ -306,12 +306,14 @@ class VideoInpainter:
         fallbacks = []  # (region, mask64, hole, image64) filled by Telea
         poses = [self.pose(r) for r in regions]
         info.update(yaws=[p[0] for p in poses], outsides=[p[1] for p in poses], fallback=[p[2] for p in poses])
-        for r, (_, _, reason) in zip(regions, poses):
-            mask64, hole = self._aligned_hole(mask, r.transform)
+        holes = [self._aligned_hole(mask, r.transform) for r in regions]
+        for _, hole in holes:
             union = np.maximum(union, hole)
+        unread = _unread(union, mask)  # every face's hole stays unread in each crop
+        for r, (_, _, reason), (mask64, hole) in zip(regions, poses, holes):
             if (mask64 >= 128).any() and (hole >= 128).any():
                 (fallbacks if reason is not None else problems).append((r, mask64, hole,
-                                                                        align.warp_in(frame, r.transform)))
+                                                                        align.warp_in(frame, r.transform, unread)))
         if isinstance(mask, np.ndarray) and ((mask >= 128) & (union < 128)).any():
             info["hole_clipped"] = True
         info["mask"] = union
@@ -352,6 +354,12 @@ class VideoInpainter:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _unread(hole: np.ndarray, mask) -> np.ndarray:
+    """The frame pixels a crop must not read: the hole being filled, and with a full-frame mask
+    (uint8 (H,W)) all of its hole, the part past the crop included."""
+    return np.maximum(hole, mask) if isinstance(mask, np.ndarray) else hole
 
 
 def _outside(mask: np.ndarray, box) -> np.ndarray:
