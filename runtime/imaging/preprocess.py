@@ -107,24 +107,25 @@ def known_only(image: np.ndarray, hole: np.ndarray, reach: int) -> np.ndarray:
     pixels near the hole), so any resampling that reads at most `reach` pixels across the hole's
     edge reads known pixels only. Only the hole's bounding box plus `reach` is computed; the image
     itself is returned when there is no hole."""
-    ys, xs = np.nonzero(hole)
-    if ys.size == 0:
+    rows, cols = np.flatnonzero(hole.any(axis=1)), np.flatnonzero(hole.any(axis=0))
+    if rows.size == 0:
         return image
     h, w = hole.shape
-    y0, y1 = max(0, ys.min() - reach), min(h, ys.max() + reach + 1)
-    x0, x1 = max(0, xs.min() - reach), min(w, xs.max() + reach + 1)
-    sub = image[y0:y1, x0:x1].astype(np.float32)
+    y0, y1 = max(0, rows[0] - reach), min(h, rows[-1] + reach + 1)
+    x0, x1 = max(0, cols[0] - reach), min(w, cols[-1] + reach + 1)
+    sub = image[y0:y1, x0:x1]
     inside = hole[y0:y1, x0:x1]
-    known = (~inside).astype(np.float32)
+    known = (~inside).astype(np.uint8)
     size = (2 * reach + 1, 2 * reach + 1)
-    num = cv2.boxFilter(sub * known[..., None], -1, size, normalize=False, borderType=cv2.BORDER_REFLECT)
-    den = cv2.boxFilter(known, -1, size, normalize=False, borderType=cv2.BORDER_REFLECT)
-    fill = num / np.maximum(den, 1e-6)[..., None]
+    num = cv2.boxFilter(cv2.bitwise_and(sub, sub, mask=known), cv2.CV_32F, size, normalize=False,
+                        borderType=cv2.BORDER_REFLECT)
+    den = cv2.boxFilter(known, cv2.CV_32F, size, normalize=False, borderType=cv2.BORDER_REFLECT)
     far = den < 0.5
-    if far.any():
-        fill[far] = sub[~inside].mean(axis=0) if (~inside).any() else 128.0
+    fill = num / np.maximum(den, 1.0)[..., None]
+    if far.any():  # out of reach of every known pixel: the mean of the known ones near the hole
+        fill[far] = cv2.mean(sub, mask=known)[:sub.shape[2]] if known.any() else 128.0
     out = image.copy()
-    out[y0:y1, x0:x1][inside] = np.clip(np.rint(fill[inside]), 0, 255).astype(np.uint8)
+    np.copyto(out[y0:y1, x0:x1], np.clip(np.rint(fill), 0, 255).astype(np.uint8), where=inside[..., None])
     return out
 
 
