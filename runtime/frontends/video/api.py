@@ -209,15 +209,16 @@ class VideoInpainter:
         batch = self.pipeline.run(images64, masks64, self.config, z0=z0, time_budget_ms=budget, refine=False,
                                   progress=progress)
         t_refine = time.perf_counter()
-        final = self._refine(batch.searched, masks64) if self.settings.refine else batch.final
+        final = self._refine(batch.searched, masks64)
         results = [state.update(batch.search.z[i], final[i], masks64[i]) for i, state in enumerate(states)]
         stages = {"start": t_search - t_start, "search": t_refine - t_search, "refine": time.perf_counter() - t_refine}
         return results, stages, {"steps_run": int(batch.search.steps_run), "loss": float(batch.search.loss[0]),
                                  "start": starts[0].name, "starts": [start.name for start in starts]}
 
     def _refine(self, images64: np.ndarray, masks64: np.ndarray) -> np.ndarray:
-        """The bundle's refiner on N filled 64x64 faces (as they are without one)."""
-        if not self.pipeline.has_refiner:
+        """The bundle's refiner on N filled 64x64 faces (as they are with settings.refine off or
+        without a refiner in the bundle)."""
+        if not (self.settings.refine and self.pipeline.has_refiner):
             return images64
         return self.pipeline.refine(images64, masks64, flip_average=self.settings.flip_average)
 
@@ -233,8 +234,7 @@ class VideoInpainter:
         t = time.perf_counter()
         final = opencv_inpaint(images64, masks64, "telea")
         t_refine = time.perf_counter()
-        if self.settings.refine:
-            final = self._refine(final, masks64)
+        final = self._refine(final, masks64)
         results = [st.smoothed(final[i], masks64[i]) for i, st in enumerate(states)]
         return results, {"fill": t_refine - t, "refine": time.perf_counter() - t_refine}
 
